@@ -1,0 +1,12 @@
+package main
+
+import (
+	"github.com/learnsync/learnsync/connectors"
+	"github.com/learnsync/learnsync/connectors/file"
+)
+
+// registry maps a source's `type` to its connector. It is the one place
+// where connectors are wired in.
+var registry = connectors.Registry{
+	"file": file.Type,
+}

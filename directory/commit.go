@@ -1,0 +1,467 @@
+package directory
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/learnsync/learnsync/connectors"
+	"github.com/learnsync/learnsync/reconcile"
+)
+
+// Commit applies a plan, the mirrors' changes and the run record in one
+// transaction: after a crash the directory is as it was before, or as it is
+// after, never in between.
+func (s *Store) Commit(ctx context.Context, c *reconcile.Commit) error {
+	now := c.Now
+	if now.IsZero() {
+		now = s.Now()
+	}
+	now = now.UTC()
+	return s.gdb.WithContext(ctx).Transaction(func(gtx *gorm.DB) error {
+		tx, ok := gtx.Statement.ConnPool.(*sql.Tx)
+		if !ok {
+			return errors.New("commit: no SQL transaction")
+		}
+		w := &writer{ctx: ctx, tx: tx, now: now, stmts: map[string]*sql.Stmt{}}
+		defer w.close()
+		runID, err := w.insertRun(c.Run)
+		if err != nil {
+			return err
+		}
+		w.runID = runID
+		if c.Plan != nil {
+			if err := w.applyPlan(c.Plan); err != nil {
+				return err
+			}
+		}
+		for _, d := range c.Mirrors {
+			if err := w.applyMirror(d); err != nil {
+				return fmt.Errorf("write mirror of %s: %w", d.Source, err)
+			}
+		}
+		if err := w.flushAudit(); err != nil {
+			return err
+		}
+		c.Run.ID = runID
+		return nil
+	})
+}
+
+// RecordRun stores a run that applied nothing.
+func (s *Store) RecordRun(ctx context.Context, r *reconcile.Run) error {
+	return s.gdb.WithContext(ctx).Transaction(func(gtx *gorm.DB) error {
+		tx, ok := gtx.Statement.ConnPool.(*sql.Tx)
+		if !ok {
+			return errors.New("record run: no SQL transaction")
+		}
+		w := &writer{ctx: ctx, tx: tx, now: s.Now().UTC(), stmts: map[string]*sql.Stmt{}}
+		defer w.close()
+		id, err := w.insertRun(r)
+		if err != nil {
+			return err
+		}
+		r.ID = id
+		return nil
+	})
+}
+
+type auditEvent struct {
+	action, objectType, objectID string
+	before, after                any
+}
+
+type writer struct {
+	ctx   context.Context
+	tx    *sql.Tx
+	now   time.Time
+	runID int64
+	stmts map[string]*sql.Stmt
+	audit []auditEvent
+	// ids of people and groups created in this transaction.
+	newPeople map[string]int64
+	groupIDs  map[reconcile.GroupRef]int64
+}
+
+func (w *writer) close() {
+	for _, st := range w.stmts {
+		st.Close()
+	}
+}
+
+// exec runs a statement, preparing it once per transaction.
+func (w *writer) exec(query string, args ...any) (sql.Result, error) {
+	st, ok := w.stmts[query]
+	if !ok {
+		var err error
+		st, err = w.tx.PrepareContext(w.ctx, query)
+		if err != nil {
+			return nil, err
+		}
+		w.stmts[query] = st
+	}
+	return st.ExecContext(w.ctx, args...)
+}
+
+func (w *writer) record(action, objectType, objectID string, before, after any) {
+	w.audit = append(w.audit, auditEvent{action, objectType, objectID, before, after})
+}
+
+func marshal(v any) string {
+	if v == nil {
+		return ""
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprintf("%q", err.Error())
+	}
+	return string(b)
+}
+
+func (w *writer) insertRun(r *reconcile.Run) (int64, error) {
+	plan := ""
+	if r.Plan != nil {
+		plan = marshal(r.Plan)
+	}
+	problems := r.Problems
+	if problems == nil {
+		problems = []reconcile.Problem{}
+	}
+	sources := r.Sources
+	if sources == nil {
+		sources = []reconcile.SourceRun{}
+	}
+	res, err := w.exec(`INSERT INTO runs (trigger, started_at, ended_at, result, sources, summary, problems, error, plan)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		string(r.Trigger), r.StartedAt.UTC(), r.EndedAt.UTC(), string(r.Result), marshal(sources), marshal(r.Summary),
+		marshal(problems), r.Error, plan)
+	if err != nil {
+		return 0, fmt.Errorf("record run: %w", err)
+	}
+	return res.LastInsertId()
+}
+
+func (w *writer) flushAudit() error {
+	for _, e := range w.audit {
+		if _, err := w.exec(`INSERT INTO audit_events (run_id, at, action, object_type, object_id, before, after) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			w.runID, w.now, e.action, e.objectType, e.objectID, marshal(e.before), marshal(e.after)); err != nil {
+			return fmt.Errorf("write audit event: %w", err)
+		}
+	}
+	return nil
+}
+
+// personAudit is how a person appears in audit events.
+type personAudit struct {
+	reconcile.Profile
+	Key    string `json:"match_key"`
+	Active bool   `json:"active"`
+}
+
+func (w *writer) personID(ref reconcile.PersonRef) (int64, error) {
+	if ref.ID != 0 {
+		return ref.ID, nil
+	}
+	if id, ok := w.newPeople[ref.Key]; ok {
+		return id, nil
+	}
+	return 0, fmt.Errorf("plan refers to unknown new person %q", ref.Key)
+}
+
+func (w *writer) applyPlan(p *reconcile.Plan) error {
+	w.newPeople = make(map[string]int64)
+	if err := w.loadGroupIDs(); err != nil {
+		return err
+	}
+	for _, c := range p.Pools {
+		if c.Op == reconcile.OpDelete {
+			continue
+		}
+		if _, err := w.exec(`INSERT INTO pools (name, seats, waiting, updated_at) VALUES (?, ?, ?, ?)
+			ON CONFLICT(name) DO UPDATE SET seats = excluded.seats, waiting = excluded.waiting, updated_at = excluded.updated_at`,
+			c.Pool, c.Seats, c.Waiting, w.now); err != nil {
+			return fmt.Errorf("write pool %s: %w", c.Pool, err)
+		}
+		w.record("pool."+string(c.Op), "pool", c.Pool, map[string]int{"seats": c.OldSeats, "waiting": c.OldWaiting},
+			map[string]int{"seats": c.Seats, "waiting": c.Waiting, "assigned": c.Assigned})
+	}
+	if err := w.applyPeople(p.People); err != nil {
+		return err
+	}
+	if err := w.applyGroups(p.Groups); err != nil {
+		return err
+	}
+	for _, c := range p.Members {
+		gid, ok := w.groupIDs[c.Group]
+		if !ok {
+			return fmt.Errorf("plan refers to unknown group %s/%s", c.Group.Source, c.Group.ExternalID)
+		}
+		pid, err := w.personID(c.Person)
+		if err != nil {
+			return err
+		}
+		q := `INSERT INTO memberships (group_id, person_id) VALUES (?, ?)`
+		if c.Op == reconcile.OpRemove {
+			q = `DELETE FROM memberships WHERE group_id = ? AND person_id = ?`
+		}
+		if _, err := w.exec(q, gid, pid); err != nil {
+			return fmt.Errorf("write membership: %w", err)
+		}
+		w.record("membership."+string(c.Op), "membership", strconv.FormatInt(gid, 10)+":"+strconv.FormatInt(pid, 10), nil,
+			map[string]string{"group": c.Group.Source + "/" + c.GroupName, "person": c.Person.Key})
+	}
+	for _, c := range p.Licenses {
+		pid, err := w.personID(c.Person)
+		if err != nil {
+			return err
+		}
+		if c.Op == reconcile.OpGrant {
+			_, err = w.exec(`INSERT INTO assignments (pool, person_id, granted_at) VALUES (?, ?, ?)`, c.Pool, pid, w.now)
+		} else {
+			_, err = w.exec(`UPDATE assignments SET revoked_at = ?, revoke_reason = ? WHERE pool = ? AND person_id = ? AND revoked_at IS NULL`,
+				w.now, c.Reason, c.Pool, pid)
+		}
+		if err != nil {
+			return fmt.Errorf("write license %s: %w", c.Pool, err)
+		}
+		w.record("license."+string(c.Op), "assignment", c.Pool+":"+strconv.FormatInt(pid, 10), nil,
+			map[string]string{"pool": c.Pool, "person": c.Person.Key, "reason": c.Reason})
+	}
+	// People deleted last: their memberships and seats go with them.
+	for _, c := range p.People {
+		if c.Op != reconcile.OpDelete {
+			continue
+		}
+		if _, err := w.exec(`DELETE FROM people WHERE id = ?`, c.Person.ID); err != nil {
+			return fmt.Errorf("delete person %d: %w", c.Person.ID, err)
+		}
+		w.record("person.delete", "person", strconv.FormatInt(c.Person.ID, 10), personAudit{Profile: c.Profile, Key: c.Person.Key}, nil)
+	}
+	for _, c := range p.Pools {
+		if c.Op != reconcile.OpDelete {
+			continue
+		}
+		if _, err := w.exec(`DELETE FROM pools WHERE name = ?`, c.Pool); err != nil {
+			return fmt.Errorf("delete pool %s: %w", c.Pool, err)
+		}
+		w.record("pool.delete", "pool", c.Pool, map[string]int{"seats": c.OldSeats}, nil)
+	}
+	return nil
+}
+
+func (w *writer) loadGroupIDs() error {
+	w.groupIDs = make(map[reconcile.GroupRef]int64)
+	rows, err := w.tx.QueryContext(w.ctx, `SELECT id, source, external_id FROM groups`)
+	if err != nil {
+		return fmt.Errorf("load group ids: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var ref reconcile.GroupRef
+		if err := rows.Scan(&id, &ref.Source, &ref.ExternalID); err != nil {
+			return fmt.Errorf("load group ids: %w", err)
+		}
+		w.groupIDs[ref] = id
+	}
+	return rows.Err()
+}
+
+const profileColumns = `user_name = ?, email = ?, given_name = ?, family_name = ?, display_name = ?, title = ?,
+	department = ?, employee_number = ?, manager = ?, cost_center = ?`
+
+func profileArgs(p *reconcile.Profile) []any {
+	return []any{p.UserName, p.Email, p.GivenName, p.FamilyName, p.DisplayName, p.Title, p.Department,
+		p.EmployeeNumber, p.Manager, p.CostCenter}
+}
+
+func (w *writer) applyPeople(changes []reconcile.PersonChange) error {
+	// Unlinks first, so an identity can move from one person to another.
+	for _, c := range changes {
+		for _, ref := range c.Unlink {
+			if _, err := w.exec(`DELETE FROM identities WHERE source = ? AND external_id = ?`, ref.Source, ref.ExternalID); err != nil {
+				return fmt.Errorf("unlink identity: %w", err)
+			}
+			w.record("identity.unlink", "identity", ref.Source+":"+ref.ExternalID, map[string]string{"person": c.Person.Key}, nil)
+		}
+	}
+	for _, c := range changes {
+		id := strconv.FormatInt(c.Person.ID, 10)
+		var err error
+		switch c.Op {
+		case reconcile.OpCreate:
+			args := append([]any{c.Person.Key}, profileArgs(&c.Profile)...)
+			args = append(args, w.now, w.now)
+			var res sql.Result
+			res, err = w.exec(`INSERT INTO people (match_key, user_name, email, given_name, family_name, display_name, title,
+				department, employee_number, manager, cost_center, active, created_at, updated_at)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)`, args...)
+			if err == nil {
+				var pid int64
+				pid, err = res.LastInsertId()
+				w.newPeople[c.Person.Key] = pid
+				id = strconv.FormatInt(pid, 10)
+				w.record("person.create", "person", id, nil, personAudit{Profile: c.Profile, Key: c.Person.Key, Active: true})
+			}
+		case reconcile.OpUpdate, reconcile.OpReactivate:
+			if len(c.Fields) > 0 || c.OldKey != "" || c.Op == reconcile.OpReactivate {
+				args := append([]any{c.Person.Key}, profileArgs(&c.Profile)...)
+				args = append(args, w.now, c.Person.ID)
+				q := `UPDATE people SET match_key = ?, ` + profileColumns + `, updated_at = ? WHERE id = ?`
+				if c.Op == reconcile.OpReactivate {
+					q = `UPDATE people SET match_key = ?, ` + profileColumns + `, updated_at = ?, active = 1, deactivated_at = NULL WHERE id = ?`
+				}
+				_, err = w.exec(q, args...)
+			}
+			w.record("person."+string(c.Op), "person", id, fieldsBefore(c), fieldsAfter(c))
+		case reconcile.OpDeactivate:
+			_, err = w.exec(`UPDATE people SET active = 0, deactivated_at = ?, updated_at = ? WHERE id = ?`, w.now, w.now, c.Person.ID)
+			if err == nil && (len(c.Fields) > 0 || c.OldKey != "") {
+				// The sources still describe the person: keep the profile current.
+				args := append([]any{c.Person.Key}, profileArgs(&c.Profile)...)
+				_, err = w.exec(`UPDATE people SET match_key = ?, `+profileColumns+` WHERE id = ?`, append(args, c.Person.ID)...)
+			}
+			before, after := fieldsBefore(c), fieldsAfter(c)
+			before["active"], after["active"] = "true", "false"
+			w.record("person.deactivate", "person", id, before, after)
+		}
+		if err != nil {
+			return fmt.Errorf("%s person %s: %w", c.Op, c.Person.Key, err)
+		}
+	}
+	for _, c := range changes {
+		if len(c.Link) == 0 {
+			continue
+		}
+		pid, err := w.personID(c.Person)
+		if err != nil {
+			return err
+		}
+		for _, ref := range c.Link {
+			if _, err := w.exec(`INSERT INTO identities (source, external_id, person_id) VALUES (?, ?, ?)`, ref.Source, ref.ExternalID, pid); err != nil {
+				return fmt.Errorf("link identity %s/%s: %w", ref.Source, ref.ExternalID, err)
+			}
+			w.record("identity.link", "identity", ref.Source+":"+ref.ExternalID, nil, map[string]string{"person": c.Person.Key})
+		}
+	}
+	return nil
+}
+
+func fieldsBefore(c reconcile.PersonChange) map[string]string {
+	m := make(map[string]string, len(c.Fields))
+	for _, f := range c.Fields {
+		m[f.Field] = f.Old
+	}
+	return m
+}
+
+func fieldsAfter(c reconcile.PersonChange) map[string]string {
+	m := make(map[string]string, len(c.Fields))
+	for _, f := range c.Fields {
+		m[f.Field] = f.New
+	}
+	return m
+}
+
+func (w *writer) applyGroups(changes []reconcile.GroupChange) error {
+	for _, c := range changes {
+		obj := c.Group.Source + "/" + c.Group.ExternalID
+		switch c.Op {
+		case reconcile.OpCreate:
+			res, err := w.exec(`INSERT INTO groups (source, external_id, name, description, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`,
+				c.Group.Source, c.Group.ExternalID, c.Name, c.Description, w.now, w.now)
+			if err != nil {
+				return fmt.Errorf("create group %s: %w", obj, err)
+			}
+			id, err := res.LastInsertId()
+			if err != nil {
+				return err
+			}
+			w.groupIDs[c.Group] = id
+			w.record("group.create", "group", strconv.FormatInt(id, 10), nil, map[string]string{"group": obj, "name": c.Name, "description": c.Description})
+		case reconcile.OpUpdate:
+			if _, err := w.exec(`UPDATE groups SET name = ?, description = ?, updated_at = ? WHERE id = ?`, c.Name, c.Description, w.now, c.ID); err != nil {
+				return fmt.Errorf("update group %s: %w", obj, err)
+			}
+			before, after := map[string]string{}, map[string]string{}
+			for _, f := range c.Fields {
+				before[f.Field], after[f.Field] = f.Old, f.New
+			}
+			w.record("group.update", "group", strconv.FormatInt(c.ID, 10), before, after)
+		case reconcile.OpDelete:
+			if _, err := w.exec(`DELETE FROM groups WHERE id = ?`, c.ID); err != nil {
+				return fmt.Errorf("delete group %s: %w", obj, err)
+			}
+			delete(w.groupIDs, c.Group)
+			w.record("group.delete", "group", strconv.FormatInt(c.ID, 10), map[string]string{"group": obj, "name": c.Name}, nil)
+		}
+	}
+	return nil
+}
+
+func (w *writer) applyMirror(d *reconcile.MirrorDelta) error {
+	if _, err := w.exec(`INSERT INTO mirrors (source, cursor, full_at, fetched_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT(source) DO UPDATE SET cursor = excluded.cursor, fetched_at = excluded.fetched_at,
+		full_at = COALESCE(excluded.full_at, mirrors.full_at)`,
+		d.Source, d.Cursor, fullAt(d), d.FetchedAt.UTC()); err != nil {
+		return err
+	}
+	for _, gid := range d.DeleteGroups {
+		if _, err := w.exec(`DELETE FROM mirror_groups WHERE source = ? AND external_id = ?`, d.Source, gid); err != nil {
+			return err
+		}
+	}
+	for _, m := range d.RemoveMembers {
+		if _, err := w.exec(`DELETE FROM mirror_members WHERE source = ? AND group_id = ? AND user_id = ?`, d.Source, m.GroupID, m.UserID); err != nil {
+			return err
+		}
+	}
+	for _, uid := range d.DeleteUsers {
+		if _, err := w.exec(`DELETE FROM mirror_users WHERE source = ? AND external_id = ?`, d.Source, uid); err != nil {
+			return err
+		}
+	}
+	for _, u := range d.UpsertUsers {
+		if err := w.upsertMirrorUser(d.Source, u); err != nil {
+			return err
+		}
+	}
+	for _, g := range d.UpsertGroups {
+		if _, err := w.exec(`INSERT INTO mirror_groups (source, external_id, name, description) VALUES (?, ?, ?, ?)
+			ON CONFLICT(source, external_id) DO UPDATE SET name = excluded.name, description = excluded.description`,
+			d.Source, g.ExternalID, g.Name, g.Description); err != nil {
+			return err
+		}
+	}
+	for _, m := range d.AddMembers {
+		if _, err := w.exec(`INSERT OR IGNORE INTO mirror_members (source, group_id, user_id) VALUES (?, ?, ?)`, d.Source, m.GroupID, m.UserID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func fullAt(d *reconcile.MirrorDelta) any {
+	if d.Full {
+		return d.FetchedAt.UTC()
+	}
+	return nil
+}
+
+func (w *writer) upsertMirrorUser(source string, u *connectors.User) error {
+	_, err := w.exec(`INSERT INTO mirror_users (source, external_id, user_name, email, given_name, family_name, display_name,
+		title, department, employee_number, manager, cost_center, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT(source, external_id) DO UPDATE SET user_name = excluded.user_name, email = excluded.email,
+		given_name = excluded.given_name, family_name = excluded.family_name, display_name = excluded.display_name,
+		title = excluded.title, department = excluded.department, employee_number = excluded.employee_number,
+		manager = excluded.manager, cost_center = excluded.cost_center, status = excluded.status`,
+		source, u.ExternalID, u.UserName, u.Email, u.GivenName, u.FamilyName, u.DisplayName, u.Title, u.Department,
+		u.EmployeeNumber, u.Manager, u.CostCenter, string(u.Status))
+	return err
+}

@@ -1,0 +1,255 @@
+package directory
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/learnsync/learnsync/connectors"
+	"github.com/learnsync/learnsync/reconcile"
+)
+
+// LoadState reads the whole directory. It uses plain queries and scans
+// rather than gorm's reflection: a large directory has millions of rows.
+func (s *Store) LoadState(ctx context.Context) (*reconcile.State, error) {
+	st := reconcile.NewState()
+	rows, err := s.db.QueryContext(ctx, `SELECT id, match_key, user_name, email, given_name, family_name,
+		display_name, title, department, employee_number, manager, cost_center, active, created_at, deactivated_at FROM people`)
+	if err != nil {
+		return nil, fmt.Errorf("load people: %w", err)
+	}
+	for rows.Next() {
+		p := new(reconcile.Person)
+		var deact sql.NullTime
+		if err := rows.Scan(&p.ID, &p.Key, &p.UserName, &p.Email, &p.GivenName, &p.FamilyName, &p.DisplayName,
+			&p.Title, &p.Department, &p.EmployeeNumber, &p.Manager, &p.CostCenter, &p.Active, &p.FirstSeen, &deact); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("load people: %w", err)
+		}
+		if deact.Valid {
+			p.DeactivatedAt = deact.Time
+		}
+		st.People[p.ID] = p
+	}
+	if err := closeRows(rows, "people"); err != nil {
+		return nil, err
+	}
+
+	rows, err = s.db.QueryContext(ctx, `SELECT source, external_id, person_id FROM identities`)
+	if err != nil {
+		return nil, fmt.Errorf("load identities: %w", err)
+	}
+	for rows.Next() {
+		var ref reconcile.IdentityRef
+		var id int64
+		if err := rows.Scan(&ref.Source, &ref.ExternalID, &id); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("load identities: %w", err)
+		}
+		st.Identities[ref] = id
+	}
+	if err := closeRows(rows, "identities"); err != nil {
+		return nil, err
+	}
+
+	rows, err = s.db.QueryContext(ctx, `SELECT id, source, external_id, name, description FROM groups`)
+	if err != nil {
+		return nil, fmt.Errorf("load groups: %w", err)
+	}
+	for rows.Next() {
+		g := new(reconcile.Group)
+		if err := rows.Scan(&g.ID, &g.Ref.Source, &g.Ref.ExternalID, &g.Name, &g.Description); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("load groups: %w", err)
+		}
+		st.Groups[g.Ref] = g
+	}
+	if err := closeRows(rows, "groups"); err != nil {
+		return nil, err
+	}
+
+	rows, err = s.db.QueryContext(ctx, `SELECT group_id, person_id FROM memberships ORDER BY group_id`)
+	if err != nil {
+		return nil, fmt.Errorf("load memberships: %w", err)
+	}
+	var (
+		lastGroup int64 = -1
+		set       map[int64]struct{}
+	)
+	for rows.Next() {
+		var gid, pid int64
+		if err := rows.Scan(&gid, &pid); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("load memberships: %w", err)
+		}
+		if gid != lastGroup {
+			set = make(map[int64]struct{})
+			st.Members[gid] = set
+			lastGroup = gid
+		}
+		set[pid] = struct{}{}
+	}
+	if err := closeRows(rows, "memberships"); err != nil {
+		return nil, err
+	}
+
+	rows, err = s.db.QueryContext(ctx, `SELECT name, seats, waiting FROM pools`)
+	if err != nil {
+		return nil, fmt.Errorf("load pools: %w", err)
+	}
+	for rows.Next() {
+		p := new(reconcile.Pool)
+		if err := rows.Scan(&p.Name, &p.Seats, &p.Waiting); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("load pools: %w", err)
+		}
+		st.Pools[p.Name] = p
+	}
+	if err := closeRows(rows, "pools"); err != nil {
+		return nil, err
+	}
+
+	rows, err = s.db.QueryContext(ctx, `SELECT pool, person_id, granted_at FROM assignments WHERE revoked_at IS NULL`)
+	if err != nil {
+		return nil, fmt.Errorf("load assignments: %w", err)
+	}
+	for rows.Next() {
+		var pool string
+		var pid int64
+		var granted time.Time
+		if err := rows.Scan(&pool, &pid, &granted); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("load assignments: %w", err)
+		}
+		m := st.Assignments[pool]
+		if m == nil {
+			m = make(map[int64]time.Time)
+			st.Assignments[pool] = m
+		}
+		m[pid] = granted
+	}
+	if err := closeRows(rows, "assignments"); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+func closeRows(rows *sql.Rows, what string) error {
+	if err := rows.Err(); err != nil {
+		rows.Close()
+		return fmt.Errorf("load %s: %w", what, err)
+	}
+	return rows.Close()
+}
+
+// LoadMirrors reads every source's mirror. Repeated ids are shared strings,
+// which keeps a large mirror small in memory.
+func (s *Store) LoadMirrors(ctx context.Context) (map[string]*reconcile.Mirror, error) {
+	out := make(map[string]*reconcile.Mirror)
+	rows, err := s.db.QueryContext(ctx, `SELECT source, cursor, full_at, fetched_at FROM mirrors`)
+	if err != nil {
+		return nil, fmt.Errorf("load mirrors: %w", err)
+	}
+	for rows.Next() {
+		var src, cursor string
+		var full, fetched sql.NullTime
+		if err := rows.Scan(&src, &cursor, &full, &fetched); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("load mirrors: %w", err)
+		}
+		m := reconcile.NewMirror(src)
+		m.Cursor = cursor
+		m.FullAt = full.Time
+		m.FetchedAt = fetched.Time
+		out[src] = m
+	}
+	if err := closeRows(rows, "mirrors"); err != nil {
+		return nil, err
+	}
+	mirror := func(src string) *reconcile.Mirror {
+		m := out[src]
+		if m == nil {
+			m = reconcile.NewMirror(src)
+			out[src] = m
+		}
+		return m
+	}
+
+	rows, err = s.db.QueryContext(ctx, `SELECT source, external_id, user_name, email, given_name, family_name, display_name,
+		title, department, employee_number, manager, cost_center, status FROM mirror_users`)
+	if err != nil {
+		return nil, fmt.Errorf("load mirror users: %w", err)
+	}
+	var src string
+	for rows.Next() {
+		u := new(connectors.User)
+		var status string
+		if err := rows.Scan(&src, &u.ExternalID, &u.UserName, &u.Email, &u.GivenName, &u.FamilyName, &u.DisplayName,
+			&u.Title, &u.Department, &u.EmployeeNumber, &u.Manager, &u.CostCenter, &status); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("load mirror users: %w", err)
+		}
+		u.Status = connectors.Status(status)
+		mirror(src).Users[u.ExternalID] = u
+	}
+	if err := closeRows(rows, "mirror users"); err != nil {
+		return nil, err
+	}
+
+	rows, err = s.db.QueryContext(ctx, `SELECT source, external_id, name, description FROM mirror_groups`)
+	if err != nil {
+		return nil, fmt.Errorf("load mirror groups: %w", err)
+	}
+	for rows.Next() {
+		g := new(connectors.Group)
+		if err := rows.Scan(&src, &g.ExternalID, &g.Name, &g.Description); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("load mirror groups: %w", err)
+		}
+		mirror(src).Groups[g.ExternalID] = g
+	}
+	if err := closeRows(rows, "mirror groups"); err != nil {
+		return nil, err
+	}
+
+	rows, err = s.db.QueryContext(ctx, `SELECT source, group_id, user_id FROM mirror_members ORDER BY source, group_id`)
+	if err != nil {
+		return nil, fmt.Errorf("load mirror members: %w", err)
+	}
+	var (
+		lastSrc, lastGroup string
+		m                  *reconcile.Mirror
+		set                map[string]struct{}
+		gidB, uidB, srcB   sql.RawBytes
+	)
+	for rows.Next() {
+		if err := rows.Scan(&srcB, &gidB, &uidB); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("load mirror members: %w", err)
+		}
+		if m == nil || string(srcB) != lastSrc {
+			lastSrc = string(srcB)
+			m = mirror(lastSrc)
+			lastGroup, set = "", nil
+		}
+		if set == nil || string(gidB) != lastGroup {
+			if g, ok := m.Groups[string(gidB)]; ok {
+				lastGroup = g.ExternalID
+			} else {
+				lastGroup = string(gidB)
+			}
+			set = make(map[string]struct{})
+			m.Members[lastGroup] = set
+		}
+		if u, ok := m.Users[string(uidB)]; ok {
+			set[u.ExternalID] = struct{}{} // share the user's id string
+		} else {
+			set[string(uidB)] = struct{}{}
+		}
+	}
+	if err := closeRows(rows, "mirror members"); err != nil {
+		return nil, err
+	}
+	return out, nil
+}

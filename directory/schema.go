@@ -1,0 +1,127 @@
+package directory
+
+// migrations brings a database from schema version i to i+1 (PRAGMA
+// user_version counts the steps applied). Never edit a released step: add one.
+var migrations = []string{
+	// 1: the learning directory, the mirrors, runs and audit events.
+	`
+CREATE TABLE people (
+	id              INTEGER PRIMARY KEY AUTOINCREMENT,
+	match_key       TEXT NOT NULL UNIQUE,
+	user_name       TEXT NOT NULL DEFAULT '',
+	email           TEXT NOT NULL DEFAULT '',
+	given_name      TEXT NOT NULL DEFAULT '',
+	family_name     TEXT NOT NULL DEFAULT '',
+	display_name    TEXT NOT NULL DEFAULT '',
+	title           TEXT NOT NULL DEFAULT '',
+	department      TEXT NOT NULL DEFAULT '',
+	employee_number TEXT NOT NULL DEFAULT '',
+	manager         TEXT NOT NULL DEFAULT '',
+	cost_center     TEXT NOT NULL DEFAULT '',
+	active          INTEGER NOT NULL,
+	created_at      TIMESTAMP NOT NULL,
+	updated_at      TIMESTAMP NOT NULL,
+	deactivated_at  TIMESTAMP
+);
+CREATE TABLE identities (
+	source      TEXT NOT NULL,
+	external_id TEXT NOT NULL,
+	person_id   INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+	PRIMARY KEY (source, external_id)
+) WITHOUT ROWID;
+CREATE INDEX identities_person ON identities(person_id);
+CREATE TABLE groups (
+	id          INTEGER PRIMARY KEY AUTOINCREMENT,
+	source      TEXT NOT NULL,
+	external_id TEXT NOT NULL,
+	name        TEXT NOT NULL,
+	description TEXT NOT NULL DEFAULT '',
+	created_at  TIMESTAMP NOT NULL,
+	updated_at  TIMESTAMP NOT NULL,
+	UNIQUE (source, external_id)
+);
+CREATE TABLE memberships (
+	group_id  INTEGER NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
+	person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+	PRIMARY KEY (group_id, person_id)
+) WITHOUT ROWID;
+CREATE INDEX memberships_person ON memberships(person_id);
+CREATE TABLE pools (
+	name       TEXT PRIMARY KEY,
+	seats      INTEGER NOT NULL,
+	waiting    INTEGER NOT NULL DEFAULT 0,
+	updated_at TIMESTAMP NOT NULL
+);
+CREATE TABLE assignments (
+	id            INTEGER PRIMARY KEY AUTOINCREMENT,
+	pool          TEXT NOT NULL,
+	person_id     INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+	granted_at    TIMESTAMP NOT NULL,
+	revoked_at    TIMESTAMP,
+	revoke_reason TEXT NOT NULL DEFAULT ''
+);
+CREATE UNIQUE INDEX assignments_held ON assignments(pool, person_id) WHERE revoked_at IS NULL;
+CREATE INDEX assignments_person ON assignments(person_id);
+CREATE TABLE mirrors (
+	source     TEXT PRIMARY KEY,
+	cursor     TEXT NOT NULL DEFAULT '',
+	full_at    TIMESTAMP,
+	fetched_at TIMESTAMP
+);
+CREATE TABLE mirror_users (
+	source          TEXT NOT NULL,
+	external_id     TEXT NOT NULL,
+	user_name       TEXT NOT NULL,
+	email           TEXT NOT NULL,
+	given_name      TEXT NOT NULL,
+	family_name     TEXT NOT NULL,
+	display_name    TEXT NOT NULL,
+	title           TEXT NOT NULL,
+	department      TEXT NOT NULL,
+	employee_number TEXT NOT NULL,
+	manager         TEXT NOT NULL,
+	cost_center     TEXT NOT NULL,
+	status          TEXT NOT NULL,
+	PRIMARY KEY (source, external_id)
+) WITHOUT ROWID;
+CREATE TABLE mirror_groups (
+	source      TEXT NOT NULL,
+	external_id TEXT NOT NULL,
+	name        TEXT NOT NULL,
+	description TEXT NOT NULL,
+	PRIMARY KEY (source, external_id)
+) WITHOUT ROWID;
+CREATE TABLE mirror_members (
+	source   TEXT NOT NULL,
+	group_id TEXT NOT NULL,
+	user_id  TEXT NOT NULL,
+	PRIMARY KEY (source, group_id, user_id)
+) WITHOUT ROWID;
+CREATE TABLE runs (
+	id         INTEGER PRIMARY KEY AUTOINCREMENT,
+	trigger    TEXT NOT NULL,
+	started_at TIMESTAMP NOT NULL,
+	ended_at   TIMESTAMP NOT NULL,
+	result     TEXT NOT NULL,
+	sources    TEXT NOT NULL DEFAULT '[]',
+	summary    TEXT NOT NULL DEFAULT '{}',
+	problems   TEXT NOT NULL DEFAULT '[]',
+	error      TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE audit_events (
+	id          INTEGER PRIMARY KEY AUTOINCREMENT,
+	run_id      INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+	at          TIMESTAMP NOT NULL,
+	action      TEXT NOT NULL,
+	object_type TEXT NOT NULL,
+	object_id   TEXT NOT NULL,
+	before      TEXT NOT NULL DEFAULT '',
+	after       TEXT NOT NULL DEFAULT ''
+);
+`,
+	// 2: blocked runs keep the plan they refused; audit events by run.
+	`
+ALTER TABLE runs ADD COLUMN plan TEXT NOT NULL DEFAULT '';
+CREATE INDEX audit_events_run ON audit_events(run_id);
+`,
+}

@@ -1,0 +1,220 @@
+// Package directory is the learning directory: people, their identities in
+// the sources, groups and memberships, license pools and seats, the mirror of
+// every source with its cursor, and the record of runs and audit events. It
+// is stored in SQLite through gorm.
+package directory
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"gorm.io/driver/sqlite"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+
+	"github.com/learnsync/learnsync/reconcile"
+)
+
+// ErrNotSQLite is returned when the directory file exists but is not a
+// SQLite database.
+var ErrNotSQLite = errors.New("not a SQLite database")
+
+// ErrTooNew is returned for a database written by a newer learnsync.
+var ErrTooNew = errors.New("database schema is newer than this learnsync")
+
+// Store is the learning directory on SQLite. It implements reconcile.Store.
+type Store struct {
+	path string
+	gdb  *gorm.DB
+	db   *sql.DB
+	// Now is the clock for timestamps not given by the caller.
+	Now func() time.Time
+}
+
+var _ reconcile.Store = (*Store)(nil)
+
+// Options tune Open.
+type Options struct {
+	// BusyTimeout is how long a writer waits for another process's write
+	// transaction before giving up.
+	BusyTimeout time.Duration
+	// ReadOnly opens an existing database without creating or migrating it.
+	ReadOnly bool
+}
+
+const sqliteMagic = "SQLite format 3\x00"
+
+// CheckFile reports whether path is missing (fine: it will be created), a
+// SQLite database, or something else (ErrNotSQLite).
+func CheckFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil
+		}
+		return err
+	}
+	defer f.Close()
+	head := make([]byte, len(sqliteMagic))
+	n, err := io.ReadFull(f, head)
+	if n == 0 && (err == io.EOF || err == io.ErrUnexpectedEOF) {
+		return nil // an empty file becomes a new database
+	}
+	if err != nil || !bytes.Equal(head, []byte(sqliteMagic)) {
+		return fmt.Errorf("%s: %w", path, ErrNotSQLite)
+	}
+	return nil
+}
+
+// Open opens the directory at path, creating it (mode 0600) and migrating
+// its schema as needed.
+func Open(ctx context.Context, path string, opts Options) (*Store, error) {
+	if err := CheckFile(path); err != nil {
+		return nil, err
+	}
+	if !opts.ReadOnly {
+		if dir := filepath.Dir(path); dir != "" {
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				return nil, fmt.Errorf("create directory for database: %w", err)
+			}
+		}
+		// SQLite creates the file with the umask's mode; create it first so
+		// that it is private. Its -wal and -shm files copy this mode.
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("open database: %w", err)
+		}
+		f.Close()
+		if err := os.Chmod(path, 0o600); err != nil {
+			return nil, fmt.Errorf("open database: %w", err)
+		}
+	} else if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	busy := opts.BusyTimeout
+	if busy <= 0 {
+		busy = 30 * time.Second
+	}
+	dsn := fmt.Sprintf("%s?_journal_mode=WAL&_foreign_keys=on&_busy_timeout=%d&_txlock=immediate&_synchronous=NORMAL",
+		path, busy.Milliseconds())
+	if opts.ReadOnly {
+		dsn += "&mode=ro"
+	}
+	gdb, err := gorm.Open(sqlite.Open(dsn), &gorm.Config{
+		Logger:                 logger.Discard,
+		SkipDefaultTransaction: true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	db, err := gdb.DB()
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	// One writer at a time is all SQLite allows; a few readers may run
+	// beside it (the ops endpoint while a run applies).
+	db.SetMaxOpenConns(4)
+	s := &Store{path: path, gdb: gdb, db: db, Now: time.Now}
+	if err := s.check(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if !opts.ReadOnly {
+		if err := s.migrate(ctx); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// check makes sure the file really is a usable SQLite database with foreign
+// keys on.
+func (s *Store) check(ctx context.Context) error {
+	var fk int
+	if err := s.db.QueryRowContext(ctx, "PRAGMA foreign_keys").Scan(&fk); err != nil {
+		if strings.Contains(err.Error(), "not a database") || strings.Contains(err.Error(), "file is encrypted") {
+			return fmt.Errorf("%s: %w", s.path, ErrNotSQLite)
+		}
+		return fmt.Errorf("open database: %w", err)
+	}
+	if fk != 1 {
+		return errors.New("open database: foreign keys could not be enabled")
+	}
+	return nil
+}
+
+// SchemaVersion returns the schema version of the open database.
+func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
+	var v int
+	err := s.db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v)
+	return v, err
+}
+
+// SchemaLatest is the schema version this learnsync writes.
+func SchemaLatest() int { return len(migrations) }
+
+func (s *Store) migrate(ctx context.Context) error {
+	return s.migrateTo(ctx, len(migrations))
+}
+
+// migrateTo applies migration steps up to version target, each in its own
+// transaction together with the new user_version.
+func (s *Store) migrateTo(ctx context.Context, target int) error {
+	v, err := s.SchemaVersion(ctx)
+	if err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if v > len(migrations) {
+		return fmt.Errorf("%s: %w (version %d, this learnsync knows %d)", s.path, ErrTooNew, v, len(migrations))
+	}
+	for ; v < target; v++ {
+		tx, err := s.db.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("migrate to schema %d: %w", v+1, err)
+		}
+		if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migrate to schema %d: %w", v+1, err)
+		}
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", v+1)); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migrate to schema %d: %w", v+1, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("migrate to schema %d: %w", v+1, err)
+		}
+	}
+	return nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Path returns the database file.
+func (s *Store) Path() string { return s.path }
+
+// DB returns the gorm handle, for tests and tools.
+func (s *Store) DB() *gorm.DB { return s.gdb }
+
+// IntegrityCheck runs PRAGMA integrity_check and returns its verdict.
+func (s *Store) IntegrityCheck(ctx context.Context) (string, error) {
+	var out string
+	err := s.db.QueryRowContext(ctx, "PRAGMA integrity_check").Scan(&out)
+	return out, err
+}
+
+func nullTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UTC()
+}

@@ -1,0 +1,438 @@
+package reconcile
+
+import (
+	"cmp"
+	"slices"
+	"time"
+)
+
+// Diff compares the desired state with the directory's actual state and
+// returns the plan that turns one into the other. It does no I/O and changes
+// neither argument.
+//
+// The rules it applies, in order:
+//   - a desired person is the actual person with the same match key, else the
+//     one linked to one of their identities (the match key changed);
+//   - a person inactive everywhere who is not in the directory is not created;
+//   - a person with no active identity left is deactivated (memberships and
+//     licenses removed, profile kept) and deleted once deactivated longer than
+//     the delete_after period;
+//   - a person with an identity in a frozen source loses nothing: no
+//     deactivation, deletion, membership removal or license revocation;
+//   - holders keep their seats while they qualify; seats freed in this run go
+//     to waiting people in a stable order (first seen, then user name).
+func Diff(d *Desired, s *State) *Plan {
+	df := differ{d: d, s: s, p: &Plan{}}
+	df.index()
+	df.people()
+	df.groups()
+	df.members()
+	df.licenses()
+	df.sort()
+	return df.p
+}
+
+type differ struct {
+	d *Desired
+	s *State
+	p *Plan
+
+	byKey     map[string]*Person
+	idents    map[int64][]IdentityRef
+	protected map[int64]bool
+	// target maps a desired key to the person it becomes.
+	target map[string]PersonRef
+	// active says who is active after the plan (existing people by ID).
+	active  map[int64]bool
+	deleted map[int64]bool
+	// newPeople are the keys of people the plan creates.
+	newPeople map[string]bool
+	// renamed holds the new match key of people whose key changes.
+	renamed map[int64]string
+}
+
+func (df *differ) index() {
+	s := df.s
+	df.byKey = make(map[string]*Person, len(s.People))
+	for _, per := range s.People {
+		df.byKey[per.Key] = per
+		if per.Active {
+			df.p.ActiveBefore++
+		}
+	}
+	df.idents = make(map[int64][]IdentityRef, len(s.People))
+	df.protected = make(map[int64]bool)
+	for ref, id := range s.Identities {
+		df.idents[id] = append(df.idents[id], ref)
+		if _, frozen := df.d.Frozen[ref.Source]; frozen {
+			df.protected[id] = true
+		}
+	}
+	df.target = make(map[string]PersonRef, len(df.d.People))
+	df.active = make(map[int64]bool, len(s.People))
+	df.deleted = make(map[int64]bool)
+	df.newPeople = make(map[string]bool)
+	df.renamed = make(map[int64]string)
+}
+
+func sortedKeys[K cmp.Ordered, V any](m map[K]V) []K {
+	keys := make([]K, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func (df *differ) deleteDue(per *Person) bool {
+	return !df.d.DeleteBefore.IsZero() && !per.Active && !per.DeactivatedAt.IsZero() &&
+		per.DeactivatedAt.Before(df.d.DeleteBefore) && !df.protected[per.ID]
+}
+
+func identityDiff(have, want []IdentityRef) (link, unlink []IdentityRef) {
+	for _, w := range want {
+		if !slices.Contains(have, w) {
+			link = append(link, w)
+		}
+	}
+	for _, h := range have {
+		if !slices.Contains(want, h) {
+			unlink = append(unlink, h)
+		}
+	}
+	sortIdentities(link)
+	sortIdentities(unlink)
+	return link, unlink
+}
+
+func sortIdentities(refs []IdentityRef) {
+	slices.SortFunc(refs, func(a, b IdentityRef) int {
+		return cmp.Or(cmp.Compare(a.Source, b.Source), cmp.Compare(a.ExternalID, b.ExternalID))
+	})
+}
+
+func profileDiff(old, new Profile) []FieldChange {
+	var out []FieldChange
+	for _, f := range profileFields {
+		if o, n := *f.get(&old), *f.get(&new); o != n {
+			out = append(out, FieldChange{Field: f.name, Old: o, New: n})
+		}
+	}
+	return out
+}
+
+func (df *differ) people() {
+	d, s := df.d, df.s
+	keys := sortedKeys(d.People)
+	claimed := make(map[int64]bool)
+	for _, key := range keys {
+		if per := df.byKey[key]; per != nil {
+			df.target[key] = PersonRef{ID: per.ID, Key: key}
+			claimed[per.ID] = true
+		}
+	}
+	// The match key of a known identity changed (a new email): same person.
+	for _, key := range keys {
+		if _, ok := df.target[key]; ok {
+			continue
+		}
+		for _, ref := range d.People[key].Identities {
+			id, ok := s.Identities[ref]
+			if !ok || claimed[id] {
+				continue
+			}
+			if _, taken := d.People[s.People[id].Key]; taken {
+				continue
+			}
+			df.target[key] = PersonRef{ID: id, Key: key}
+			claimed[id] = true
+			break
+		}
+	}
+	for _, key := range keys {
+		dp := d.People[key]
+		ref, exists := df.target[key]
+		if !exists {
+			if !dp.Active {
+				continue // never active, never created
+			}
+			df.newPeople[key] = true
+			df.target[key] = PersonRef{Key: key}
+			df.p.People = append(df.p.People, PersonChange{
+				Op: OpCreate, Person: PersonRef{Key: key}, Profile: dp.Profile,
+				Fields: profileDiff(Profile{}, dp.Profile), Link: slices.Clone(dp.Identities),
+			})
+			continue
+		}
+		per := s.People[ref.ID]
+		c := PersonChange{Person: ref, Profile: dp.Profile, Fields: profileDiff(per.Profile, dp.Profile)}
+		if per.Key != key {
+			c.OldKey = per.Key
+			df.renamed[per.ID] = key
+		}
+		c.Link, c.Unlink = identityDiff(df.idents[per.ID], dp.Identities)
+		active := per.Active
+		switch {
+		case per.Active && !dp.Active && !df.protected[per.ID]:
+			c.Op, active = OpDeactivate, false
+		case !per.Active && dp.Active:
+			c.Op, active = OpReactivate, true
+		case df.deleteDue(per):
+			c = PersonChange{Op: OpDelete, Person: ref, Profile: per.Profile}
+			df.deleted[per.ID] = true
+		case len(c.Fields) > 0 || len(c.Link) > 0 || len(c.Unlink) > 0 || c.OldKey != "":
+			c.Op = OpUpdate
+		}
+		df.active[per.ID] = active
+		if c.Op != "" {
+			df.p.People = append(df.p.People, c)
+		}
+	}
+	// People no source describes any more.
+	for _, key := range sortedKeys(df.byKey) {
+		per := df.byKey[key]
+		if claimed[per.ID] {
+			continue
+		}
+		ref := PersonRef{ID: per.ID, Key: per.Key}
+		df.active[per.ID] = per.Active
+		if df.protected[per.ID] {
+			continue
+		}
+		unlink := slices.Clone(df.idents[per.ID])
+		sortIdentities(unlink)
+		switch {
+		case per.Active:
+			df.active[per.ID] = false
+			df.p.People = append(df.p.People, PersonChange{Op: OpDeactivate, Person: ref, Profile: per.Profile, Unlink: unlink})
+		case df.deleteDue(per):
+			df.deleted[per.ID] = true
+			df.p.People = append(df.p.People, PersonChange{Op: OpDelete, Person: ref, Profile: per.Profile})
+		case len(unlink) > 0:
+			df.p.People = append(df.p.People, PersonChange{Op: OpUpdate, Person: ref, Profile: per.Profile, Unlink: unlink})
+		}
+	}
+}
+
+func (df *differ) groups() {
+	d, s := df.d, df.s
+	for _, ref := range sortedGroupRefs(d.Groups) {
+		dg := d.Groups[ref]
+		g := s.Groups[ref]
+		if g == nil {
+			df.p.Groups = append(df.p.Groups, GroupChange{Op: OpCreate, Group: ref, Name: dg.Name, Description: dg.Description})
+			continue
+		}
+		var fields []FieldChange
+		if g.Name != dg.Name {
+			fields = append(fields, FieldChange{Field: "name", Old: g.Name, New: dg.Name})
+		}
+		if g.Description != dg.Description {
+			fields = append(fields, FieldChange{Field: "description", Old: g.Description, New: dg.Description})
+		}
+		if len(fields) > 0 {
+			df.p.Groups = append(df.p.Groups, GroupChange{Op: OpUpdate, Group: ref, ID: g.ID, Name: dg.Name, Description: dg.Description, Fields: fields})
+		}
+	}
+	for _, ref := range sortedGroupRefs(s.Groups) {
+		if _, ok := d.Groups[ref]; ok {
+			continue
+		}
+		if _, frozen := d.Frozen[ref.Source]; frozen {
+			continue
+		}
+		g := s.Groups[ref]
+		df.p.Groups = append(df.p.Groups, GroupChange{Op: OpDelete, Group: ref, ID: g.ID, Name: g.Name, Description: g.Description})
+	}
+}
+
+func sortedGroupRefs[V any](m map[GroupRef]V) []GroupRef {
+	refs := make([]GroupRef, 0, len(m))
+	for r := range m {
+		refs = append(refs, r)
+	}
+	slices.SortFunc(refs, func(a, b GroupRef) int {
+		return cmp.Or(cmp.Compare(a.Source, b.Source), cmp.Compare(a.ExternalID, b.ExternalID))
+	})
+	return refs
+}
+
+func (df *differ) members() {
+	d, s := df.d, df.s
+	deletedGroups := make(map[GroupRef]bool)
+	for _, c := range df.p.Groups {
+		if c.Op == OpDelete {
+			deletedGroups[c.Group] = true
+		}
+	}
+	for _, ref := range sortedGroupRefs(d.Groups) {
+		dg := d.Groups[ref]
+		want := make(map[int64]struct{}, len(dg.Members))
+		var have map[int64]struct{}
+		if g := s.Groups[ref]; g != nil {
+			have = s.Members[g.ID]
+		}
+		for _, key := range dg.Members {
+			t := df.target[key]
+			if t.ID == 0 {
+				df.p.Members = append(df.p.Members, MemberChange{Op: OpAdd, Group: ref, GroupName: dg.Name, Person: t})
+				continue
+			}
+			want[t.ID] = struct{}{}
+			if _, ok := have[t.ID]; !ok {
+				df.p.Members = append(df.p.Members, MemberChange{Op: OpAdd, Group: ref, GroupName: dg.Name, Person: t})
+			}
+		}
+		for id := range have {
+			if _, ok := want[id]; ok || df.protected[id] || df.deleted[id] {
+				continue
+			}
+			df.p.Members = append(df.p.Members, MemberChange{Op: OpRemove, Group: ref, GroupName: dg.Name, Person: PersonRef{ID: id, Key: df.keyOf(id)}})
+		}
+	}
+	// Groups that stay only because their source is frozen keep their
+	// members, but people deactivated by other sources leave them.
+	for ref, g := range s.Groups {
+		if _, desired := d.Groups[ref]; desired || deletedGroups[ref] {
+			continue
+		}
+		for id := range s.Members[g.ID] {
+			if !df.active[id] && !df.protected[id] && !df.deleted[id] {
+				df.p.Members = append(df.p.Members, MemberChange{Op: OpRemove, Group: ref, GroupName: g.Name, Person: PersonRef{ID: id, Key: df.keyOf(id)}})
+			}
+		}
+	}
+}
+
+// keyOf returns the key a person has after the plan.
+func (df *differ) keyOf(id int64) string {
+	if k, ok := df.renamed[id]; ok {
+		return k
+	}
+	return df.s.People[id].Key
+}
+
+// waiter is someone who qualifies for a pool and has no seat yet.
+type waiter struct {
+	ref       PersonRef
+	firstSeen time.Time
+	userName  string
+}
+
+func (df *differ) licenses() {
+	d, s := df.d, df.s
+	// Keys are renamed by the plan; seat holders are found by ID.
+	eligibleID := func(pool DesiredPool) (map[int64]bool, []waiter) {
+		ids := make(map[int64]bool, len(pool.Eligible))
+		var all []waiter
+		for key := range pool.Eligible {
+			t, ok := df.target[key]
+			if !ok {
+				continue
+			}
+			w := waiter{ref: t, userName: d.People[key].UserName}
+			if t.ID != 0 {
+				ids[t.ID] = true
+				w.firstSeen = s.People[t.ID].FirstSeen
+			} else {
+				// New people are seen after everyone already known.
+				w.firstSeen = time.Unix(1<<62, 0)
+			}
+			all = append(all, w)
+		}
+		return ids, all
+	}
+	configured := make(map[string]bool)
+	for _, pool := range d.Pools {
+		configured[pool.Name] = true
+		holders := s.Assignments[pool.Name]
+		ids, candidates := eligibleID(pool)
+		type seat struct {
+			id      int64
+			granted time.Time
+		}
+		var kept []seat
+		for id, granted := range holders {
+			if df.protected[id] || (!df.deleted[id] && df.active[id] && ids[id]) {
+				kept = append(kept, seat{id, granted})
+				continue
+			}
+			if df.deleted[id] {
+				continue // the seat goes with the person
+			}
+			reason := "no longer qualifies"
+			if !df.active[id] {
+				reason = "deactivated"
+			}
+			df.p.Licenses = append(df.p.Licenses, LicenseChange{Op: OpRevoke, Pool: pool.Name, Person: PersonRef{ID: id, Key: df.keyOf(id)}, Reason: reason})
+		}
+		if pool.Seats > 0 && len(kept) > pool.Seats {
+			// The pool shrank: the most recent grants give their seats back.
+			slices.SortFunc(kept, func(a, b seat) int {
+				return cmp.Or(b.granted.Compare(a.granted), cmp.Compare(df.keyOf(b.id), df.keyOf(a.id)))
+			})
+			for _, st := range kept[:len(kept)-pool.Seats] {
+				df.p.Licenses = append(df.p.Licenses, LicenseChange{Op: OpRevoke, Pool: pool.Name, Person: PersonRef{ID: st.id, Key: df.keyOf(st.id)}, Reason: "pool has fewer seats"})
+			}
+			kept = kept[len(kept)-pool.Seats:]
+		}
+		var waiting []waiter
+		for _, c := range candidates {
+			if c.ref.ID != 0 {
+				if _, has := holders[c.ref.ID]; has {
+					continue
+				}
+			}
+			waiting = append(waiting, c)
+		}
+		slices.SortFunc(waiting, func(a, b waiter) int {
+			return cmp.Or(a.firstSeen.Compare(b.firstSeen), cmp.Compare(a.userName, b.userName), cmp.Compare(a.ref.Key, b.ref.Key))
+		})
+		assigned := len(kept)
+		for len(waiting) > 0 && (pool.Seats == 0 || assigned < pool.Seats) {
+			df.p.Licenses = append(df.p.Licenses, LicenseChange{Op: OpGrant, Pool: pool.Name, Person: waiting[0].ref})
+			waiting = waiting[1:]
+			assigned++
+		}
+		if len(waiting) > 0 {
+			sf := Shortfall{Pool: pool.Name, Seats: pool.Seats, Assigned: assigned, Waiting: len(waiting)}
+			for _, w := range waiting[:min(len(waiting), 10)] {
+				sf.Next = append(sf.Next, w.ref.Key)
+			}
+			df.p.Shortfalls = append(df.p.Shortfalls, sf)
+		}
+		pc := PoolChange{Pool: pool.Name, Seats: pool.Seats, Assigned: assigned, Waiting: len(waiting)}
+		if old := s.Pools[pool.Name]; old == nil {
+			pc.Op = OpCreate
+		} else if old.Seats != pool.Seats || old.Waiting != len(waiting) {
+			pc.Op, pc.OldSeats, pc.OldWaiting = OpUpdate, old.Seats, old.Waiting
+		}
+		if pc.Op != "" {
+			df.p.Pools = append(df.p.Pools, pc)
+		}
+	}
+	for _, name := range sortedKeys(s.Pools) {
+		if configured[name] {
+			continue
+		}
+		for id := range s.Assignments[name] {
+			if !df.deleted[id] {
+				df.p.Licenses = append(df.p.Licenses, LicenseChange{Op: OpRevoke, Pool: name, Person: PersonRef{ID: id, Key: df.keyOf(id)}, Reason: "pool removed from the configuration"})
+			}
+		}
+		old := s.Pools[name]
+		df.p.Pools = append(df.p.Pools, PoolChange{Op: OpDelete, Pool: name, OldSeats: old.Seats, OldWaiting: old.Waiting})
+	}
+}
+
+func (df *differ) sort() {
+	p := df.p
+	slices.SortStableFunc(p.People, func(a, b PersonChange) int { return cmp.Compare(a.Person.Key, b.Person.Key) })
+	slices.SortFunc(p.Members, func(a, b MemberChange) int {
+		return cmp.Or(cmp.Compare(a.Group.Source, b.Group.Source), cmp.Compare(a.Group.ExternalID, b.Group.ExternalID),
+			cmp.Compare(a.Person.Key, b.Person.Key), cmp.Compare(a.Op, b.Op))
+	})
+	slices.SortFunc(p.Licenses, func(a, b LicenseChange) int {
+		return cmp.Or(cmp.Compare(a.Pool, b.Pool), cmp.Compare(b.Op, a.Op), cmp.Compare(a.Person.Key, b.Person.Key))
+	})
+}

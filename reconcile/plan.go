@@ -1,0 +1,176 @@
+package reconcile
+
+// Op is what a change does.
+type Op string
+
+// Operations of a plan.
+const (
+	OpCreate     Op = "create"
+	OpUpdate     Op = "update"
+	OpDeactivate Op = "deactivate"
+	OpReactivate Op = "reactivate"
+	OpDelete     Op = "delete"
+	OpAdd        Op = "add"
+	OpRemove     Op = "remove"
+	OpGrant      Op = "grant"
+	OpRevoke     Op = "revoke"
+)
+
+// PersonRef points at a person: an existing one by ID, a new one by Key.
+type PersonRef struct {
+	ID  int64  `json:"id,omitempty"`
+	Key string `json:"key"`
+}
+
+// FieldChange is one attribute that changes.
+type FieldChange struct {
+	Field string `json:"field"`
+	Old   string `json:"old"`
+	New   string `json:"new"`
+}
+
+// PersonChange creates, updates, deactivates, reactivates or deletes a person.
+type PersonChange struct {
+	Op     Op            `json:"op"`
+	Person PersonRef     `json:"person"`
+	OldKey string        `json:"old_key,omitempty"`
+	Fields []FieldChange `json:"fields,omitempty"`
+	// Profile is the profile after the change (create, update, reactivate).
+	Profile Profile       `json:"-"`
+	Link    []IdentityRef `json:"link,omitempty"`
+	Unlink  []IdentityRef `json:"unlink,omitempty"`
+}
+
+// GroupChange creates, updates or deletes a mirrored group.
+type GroupChange struct {
+	Op          Op            `json:"op"`
+	Group       GroupRef      `json:"group"`
+	ID          int64         `json:"id,omitempty"`
+	Name        string        `json:"name"`
+	Description string        `json:"description,omitempty"`
+	Fields      []FieldChange `json:"fields,omitempty"`
+}
+
+// MemberChange adds a person to a group or removes them.
+type MemberChange struct {
+	Op        Op        `json:"op"`
+	Group     GroupRef  `json:"group"`
+	GroupName string    `json:"group_name"`
+	Person    PersonRef `json:"person"`
+}
+
+// LicenseChange grants or revokes a seat of a pool.
+type LicenseChange struct {
+	Op     Op        `json:"op"`
+	Pool   string    `json:"pool"`
+	Person PersonRef `json:"person"`
+	Reason string    `json:"reason,omitempty"`
+}
+
+// PoolChange creates, updates or deletes a pool record (seats and the
+// number of people waiting for a seat).
+type PoolChange struct {
+	Op         Op     `json:"op"`
+	Pool       string `json:"pool"`
+	Seats      int    `json:"seats"`
+	Assigned   int    `json:"assigned"`
+	Waiting    int    `json:"waiting"`
+	OldSeats   int    `json:"old_seats"`
+	OldWaiting int    `json:"old_waiting"`
+}
+
+// Shortfall reports a pool that cannot seat everyone who qualifies.
+type Shortfall struct {
+	Pool     string `json:"pool"`
+	Seats    int    `json:"seats"`
+	Assigned int    `json:"assigned"`
+	Waiting  int    `json:"waiting"`
+	// Next are the first people in line (match keys), in the order they will
+	// be served.
+	Next []string `json:"next"`
+}
+
+// Plan is what a run changes, sorted so that it reads and compares well.
+type Plan struct {
+	People     []PersonChange  `json:"people"`
+	Groups     []GroupChange   `json:"groups"`
+	Members    []MemberChange  `json:"members"`
+	Licenses   []LicenseChange `json:"licenses"`
+	Pools      []PoolChange    `json:"pools"`
+	Shortfalls []Shortfall     `json:"shortfalls"`
+	// ActiveBefore is the number of active people before the plan, the base
+	// of the deactivation safety check.
+	ActiveBefore int `json:"active_before"`
+}
+
+// Empty reports whether the plan changes nothing.
+func (p *Plan) Empty() bool {
+	return len(p.People) == 0 && len(p.Groups) == 0 && len(p.Members) == 0 &&
+		len(p.Licenses) == 0 && len(p.Pools) == 0
+}
+
+// Summary counts a plan's changes by kind.
+type Summary struct {
+	Create       int `json:"create"`
+	Update       int `json:"update"`
+	Deactivate   int `json:"deactivate"`
+	Reactivate   int `json:"reactivate"`
+	Delete       int `json:"delete"`
+	GroupsCreate int `json:"groups_create"`
+	GroupsUpdate int `json:"groups_update"`
+	GroupsDelete int `json:"groups_delete"`
+	MembersAdd   int `json:"members_add"`
+	MembersDel   int `json:"members_remove"`
+	Grant        int `json:"grant"`
+	Revoke       int `json:"revoke"`
+	Waiting      int `json:"waiting"`
+	Total        int `json:"total"`
+}
+
+// Summary counts the plan's changes.
+func (p *Plan) Summary() Summary {
+	var s Summary
+	for _, c := range p.People {
+		switch c.Op {
+		case OpCreate:
+			s.Create++
+		case OpUpdate:
+			s.Update++
+		case OpDeactivate:
+			s.Deactivate++
+		case OpReactivate:
+			s.Reactivate++
+		case OpDelete:
+			s.Delete++
+		}
+	}
+	for _, c := range p.Groups {
+		switch c.Op {
+		case OpCreate:
+			s.GroupsCreate++
+		case OpUpdate:
+			s.GroupsUpdate++
+		case OpDelete:
+			s.GroupsDelete++
+		}
+	}
+	for _, c := range p.Members {
+		if c.Op == OpAdd {
+			s.MembersAdd++
+		} else {
+			s.MembersDel++
+		}
+	}
+	for _, c := range p.Licenses {
+		if c.Op == OpGrant {
+			s.Grant++
+		} else {
+			s.Revoke++
+		}
+	}
+	for _, sf := range p.Shortfalls {
+		s.Waiting += sf.Waiting
+	}
+	s.Total = len(p.People) + len(p.Groups) + len(p.Members) + len(p.Licenses) + len(p.Pools)
+	return s
+}
