@@ -416,4 +416,3 @@ printed with its field path. Exit 0 when valid, 2 when not.`,
 		},
 	}
 }
-

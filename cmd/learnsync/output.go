@@ -298,4 +298,3 @@ ended, what they changed and what they skipped — and the license pools.`,
 	cmd.Flags().IntVarP(&limit, "limit", "n", 10, "how many runs to show")
 	return cmd
 }
-
