@@ -376,14 +376,15 @@ func (df *differ) licenses() {
 			}
 			kept = kept[len(kept)-pool.Seats:]
 		}
+		seated := make(map[int64]bool, len(kept))
+		for _, st := range kept {
+			seated[st.id] = true
+		}
 		var waiting []waiter
 		for _, c := range candidates {
-			if c.ref.ID != 0 {
-				if _, has := holders[c.ref.ID]; has {
-					continue
-				}
+			if c.ref.ID == 0 || !seated[c.ref.ID] {
+				waiting = append(waiting, c)
 			}
-			waiting = append(waiting, c)
 		}
 		slices.SortFunc(waiting, func(a, b waiter) int {
 			return cmp.Or(a.firstSeen.Compare(b.firstSeen), cmp.Compare(a.userName, b.userName), cmp.Compare(a.ref.Key, b.ref.Key))
