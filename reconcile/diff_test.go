@@ -121,8 +121,8 @@ func TestDiffRules(t *testing.T) {
 			want: []string{"deactivate b@x.io", "revoke pro b@x.io", "grant pro c@x.io"},
 		},
 		{
-			name:  "a pool that shrinks takes back the newest seats",
-			rules: Rules{MatchOn: "email", Sources: []SourceRules{{Name: "hr"}}, Licenses: []LicenseRule{{Name: "pro", Seats: 1, Groups: []string{"Engineering"}}}},
+			name:    "a pool that shrinks takes back the newest seats",
+			rules:   Rules{MatchOn: "email", Sources: []SourceRules{{Name: "hr"}}, Licenses: []LicenseRule{{Name: "pro", Seats: 1, Groups: []string{"Engineering"}}}},
 			mirrors: map[string]*snapshot{"hr": engineers(user("1", "a@x.io"), user("2", "b@x.io"))},
 			state: newStateBuilder().
 				person(1, "a@x.io", true, t0, ref("hr", "1")).
@@ -158,8 +158,8 @@ func TestDiffRules(t *testing.T) {
 			},
 		},
 		{
-			name:  "a frozen source's people lose nothing",
-			rules: Rules{MatchOn: "email", Sources: []SourceRules{{Name: "hr"}, {Name: "okta"}}, Licenses: []LicenseRule{{Name: "pro", Groups: []string{"Engineering"}}}},
+			name:    "a frozen source's people lose nothing",
+			rules:   Rules{MatchOn: "email", Sources: []SourceRules{{Name: "hr"}, {Name: "okta"}}, Licenses: []LicenseRule{{Name: "pro", Groups: []string{"Engineering"}}}},
 			mirrors: map[string]*snapshot{"hr": {}},
 			frozen:  map[string]string{"okta": "timeout"},
 			state: newStateBuilder().
@@ -169,7 +169,7 @@ func TestDiffRules(t *testing.T) {
 			want: []string{"deactivate b@x.io", "revoke pro b@x.io"},
 		},
 		{
-			name: "scope limits a source to members of its groups",
+			name:  "scope limits a source to members of its groups",
 			rules: Rules{MatchOn: "email", Sources: []SourceRules{{Name: "hr", ScopeGroups: []string{"Learning Users"}, SyncGroups: []string{"*"}}}},
 			mirrors: map[string]*snapshot{"hr": (&snapshot{users: []connectors.User{user("1", "in@x.io"), user("2", "out@x.io")}}).
 				group("g1", "Learning Users", "1")},

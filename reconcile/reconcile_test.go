@@ -299,8 +299,8 @@ func TestMultiSourceGolden(t *testing.T) {
 
 func TestFrozenSourceLosesNobody(t *testing.T) {
 	rules := Rules{
-		MatchOn: "email",
-		Sources: []SourceRules{{Name: "hr", SyncGroups: []string{"*"}}, {Name: "okta", SyncGroups: []string{"*"}}},
+		MatchOn:  "email",
+		Sources:  []SourceRules{{Name: "hr", SyncGroups: []string{"*"}}, {Name: "okta", SyncGroups: []string{"*"}}},
 		Licenses: []LicenseRule{{Name: "pro", Groups: []string{"okta/Learners"}}},
 	}
 	w := newWorld(t, rules, "hr", "okta")
