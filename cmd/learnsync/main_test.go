@@ -1,0 +1,169 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// cli runs the learnsync entry point as a user would, in dir, with env.
+type cli struct {
+	t   *testing.T
+	dir string
+	env map[string]string
+}
+
+func newCLI(t *testing.T) *cli {
+	return &cli{t: t, dir: t.TempDir(), env: map[string]string{}}
+}
+
+// path returns a file path inside the test's directory.
+func (c *cli) path(name string) string { return filepath.Join(c.dir, name) }
+
+func (c *cli) write(name, content string) string {
+	c.t.Helper()
+	p := c.path(name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		c.t.Fatal(err)
+	}
+	return p
+}
+
+func (c *cli) writeJSON(name string, v any) string {
+	c.t.Helper()
+	b, err := json.MarshalIndent(v, "", " ")
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return c.write(name, string(b))
+}
+
+// run calls Main with args (--config defaults to the test's learnsync.yaml).
+func (c *cli) run(args ...string) (code int, stdout, stderr string) {
+	c.t.Helper()
+	hasConfig := slices.ContainsFunc(args, func(a string) bool { return a == "--config" || strings.HasPrefix(a, "--config=") })
+	if !hasConfig && len(args) > 0 && args[0] != "--help" {
+		args = append(args, "--config", c.path("learnsync.yaml"))
+	}
+	var out, errb bytes.Buffer
+	lookup := func(k string) (string, bool) { v, ok := c.env[k]; return v, ok }
+	code = Main(context.Background(), args, &out, &errb, lookup)
+	return code, out.String(), errb.String()
+}
+
+// mustRun runs and fails the test unless the exit code is want.
+func (c *cli) mustRun(want int, args ...string) (stdout, stderr string) {
+	c.t.Helper()
+	code, out, errs := c.run(args...)
+	if code != want {
+		c.t.Fatalf("learnsync %s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, want, out, errs)
+	}
+	return out, errs
+}
+
+// export runs `learnsync export` and decodes it.
+func (c *cli) export() exportDoc {
+	c.t.Helper()
+	out, _ := c.mustRun(0, "export")
+	var doc exportDoc
+	dec := json.NewDecoder(strings.NewReader(out))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&doc); err != nil {
+		c.t.Fatalf("export is not the documented JSON: %v\n%s", err, out)
+	}
+	return doc
+}
+
+// planJSON runs `learnsync plan --output json` and decodes it.
+func (c *cli) plan(want int) planOut {
+	c.t.Helper()
+	out, _ := c.mustRun(want, "plan", "--output", "json")
+	var p planOut
+	if err := json.Unmarshal([]byte(out), &p); err != nil {
+		c.t.Fatalf("plan JSON: %v\n%s", err, out)
+	}
+	return p
+}
+
+// runOnce runs `learnsync run --once`, expects exit code want, and when the
+// run applied (0 or 4), checks that a new plan is empty.
+func (c *cli) runOnce(want int, extra ...string) string {
+	c.t.Helper()
+	out, _ := c.mustRun(want, append([]string{"run", "--once"}, extra...)...)
+	if want == 0 {
+		if p := c.plan(0); len(p.Changes) != 0 {
+			c.t.Fatalf("plan after an apply is not empty: %+v", p.Changes)
+		}
+	}
+	return out
+}
+
+// The export's contract, decoded strictly.
+type exportDoc struct {
+	Users []struct {
+		ID             string `json:"id"`
+		UserName       string `json:"user_name"`
+		Email          string `json:"email"`
+		GivenName      string `json:"given_name"`
+		FamilyName     string `json:"family_name"`
+		DisplayName    string `json:"display_name"`
+		Title          string `json:"title"`
+		Department     string `json:"department"`
+		EmployeeNumber string `json:"employee_number"`
+		Manager        string `json:"manager"`
+		Active         bool   `json:"active"`
+		Groups         []string
+		Licenses       []string
+		Identities     []struct {
+			Source     string `json:"source"`
+			ExternalID string `json:"external_id"`
+		}
+	} `json:"users"`
+	Groups []struct {
+		ID         string   `json:"id"`
+		Source     string   `json:"source"`
+		ExternalID string   `json:"external_id"`
+		Name       string   `json:"name"`
+		Members    []string `json:"members"`
+	} `json:"groups"`
+	Licenses []struct {
+		Name     string `json:"name"`
+		Seats    int    `json:"seats"`
+		Assigned int    `json:"assigned"`
+		Waiting  int    `json:"waiting"`
+	} `json:"licenses"`
+}
+
+func (d exportDoc) user(email string) int {
+	for i, u := range d.Users {
+		if strings.EqualFold(u.Email, email) {
+			return i
+		}
+	}
+	return -1
+}
+
+func (d exportDoc) license(name string) (seats, assigned, waiting int) {
+	for _, l := range d.Licenses {
+		if l.Name == name {
+			return l.Seats, l.Assigned, l.Waiting
+		}
+	}
+	return -1, -1, -1
+}
+
+type planOut struct {
+	Changes []struct {
+		Kind   string `json:"kind"`
+		Op     string `json:"op"`
+		Object string `json:"object"`
+	} `json:"changes"`
+	Summary map[string]int `json:"summary"`
+	Result  string         `json:"result"`
+	Blocked string         `json:"blocked"`
+}
