@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path"
@@ -163,8 +164,8 @@ func (e Errors) Error() string {
 // Unwrap lets errors.As find the FieldErrors.
 func (e Errors) Unwrap() []error { return e }
 
-// ErrInvalid is wrapped by every error Load returns for a bad configuration
-// (as opposed to one it could not read).
+// ErrInvalid is wrapped by every error Load and Parse return: a configuration
+// that is bad, missing or unreadable.
 var ErrInvalid = errors.New("invalid configuration")
 
 // Load reads, decodes and validates the configuration at path. Environment
@@ -196,10 +197,25 @@ func Parse(data []byte, baseDir string, reg connectors.Registry, lookup func(str
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&root); err != nil {
-		if err.Error() == "EOF" {
+		if errors.Is(err, io.EOF) {
 			return nil, fmt.Errorf("%w: %w", ErrInvalid, Errors{connectors.Errorf("", "the configuration is empty")})
 		}
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, Errors{connectors.Errorf("", "not valid YAML: %s", strings.TrimPrefix(err.Error(), "yaml: "))})
+	}
+	// A second document would be ignored silently, and with it whatever the
+	// user meant by it. A bare trailing "---" is harmless.
+	for {
+		var extra yaml.Node
+		err := dec.Decode(&extra)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInvalid, Errors{connectors.Errorf("", "not valid YAML: %s", strings.TrimPrefix(err.Error(), "yaml: "))})
+		}
+		if len(extra.Content) != 1 || extra.Content[0].Tag != "!!null" {
+			return nil, fmt.Errorf("%w: %w", ErrInvalid, Errors{connectors.Errorf("", "only one YAML document is allowed (found a second \"---\")")})
+		}
 	}
 	d := &decoder{lookup: lookup, baseDir: baseDir}
 	cfg := Default()
@@ -212,7 +228,12 @@ func Parse(data []byte, baseDir string, reg connectors.Registry, lookup func(str
 		d.fail("", "the configuration must be a mapping of keys, got %s", kindName(doc))
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, Errors(d.errs))
 	}
-	// Sources get their own defaults before their keys are decoded.
+	// Sources get their own defaults before their keys are decoded. The
+	// sources key is taken out of the document for that, so a second one
+	// must be caught here.
+	if keyCount(doc, "sources") > 1 {
+		d.fail("sources", "given twice")
+	}
 	if sn := mappingValue(doc, "sources"); sn != nil && sn.Kind == yaml.SequenceNode {
 		cfg.Sources = make([]Source, len(sn.Content))
 		for i := range cfg.Sources {
@@ -239,6 +260,16 @@ func mappingValue(n *yaml.Node, key string) *yaml.Node {
 		}
 	}
 	return nil
+}
+
+func keyCount(n *yaml.Node, key string) int {
+	c := 0
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			c++
+		}
+	}
+	return c
 }
 
 func withoutKey(n *yaml.Node, key string) *yaml.Node {

@@ -2,9 +2,11 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"reflect"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -241,6 +243,10 @@ func (d *decoder) decodeScalar(n *yaml.Node, v reflect.Value, path string) {
 		if isSecret {
 			return "the secret"
 		}
+		if strings.Contains(n.Value, "${") {
+			// The environment may hold secrets: name the reference only.
+			return fmt.Sprintf("the value of %q", n.Value)
+		}
 		if len(val) > 40 {
 			return fmt.Sprintf("%q...", val[:40])
 		}
@@ -279,8 +285,8 @@ func (d *decoder) decodeScalar(n *yaml.Node, v reflect.Value, path string) {
 		}
 		v.SetInt(i)
 	case reflect.Float64, reflect.Float32:
-		var f float64
-		if _, err := fmt.Sscan(val, &f); err != nil {
+		f, err := strconv.ParseFloat(val, 64)
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
 			d.fail(path, "must be a number, got %s", show())
 			return
 		}
