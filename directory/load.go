@@ -253,3 +253,21 @@ func (s *Store) LoadMirrors(ctx context.Context) (map[string]*reconcile.Mirror, 
 	}
 	return out, nil
 }
+
+// Cursors returns the stored cursor of every source.
+func (s *Store) Cursors(ctx context.Context) (map[string]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT source, cursor FROM mirrors`)
+	if err != nil {
+		return nil, fmt.Errorf("load cursors: %w", err)
+	}
+	out := make(map[string]string)
+	for rows.Next() {
+		var src, cursor string
+		if err := rows.Scan(&src, &cursor); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("load cursors: %w", err)
+		}
+		out[src] = cursor
+	}
+	return out, closeRows(rows, "cursors")
+}

@@ -103,16 +103,28 @@ func (e *Engine) Run(ctx context.Context, opts RunOptions) (*Outcome, error) {
 	if run.Trigger == "" {
 		run.Trigger = TriggerOnce
 	}
-	mirrors, err := e.Store.LoadMirrors(ctx)
+	cursors, err := e.Store.Cursors(ctx)
 	if err != nil {
 		return nil, err
 	}
-	state, err := e.Store.LoadState(ctx)
-	if err != nil {
+	// The sources are fetched while the directory and the mirrors are read:
+	// the three are independent, and on a large directory each takes a while.
+	var (
+		wg       sync.WaitGroup
+		results  []fetched
+		mirrors  map[string]*Mirror
+		state    *State
+		errM     error
+		errState error
+	)
+	wg.Add(3)
+	go func() { defer wg.Done(); results = e.fetchAll(ctx, cursors, opts) }()
+	go func() { defer wg.Done(); mirrors, errM = e.Store.LoadMirrors(ctx) }()
+	go func() { defer wg.Done(); state, errState = e.Store.LoadState(ctx) }()
+	wg.Wait()
+	if err := errors.Join(errM, errState); err != nil {
 		return nil, err
 	}
-
-	results := e.fetchAll(ctx, mirrors, opts)
 	frozen := make(map[string]string)
 	var deltas []*MirrorDelta
 	var problems []Problem
@@ -275,7 +287,7 @@ func (e *Engine) logRun(log *slog.Logger, r *Run) {
 
 // fetchAll fetches every source at once and returns the results in source
 // order. A panicking connector counts as a failed fetch.
-func (e *Engine) fetchAll(ctx context.Context, mirrors map[string]*Mirror, opts RunOptions) []fetched {
+func (e *Engine) fetchAll(ctx context.Context, cursors map[string]string, opts RunOptions) []fetched {
 	out := make([]fetched, len(e.Sources))
 	var wg sync.WaitGroup
 	for i, src := range e.Sources {
@@ -285,10 +297,7 @@ func (e *Engine) fetchAll(ctx context.Context, mirrors map[string]*Mirror, opts 
 		if mode == FetchNone {
 			continue
 		}
-		cursor := ""
-		if m := mirrors[name]; m != nil {
-			cursor = m.Cursor
-		}
+		cursor := cursors[name]
 		inc, canInc := src.Connector.(connectors.Incremental)
 		useInc := mode == FetchAuto && canInc && cursor != ""
 		out[i].mode = "full"

@@ -24,6 +24,14 @@ func newMemStore() *memStore {
 	return &memStore{state: NewState(), mirrors: map[string]*Mirror{}, nextID: 1}
 }
 
+func (m *memStore) Cursors(context.Context) (map[string]string, error) {
+	out := map[string]string{}
+	for k, v := range m.mirrors {
+		out[k] = v.Cursor
+	}
+	return out, nil
+}
+
 func (m *memStore) LoadState(context.Context) (*State, error) { return cloneState(m.state), nil }
 
 func (m *memStore) LoadMirrors(context.Context) (map[string]*Mirror, error) {

@@ -72,6 +72,8 @@ type Commit struct {
 
 // Store is what the engine needs of the learning directory.
 type Store interface {
+	// Cursors returns the stored cursor of every source, keyed by name.
+	Cursors(ctx context.Context) (map[string]string, error)
 	// LoadState reads the directory.
 	LoadState(ctx context.Context) (*State, error)
 	// LoadMirrors reads the mirror of every source, keyed by source name.

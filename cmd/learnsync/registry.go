@@ -3,10 +3,14 @@ package main
 import (
 	"github.com/learnsync/learnsync/connectors"
 	"github.com/learnsync/learnsync/connectors/file"
+	"github.com/learnsync/learnsync/connectors/okta"
+	"github.com/learnsync/learnsync/connectors/onelogin"
 )
 
 // registry maps a source's `type` to its connector. It is the one place
 // where connectors are wired in.
 var registry = connectors.Registry{
-	"file": file.Type,
+	"file":     file.Type,
+	"okta":     okta.Type,
+	"onelogin": onelogin.Type,
 }

@@ -1,0 +1,313 @@
+package oktatest
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+func (s *Server) newID(prefix string) string {
+	s.seq++
+	n := strconv.FormatInt(s.seq, 36)
+	return prefix + strings.Repeat("0", 17-len(n)) + n
+}
+
+// AddUser adds u and returns it with its id and timestamps filled in. An
+// empty Status is ACTIVE.
+func (s *Server) AddUser(u User) User {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if u.ID == "" {
+		u.ID = s.newID("00u")
+	}
+	if u.Status == "" {
+		u.Status = StatusActive
+	}
+	now := s.stamp()
+	for _, t := range []*time.Time{&u.Created, &u.StatusChanged, &u.LastUpdated} {
+		if t.IsZero() {
+			*t = now
+		}
+	}
+	if u.Activated.IsZero() && u.Status != StatusStaged {
+		u.Activated = u.Created
+	}
+	u.Profile = maps.Clone(u.Profile)
+	if u.Profile == nil {
+		u.Profile = map[string]any{}
+	}
+	s.users[u.ID] = &u
+	s.order = nil
+	return copyUser(&u)
+}
+
+// AddPerson adds a user with login and email login, the names, and status,
+// and returns the id.
+func (s *Server) AddPerson(login, first, last, status string) string {
+	return s.AddUser(User{Status: status, Profile: map[string]any{
+		"login": login, "email": login, "firstName": first, "lastName": last,
+	}}).ID
+}
+
+// AddPeople adds n ACTIVE users named user00001@example.com … and returns
+// their ids.
+func (s *Server) AddPeople(n int) []string {
+	ids := make([]string, n)
+	for i := range n {
+		login := fmt.Sprintf("user%05d@example.com", i+1)
+		ids[i] = s.AddPerson(login, "User", fmt.Sprintf("%05d", i+1), StatusActive)
+	}
+	return ids
+}
+
+func copyUser(u *User) User {
+	c := *u
+	c.Profile = maps.Clone(u.Profile)
+	return c
+}
+
+// User returns the user with id.
+func (s *Server) User(id string) (User, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u, ok := s.users[id]
+	if !ok {
+		return User{}, false
+	}
+	return copyUser(u), true
+}
+
+// UpdateUser changes the user with id through fn and stamps lastUpdated
+// (and statusChanged, if fn changed the status). It panics if there is no
+// such user.
+func (s *Server) UpdateUser(id string, fn func(*User)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := s.mustUser(id)
+	before := u.Status
+	fn(u)
+	now := s.stamp()
+	u.LastUpdated = now
+	if u.Status != before {
+		s.statusChanged(u, now)
+	}
+}
+
+func (s *Server) statusChanged(u *User, now time.Time) {
+	u.StatusChanged = now
+	switch u.Status {
+	case StatusActive:
+		if u.Activated.IsZero() {
+			u.Activated = now
+		}
+	case StatusDeprovisioned:
+		// Deactivating a user removes their app assignments.
+		for _, a := range s.apps {
+			delete(a.users, u.ID)
+		}
+	}
+}
+
+// SetUserStatus changes a user's status, as a lifecycle operation would.
+func (s *Server) SetUserStatus(id, status string) {
+	s.UpdateUser(id, func(u *User) { u.Status = status })
+}
+
+// SetProfile sets one profile attribute of a user (nil removes it).
+func (s *Server) SetProfile(id, key string, value any) {
+	s.UpdateUser(id, func(u *User) {
+		if value == nil {
+			delete(u.Profile, key)
+		} else {
+			u.Profile[key] = value
+		}
+	})
+}
+
+// DeleteUser deletes a user outright: it is gone from every listing, its
+// groups' lastMembershipUpdated moves and its app assignments go.
+func (s *Server) DeleteUser(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.mustUser(id)
+	delete(s.users, id)
+	s.order = nil
+	now := s.stamp()
+	for gid, m := range s.members {
+		if m[id] {
+			delete(m, id)
+			s.groups[gid].LastMembershipUpdated = now
+		}
+	}
+	for _, a := range s.apps {
+		delete(a.users, id)
+	}
+}
+
+// userOrder returns the user ids in order.
+func (s *Server) userOrder() []string {
+	if s.order == nil {
+		s.order = slices.Sorted(maps.Keys(s.users))
+	}
+	return s.order
+}
+
+func (s *Server) mustUser(id string) *User {
+	u, ok := s.users[id]
+	if !ok {
+		panic("oktatest: no user " + id)
+	}
+	return u
+}
+
+func (s *Server) mustGroup(id string) *Group {
+	g, ok := s.groups[id]
+	if !ok {
+		panic("oktatest: no group " + id)
+	}
+	return g
+}
+
+// AddGroup adds g and returns it with its id, type and timestamps filled in.
+func (s *Server) AddGroup(g Group) Group {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if g.ID == "" {
+		g.ID = s.newID("00g")
+	}
+	if g.Type == "" {
+		g.Type = GroupTypeOkta
+	}
+	now := s.stamp()
+	for _, t := range []*time.Time{&g.Created, &g.LastUpdated, &g.LastMembershipUpdated} {
+		if t.IsZero() {
+			*t = now
+		}
+	}
+	s.groups[g.ID] = &g
+	s.members[g.ID] = make(map[string]bool)
+	return g
+}
+
+// UpdateGroup changes a group's profile through fn and stamps lastUpdated.
+func (s *Server) UpdateGroup(id string, fn func(*Group)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g := s.mustGroup(id)
+	fn(g)
+	g.LastUpdated = s.stamp()
+}
+
+// DeleteGroup deletes a group outright.
+func (s *Server) DeleteGroup(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.mustGroup(id)
+	delete(s.groups, id)
+	delete(s.members, id)
+	for _, a := range s.apps {
+		delete(a.groups, id)
+	}
+}
+
+// AddMember adds users to a group and stamps its lastMembershipUpdated.
+func (s *Server) AddMember(groupID string, userIDs ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g := s.mustGroup(groupID)
+	for _, id := range userIDs {
+		s.mustUser(id)
+		s.members[groupID][id] = true
+	}
+	g.LastMembershipUpdated = s.stamp()
+}
+
+// RemoveMember removes users from a group and stamps its
+// lastMembershipUpdated.
+func (s *Server) RemoveMember(groupID string, userIDs ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g := s.mustGroup(groupID)
+	for _, id := range userIDs {
+		delete(s.members[groupID], id)
+	}
+	g.LastMembershipUpdated = s.stamp()
+}
+
+// Members returns the ids of a group's members, sorted.
+func (s *Server) Members(groupID string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Sorted(maps.Keys(s.members[groupID]))
+}
+
+// AddApp adds an app and returns its id.
+func (s *Server) AddApp(label string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id := s.newID("0oa")
+	s.apps[id] = &app{id: id, label: label, users: make(map[string]time.Time), groups: make(map[string]time.Time)}
+	return id
+}
+
+func (s *Server) mustApp(id string) *app {
+	a, ok := s.apps[id]
+	if !ok {
+		panic("oktatest: no app " + id)
+	}
+	return a
+}
+
+// AssignUser assigns users to an app directly.
+func (s *Server) AssignUser(appID string, userIDs ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.mustApp(appID)
+	for _, id := range userIDs {
+		s.mustUser(id)
+		a.users[id] = s.stamp()
+	}
+}
+
+// UnassignUser removes users' direct assignments to an app.
+func (s *Server) UnassignUser(appID string, userIDs ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.mustApp(appID)
+	for _, id := range userIDs {
+		delete(a.users, id)
+	}
+}
+
+// AssignGroup assigns groups to an app: their members get the app.
+func (s *Server) AssignGroup(appID string, groupIDs ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.mustApp(appID)
+	for _, id := range groupIDs {
+		s.mustGroup(id)
+		a.groups[id] = s.stamp()
+	}
+}
+
+// UnassignGroup removes groups' assignments to an app.
+func (s *Server) UnassignGroup(appID string, groupIDs ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.mustApp(appID)
+	for _, id := range groupIDs {
+		delete(a.groups, id)
+	}
+}
+
+// SetAppUsersDirectOnly makes /apps/{id}/users list only users assigned
+// directly. Real Okta (and the default) also lists users assigned through a
+// group, with scope GROUP; this checks that a client does not rely on it.
+func (s *Server) SetAppUsersDirectOnly(direct bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.directApp = direct
+}

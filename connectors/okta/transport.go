@@ -1,0 +1,269 @@
+package okta
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/learnsync/learnsync/connectors"
+)
+
+// Throttling bounds. Okta's rate-limit windows are one minute long, so a wait
+// for a reset is never longer than about a minute; a request that is refused
+// with 429 more than maxThrottleRetries times in a row fails the fetch. The
+// worst case throttling alone adds to one request is therefore one budget
+// wait plus maxThrottleRetries waits, each at most maxThrottleWait (about
+// 12 minutes), and that bound is documented in docs/okta.md.
+const (
+	maxThrottleRetries = 10
+	maxThrottleWait    = 65 * time.Second
+	// throttleMargin is added to a 429 wait: the Date header has a
+	// resolution of one second, so reset − date may be a little short.
+	throttleMargin = 250 * time.Millisecond
+)
+
+// fetchState collects what the transport sees during one fetch. It travels
+// in the request context, so that concurrent fetches (which the daemon does
+// not do, but tests might) keep their counts apart.
+type fetchState struct {
+	requests atomic.Int64
+	waits    atomic.Int64
+	gaveUp   atomic.Bool // a 429 outlasted the throttling bound
+
+	mu   sync.Mutex
+	date time.Time // the earliest Date header of the fetch's answers
+}
+
+type stateKey struct{}
+
+func withState(ctx context.Context, st *fetchState) context.Context {
+	return context.WithValue(ctx, stateKey{}, st)
+}
+
+// stateFrom returns the fetch's state, or a throwaway one for requests made
+// outside a fetch (the SDK's OAuth token request carries no context).
+func stateFrom(ctx context.Context) *fetchState {
+	if st, ok := ctx.Value(stateKey{}).(*fetchState); ok {
+		return st
+	}
+	return &fetchState{}
+}
+
+func (st *fetchState) earliestDate() time.Time {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.date
+}
+
+func (st *fetchState) sawDate(d time.Time) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.date.IsZero() || d.Before(st.date) {
+		st.date = d
+	}
+}
+
+// transport sits under the Okta SDK. It paces every request with the rate
+// budget, reads X-Rate-Limit-* and Date on every answer, waits out 429s,
+// retries 5xx and network errors with backoff, bounds each attempt with the
+// request timeout and reports everything to the hooks. The SDK's own 429
+// retry is turned off, so that there is one place that decides.
+type transport struct {
+	base    http.RoundTripper
+	budget  *connectors.Budget
+	hooks   connectors.Hooks
+	retry   connectors.Backoff
+	timeout time.Duration
+	// maxThrottles is how many 429s in a row one request waits out.
+	maxThrottles int
+}
+
+// endpointFamily names the rate-limit bucket of a request: the endpoint
+// with ids replaced, such as "users", "groups" or "groups/{id}/users". Okta
+// counts limits per endpoint (some endpoints share a bucket, which the
+// headers then show), so the budget is kept per endpoint too.
+func endpointFamily(path string) string {
+	rest, ok := strings.CutPrefix(path, "/api/v1/")
+	if !ok {
+		return strings.Trim(path, "/")
+	}
+	parts := strings.Split(strings.Trim(rest, "/"), "/")
+	for i := 1; i < len(parts); i += 2 {
+		parts[i] = "{id}"
+	}
+	return strings.Join(parts, "/")
+}
+
+func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx := req.Context()
+	st := stateFrom(ctx)
+	family := endpointFamily(req.URL.Path)
+	// Only requests whose body can be replayed are retried; the SDK sends
+	// GETs and a body-less token POST, so in practice that is all of them.
+	replayable := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
+	attempts := max(t.retry.Attempts, 1)
+	failures, throttles := 0, 0
+	for {
+		if d := t.budget.Reserve(family); d > 0 {
+			t.hooks.OnThrottled(family, d)
+			st.waits.Add(1)
+			if err := connectors.Sleep(ctx, d); err != nil {
+				return nil, err
+			}
+		}
+
+		actx, cancel := ctx, context.CancelFunc(func() {})
+		if t.timeout > 0 {
+			actx, cancel = context.WithTimeout(ctx, t.timeout)
+		}
+		r := req.WithContext(actx)
+		if failures+throttles > 0 && req.GetBody != nil {
+			body, err := req.GetBody()
+			if err != nil {
+				cancel()
+				return nil, err
+			}
+			r.Body = body
+		}
+		start := time.Now()
+		resp, err := t.base.RoundTrip(r)
+		took := time.Since(start)
+		st.requests.Add(1)
+
+		if err != nil {
+			cancel()
+			t.hooks.OnRequest(family, 0, took)
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			failures++
+			if failures < attempts && replayable {
+				if err := connectors.Sleep(ctx, t.retry.Delay(failures)); err != nil {
+					return nil, err
+				}
+				continue
+			}
+			return nil, networkError(family, failures, err)
+		}
+		t.hooks.OnRequest(family, resp.StatusCode, took)
+		date := t.observe(family, resp, st)
+
+		switch {
+		case resp.StatusCode == http.StatusTooManyRequests && throttles < t.maxThrottles && replayable:
+			throttles++
+			wait := throttleWait(resp.Header, date)
+			drain(resp.Body)
+			cancel()
+			t.hooks.OnThrottled(family, wait)
+			st.waits.Add(1)
+			if err := connectors.Sleep(ctx, wait); err != nil {
+				return nil, err
+			}
+			continue
+		case resp.StatusCode == http.StatusTooManyRequests:
+			st.gaveUp.Store(true)
+		case retryableStatus(resp.StatusCode) && failures+1 < attempts && replayable:
+			failures++
+			drain(resp.Body)
+			cancel()
+			if err := connectors.Sleep(ctx, t.retry.Delay(failures)); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: cancel}
+		return resp, nil
+	}
+}
+
+// observe feeds the rate-limit headers to the budget and returns the
+// answer's Date (zero if absent). Okta's reset is an epoch second on Okta's
+// clock; it is moved onto the local clock through the Date header, so clock
+// skew does not turn into too short or too long waits.
+func (t *transport) observe(family string, resp *http.Response, st *fetchState) time.Time {
+	date, err := http.ParseTime(resp.Header.Get("Date"))
+	if err == nil {
+		st.sawDate(date)
+	} else {
+		date = time.Time{}
+	}
+	if resp.StatusCode == http.StatusTooManyRequests {
+		// The 429 wait is done right here; feeding the budget as well
+		// would wait twice for the same reset.
+		return date
+	}
+	limit, err1 := strconv.Atoi(resp.Header.Get("X-Rate-Limit-Limit"))
+	remaining, err2 := strconv.Atoi(resp.Header.Get("X-Rate-Limit-Remaining"))
+	reset, err3 := strconv.ParseInt(resp.Header.Get("X-Rate-Limit-Reset"), 10, 64)
+	if err1 != nil || err2 != nil || err3 != nil {
+		return date
+	}
+	resetAt := time.Unix(reset, 0)
+	if !date.IsZero() {
+		resetAt = time.Now().Add(resetAt.Sub(date))
+	}
+	t.budget.Observe(family, limit, remaining, resetAt)
+	return date
+}
+
+// throttleWait is how long to wait after a 429: until X-Rate-Limit-Reset,
+// measured on Okta's clock (Date), plus a margin; one second when the
+// headers are missing or already past.
+func throttleWait(h http.Header, date time.Time) time.Duration {
+	reset, err := strconv.ParseInt(h.Get("X-Rate-Limit-Reset"), 10, 64)
+	if err != nil || date.IsZero() {
+		return time.Second
+	}
+	wait := time.Unix(reset, 0).Sub(date)
+	if wait <= 0 {
+		return time.Second
+	}
+	return min(wait+throttleMargin, maxThrottleWait)
+}
+
+func retryableStatus(code int) bool {
+	switch code {
+	case http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
+	}
+	return false
+}
+
+func drain(body io.ReadCloser) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(body, 64<<10))
+	_ = body.Close()
+}
+
+// networkError reports a request that failed at the network level. It does
+// not wrap the cause: the SDK retries errors matching io.EOF forever, and
+// this one has been retried already.
+func networkError(family string, tries int, err error) error {
+	return &netError{msg: fmt.Sprintf("okta %s request failed after %d attempts: %v", family, tries, err)}
+}
+
+type netError struct{ msg string }
+
+func (e *netError) Error() string { return e.msg }
+
+// cancelBody ends an attempt's timeout context once the SDK has read the body.
+type cancelBody struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (b *cancelBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
+}
+
+// errGaveUp is reported when one request stayed rate limited beyond the
+// throttling bound.
+var errGaveUp = errors.New("rate limited beyond the throttling bound (10 waits for a reset in a row)")
