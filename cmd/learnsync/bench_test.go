@@ -136,5 +136,5 @@ func benchSteadyState(b *testing.B, changed float64) {
 	b.ReportMetric(peak, "peak-RSS-MB")
 }
 
-func BenchmarkNoChange(b *testing.B)        { benchSteadyState(b, 0) }
+func BenchmarkNoChange(b *testing.B)         { benchSteadyState(b, 0) }
 func BenchmarkOnePercentChange(b *testing.B) { benchSteadyState(b, 0.01) }
