@@ -111,6 +111,12 @@ func sortIdentities(refs []IdentityRef) {
 	})
 }
 
+// CreatedFields lists the non-empty attributes of a new person's profile as
+// changes from nothing, for showing a create.
+func (c *PersonChange) CreatedFields() []FieldChange {
+	return profileDiff(Profile{}, c.Profile)
+}
+
 func profileDiff(old, new Profile) []FieldChange {
 	var out []FieldChange
 	for _, f := range profileFields {
@@ -158,9 +164,11 @@ func (df *differ) people() {
 			}
 			df.newPeople[key] = true
 			df.target[key] = PersonRef{Key: key}
+			// A create carries the profile, not a field list: a first import
+			// of a large directory would otherwise hold ten strings more per
+			// person. CreatedFields gives the list when it is shown.
 			df.p.People = append(df.p.People, PersonChange{
-				Op: OpCreate, Person: PersonRef{Key: key}, Profile: dp.Profile,
-				Fields: profileDiff(Profile{}, dp.Profile), Link: slices.Clone(dp.Identities),
+				Op: OpCreate, Person: PersonRef{Key: key}, Profile: dp.Profile, Link: dp.Identities,
 			})
 			continue
 		}

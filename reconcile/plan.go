@@ -36,7 +36,7 @@ type PersonChange struct {
 	OldKey string        `json:"old_key,omitempty"`
 	Fields []FieldChange `json:"fields,omitempty"`
 	// Profile is the profile after the change (create, update, reactivate).
-	Profile Profile       `json:"-"`
+	Profile Profile       `json:"profile"`
 	Link    []IdentityRef `json:"link,omitempty"`
 	Unlink  []IdentityRef `json:"unlink,omitempty"`
 }

@@ -61,8 +61,12 @@ func planJSON(out *reconcile.Outcome) planDoc {
 		doc.Problems = []reconcile.Problem{}
 	}
 	for _, c := range p.People {
+		fields := c.Fields
+		if c.Op == reconcile.OpCreate {
+			fields = c.CreatedFields()
+		}
 		doc.Changes = append(doc.Changes, planChange{Kind: "person", Op: c.Op, Object: c.Person.Key, ID: idString(c.Person.ID),
-			Person: c.Person.Key, Fields: c.Fields, Link: c.Link, Unlink: c.Unlink})
+			Person: c.Person.Key, Fields: fields, Link: c.Link, Unlink: c.Unlink})
 	}
 	for _, c := range p.Groups {
 		g := groupLabel(c.Group, c.Name)
@@ -114,7 +118,7 @@ func writePlanText(w io.Writer, out *reconcile.Outcome) {
 		switch c.Op {
 		case reconcile.OpCreate:
 			fmt.Fprintf(w, "+ person %s\n", c.Person.Key)
-			for _, f := range c.Fields {
+			for _, f := range c.CreatedFields() {
 				fmt.Fprintf(w, "      %s: %s\n", f.Field, quote(f.New))
 			}
 		case reconcile.OpUpdate, reconcile.OpReactivate:
