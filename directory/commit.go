@@ -233,16 +233,6 @@ func (w *writer) applyPlan(p *reconcile.Plan) error {
 		w.record("license."+string(c.Op), "assignment", c.Pool+":"+strconv.FormatInt(pid, 10), nil,
 			map[string]string{"pool": c.Pool, "person": c.Person.Key, "reason": c.Reason})
 	}
-	// People deleted last: their memberships and seats go with them.
-	for _, c := range p.People {
-		if c.Op != reconcile.OpDelete {
-			continue
-		}
-		if _, err := w.exec(`DELETE FROM people WHERE id = ?`, c.Person.ID); err != nil {
-			return fmt.Errorf("delete person %d: %w", c.Person.ID, err)
-		}
-		w.record("person.delete", "person", strconv.FormatInt(c.Person.ID, 10), personAudit{Profile: c.Profile, Key: c.Person.Key}, nil)
-	}
 	for _, c := range p.Pools {
 		if c.Op != reconcile.OpDelete {
 			continue
@@ -290,6 +280,18 @@ func (w *writer) applyPeople(changes []reconcile.PersonChange) error {
 			}
 			w.record("identity.unlink", "identity", ref.Source+":"+ref.ExternalID, map[string]string{"person": c.Person.Key}, nil)
 		}
+	}
+	// Deletes next, before anyone is linked: the identities, memberships and
+	// seats of deleted people go with them, and an identity of a deleted
+	// person may move to someone else in the same plan.
+	for _, c := range changes {
+		if c.Op != reconcile.OpDelete {
+			continue
+		}
+		if _, err := w.exec(`DELETE FROM people WHERE id = ?`, c.Person.ID); err != nil {
+			return fmt.Errorf("delete person %d: %w", c.Person.ID, err)
+		}
+		w.record("person.delete", "person", strconv.FormatInt(c.Person.ID, 10), personAudit{Profile: c.Profile, Key: c.Person.Key}, nil)
 	}
 	for _, c := range changes {
 		id := strconv.FormatInt(c.Person.ID, 10)
@@ -412,21 +414,8 @@ func (w *writer) applyMirror(d *reconcile.MirrorDelta) error {
 		d.Source, d.Cursor, fullAt(d), d.FetchedAt.UTC()); err != nil {
 		return err
 	}
-	for _, gid := range d.DeleteGroups {
-		if _, err := w.exec(`DELETE FROM mirror_groups WHERE source = ? AND external_id = ?`, d.Source, gid); err != nil {
-			return err
-		}
-	}
-	for _, m := range d.RemoveMembers {
-		if _, err := w.exec(`DELETE FROM mirror_members WHERE source = ? AND group_id = ? AND user_id = ?`, d.Source, m.GroupID, m.UserID); err != nil {
-			return err
-		}
-	}
-	for _, uid := range d.DeleteUsers {
-		if _, err := w.exec(`DELETE FROM mirror_users WHERE source = ? AND external_id = ?`, d.Source, uid); err != nil {
-			return err
-		}
-	}
+	// Upserts before deletes, as Mirror.Update applies a delta fetch: a
+	// user or group that a delta both changes and deletes is gone.
 	for _, u := range d.UpsertUsers {
 		if err := w.upsertMirrorUser(d.Source, u); err != nil {
 			return err
@@ -436,6 +425,21 @@ func (w *writer) applyMirror(d *reconcile.MirrorDelta) error {
 		if _, err := w.exec(`INSERT INTO mirror_groups (source, external_id, name, description) VALUES (?, ?, ?, ?)
 			ON CONFLICT(source, external_id) DO UPDATE SET name = excluded.name, description = excluded.description`,
 			d.Source, g.ExternalID, g.Name, g.Description); err != nil {
+			return err
+		}
+	}
+	for _, gid := range d.DeleteGroups {
+		if _, err := w.exec(`DELETE FROM mirror_groups WHERE source = ? AND external_id = ?`, d.Source, gid); err != nil {
+			return err
+		}
+	}
+	for _, uid := range d.DeleteUsers {
+		if _, err := w.exec(`DELETE FROM mirror_users WHERE source = ? AND external_id = ?`, d.Source, uid); err != nil {
+			return err
+		}
+	}
+	for _, m := range d.RemoveMembers {
+		if _, err := w.exec(`DELETE FROM mirror_members WHERE source = ? AND group_id = ? AND user_id = ?`, d.Source, m.GroupID, m.UserID); err != nil {
 			return err
 		}
 	}

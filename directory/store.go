@@ -77,6 +77,11 @@ func CheckFile(path string) error {
 // Open opens the directory at path, creating it (mode 0600) and migrating
 // its schema as needed.
 func Open(ctx context.Context, path string, opts Options) (*Store, error) {
+	if strings.Contains(path, "?") {
+		// The driver cuts the name at '?' and would silently open another
+		// file, without WAL.
+		return nil, fmt.Errorf("open database: path %q must not contain '?'", path)
+	}
 	if err := CheckFile(path); err != nil {
 		return nil, err
 	}
@@ -106,13 +111,20 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	dsn := fmt.Sprintf("%s?_journal_mode=WAL&_foreign_keys=on&_busy_timeout=%d&_txlock=immediate&_synchronous=NORMAL",
 		path, busy.Milliseconds())
 	if opts.ReadOnly {
-		dsn += "&mode=ro"
+		// The driver ignores mode=ro unless the name is a file: URI; a
+		// query-only connection refuses every write instead.
+		dsn += "&_query_only=true"
 	}
 	gdb, err := gorm.Open(sqlite.Open(dsn), &gorm.Config{
 		Logger:                 logger.Discard,
 		SkipDefaultTransaction: true,
 	})
 	if err != nil {
+		// gorm pings, so a file with a SQLite header and garbage after it
+		// fails here, before check.
+		if notADatabase(err) {
+			return nil, fmt.Errorf("%s: %w", path, ErrNotSQLite)
+		}
 		return nil, fmt.Errorf("open database: %w", err)
 	}
 	db, err := gdb.DB()
@@ -141,7 +153,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 func (s *Store) check(ctx context.Context) error {
 	var fk int
 	if err := s.db.QueryRowContext(ctx, "PRAGMA foreign_keys").Scan(&fk); err != nil {
-		if strings.Contains(err.Error(), "not a database") || strings.Contains(err.Error(), "file is encrypted") {
+		if notADatabase(err) {
 			return fmt.Errorf("%s: %w", s.path, ErrNotSQLite)
 		}
 		return fmt.Errorf("open database: %w", err)
@@ -150,6 +162,11 @@ func (s *Store) check(ctx context.Context) error {
 		return errors.New("open database: foreign keys could not be enabled")
 	}
 	return nil
+}
+
+// notADatabase reports whether SQLite refused a file as not a database.
+func notADatabase(err error) bool {
+	return strings.Contains(err.Error(), "not a database") || strings.Contains(err.Error(), "file is encrypted")
 }
 
 // SchemaVersion returns the schema version of the open database.

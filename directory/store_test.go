@@ -1,0 +1,618 @@
+package directory
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"gorm.io/driver/sqlite"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+
+	"github.com/learnsync/learnsync/reconcile"
+)
+
+// t0 is the clock of the tests: timestamps are compared exactly.
+var t0 = time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)
+
+// openTest opens a new directory in t.TempDir and closes it after the test.
+func openTest(t *testing.T) *Store {
+	t.Helper()
+	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "learnsync.db"), Options{})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	s.Now = func() time.Time { return t0 }
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// pragma reads one PRAGMA on every connection the pool may hand out, and
+// fails unless all agree with want.
+func pragma(t *testing.T, s *Store, name, want string) {
+	t.Helper()
+	ctx := t.Context()
+	// Hold all four connections at once so that each one is checked, not
+	// the same idle one four times.
+	var conns []interface{ Close() error }
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for i := range 4 {
+		c, err := s.db.Conn(ctx)
+		if err != nil {
+			t.Fatalf("conn %d: %v", i, err)
+		}
+		conns = append(conns, c)
+		var got string
+		if err := c.QueryRowContext(ctx, "PRAGMA "+name).Scan(&got); err != nil {
+			t.Fatalf("PRAGMA %s: %v", name, err)
+		}
+		if got != want {
+			t.Errorf("connection %d: PRAGMA %s = %q, want %q", i, name, got, want)
+		}
+	}
+}
+
+func fileMode(t *testing.T, path string) os.FileMode {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Mode().Perm()
+}
+
+func TestOpenCreatesPrivateWALDatabase(t *testing.T) {
+	ctx := t.Context()
+	// A directory that does not exist yet is created too.
+	path := filepath.Join(t.TempDir(), "state", "learnsync.db")
+	s, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer s.Close()
+	if got := fileMode(t, path); got != 0o600 {
+		t.Errorf("database file mode = %o, want 600", got)
+	}
+	if got := fileMode(t, filepath.Dir(path)); got != 0o700 {
+		t.Errorf("database directory mode = %o, want 700", got)
+	}
+	if s.Path() != path {
+		t.Errorf("Path() = %q, want %q", s.Path(), path)
+	}
+	pragma(t, s, "journal_mode", "wal")
+	pragma(t, s, "foreign_keys", "1")
+	if v, err := s.SchemaVersion(ctx); err != nil || v != SchemaLatest() {
+		t.Errorf("SchemaVersion = %d, %v; want %d", v, err, SchemaLatest())
+	}
+	if SchemaLatest() < 2 {
+		t.Errorf("SchemaLatest() = %d, want at least 2", SchemaLatest())
+	}
+
+	// A write makes the WAL file, which must be as private as the database.
+	if err := s.RecordRun(ctx, &reconcile.Run{Trigger: reconcile.TriggerOnce, StartedAt: t0, EndedAt: t0, Result: reconcile.ResultFailed}); err != nil {
+		t.Fatalf("RecordRun: %v", err)
+	}
+	for _, suffix := range []string{"-wal", "-shm"} {
+		if _, err := os.Stat(path + suffix); err == nil {
+			if got := fileMode(t, path+suffix); got != 0o600 {
+				t.Errorf("%s file mode = %o, want 600", suffix, got)
+			}
+		}
+	}
+	if got, err := s.IntegrityCheck(ctx); err != nil || got != "ok" {
+		t.Errorf("IntegrityCheck = %q, %v; want ok", got, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+
+	// Reopening keeps the data and changes nothing.
+	s2, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	defer s2.Close()
+	runs, err := s2.Runs(ctx, 10)
+	if err != nil {
+		t.Fatalf("Runs: %v", err)
+	}
+	if len(runs) != 1 || runs[0].Result != reconcile.ResultFailed {
+		t.Errorf("after reopen Runs = %+v, want the one failed run", runs)
+	}
+	if v, err := s2.SchemaVersion(ctx); err != nil || v != SchemaLatest() {
+		t.Errorf("after reopen SchemaVersion = %d, %v; want %d", v, err, SchemaLatest())
+	}
+	pragma(t, s2, "journal_mode", "wal")
+	pragma(t, s2, "foreign_keys", "1")
+}
+
+func TestOpenTightensModeOfExistingFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "learnsync.db")
+	s, err := Open(t.Context(), path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(t.Context(), path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if got := fileMode(t, path); got != 0o600 {
+		t.Errorf("mode after reopen = %o, want 600", got)
+	}
+}
+
+func TestOpenRejectsFileThatIsNotSQLite(t *testing.T) {
+	corruptHeader := append([]byte(sqliteMagic), bytes.Repeat([]byte{0xff}, 4096-len(sqliteMagic))...)
+	for _, tc := range []struct {
+		name    string
+		content []byte
+		// sqliteHeader: the file passes CheckFile and only SQLite itself
+		// refuses it, after Open made it private (mode 0600).
+		sqliteHeader bool
+	}{
+		{"text", []byte("directory:\n  driver: sqlite\n  dsn: learnsync.db\n"), false},
+		{"short text", []byte("hi\n"), false},
+		{"json", []byte(`{"users": [], "groups": [], "licenses": []}`), false},
+		{"sqlite header, garbage after", corruptHeader, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "learnsync.db")
+			if err := os.WriteFile(path, tc.content, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			before, _ := os.Stat(path)
+			s, err := Open(t.Context(), path, Options{})
+			if err == nil {
+				s.Close()
+				t.Fatal("Open succeeded on a file that is not a SQLite database")
+			}
+			if !errors.Is(err, ErrNotSQLite) {
+				t.Fatalf("Open error = %v, want ErrNotSQLite", err)
+			}
+			if !strings.Contains(err.Error(), path) {
+				t.Errorf("error %q does not name the file", err)
+			}
+			got, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, tc.content) {
+				t.Error("Open changed the file's content")
+			}
+			after, _ := os.Stat(path)
+			wantMode := before.Mode()
+			if tc.sqliteHeader {
+				wantMode = 0o600
+			}
+			if after.Mode() != wantMode || !after.ModTime().Equal(before.ModTime()) {
+				t.Errorf("Open touched the file: mode %v → %v, mtime %v → %v", before.Mode(), after.Mode(), before.ModTime(), after.ModTime())
+			}
+			entries, _ := os.ReadDir(dir)
+			if len(entries) != 1 {
+				var names []string
+				for _, e := range entries {
+					names = append(names, e.Name())
+				}
+				t.Errorf("Open left files behind: %v", names)
+			}
+			if err := CheckFile(path); !tc.sqliteHeader && !errors.Is(err, ErrNotSQLite) {
+				t.Errorf("CheckFile = %v, want ErrNotSQLite", err)
+			}
+		})
+	}
+}
+
+func TestCheckFile(t *testing.T) {
+	dir := t.TempDir()
+	if err := CheckFile(filepath.Join(dir, "missing.db")); err != nil {
+		t.Errorf("missing file: %v, want nil (it will be created)", err)
+	}
+	empty := filepath.Join(dir, "empty.db")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckFile(empty); err != nil {
+		t.Errorf("empty file: %v, want nil", err)
+	}
+	s, err := Open(t.Context(), filepath.Join(dir, "real.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if err := CheckFile(filepath.Join(dir, "real.db")); err != nil {
+		t.Errorf("real database: %v, want nil", err)
+	}
+}
+
+func TestOpenEmptyFileBecomesDatabase(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "learnsync.db")
+	if err := os.WriteFile(path, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatalf("Open on an empty file: %v", err)
+	}
+	defer s.Close()
+	if got := fileMode(t, path); got != 0o600 {
+		t.Errorf("mode = %o, want 600", got)
+	}
+	if v, err := s.SchemaVersion(ctx); err != nil || v != SchemaLatest() {
+		t.Errorf("SchemaVersion = %d, %v; want %d", v, err, SchemaLatest())
+	}
+	pragma(t, s, "journal_mode", "wal")
+	st, err := s.LoadState(ctx)
+	if err != nil {
+		t.Fatalf("LoadState: %v", err)
+	}
+	if len(st.People) != 0 {
+		t.Errorf("new database has people: %v", st.People)
+	}
+	if got, err := s.IntegrityCheck(ctx); err != nil || got != "ok" {
+		t.Errorf("IntegrityCheck = %q, %v", got, err)
+	}
+}
+
+func TestOpenTooNew(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "learnsync.db")
+	s, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.db.ExecContext(ctx, "PRAGMA user_version = 99"); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, err = Open(ctx, path, Options{})
+	if err == nil {
+		s.Close()
+		t.Fatal("Open succeeded on a database from a newer learnsync")
+	}
+	if !errors.Is(err, ErrTooNew) {
+		t.Fatalf("Open error = %v, want ErrTooNew", err)
+	}
+	// The version is left alone for the newer learnsync.
+	raw := openUnmigrated(t, path)
+	if v, err := raw.SchemaVersion(ctx); err != nil || v != 99 {
+		t.Errorf("user_version after refused open = %d, %v; want 99", v, err)
+	}
+}
+
+// openUnmigrated opens a database file the way Open does, without creating
+// the schema, so that a test can build an old one.
+func openUnmigrated(t *testing.T, path string) *Store {
+	t.Helper()
+	gdb, err := gorm.Open(sqlite.Open(path+"?_journal_mode=WAL&_foreign_keys=on"), &gorm.Config{Logger: logger.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := gdb.DB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Store{path: path, gdb: gdb, db: db, Now: time.Now}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func columns(t *testing.T, s *Store, table string) []string {
+	t.Helper()
+	rows, err := s.db.QueryContext(t.Context(), "SELECT name FROM pragma_table_info(?)", table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var cols []string
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			t.Fatal(err)
+		}
+		cols = append(cols, c)
+	}
+	return cols
+}
+
+func hasIndex(t *testing.T, s *Store, name string) bool {
+	t.Helper()
+	var n int
+	if err := s.db.QueryRowContext(t.Context(), "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = ?", name).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n == 1
+}
+
+// buildV1 writes a schema version 1 database with one person, their
+// identity and one run.
+func buildV1(t *testing.T, path string) {
+	t.Helper()
+	ctx := t.Context()
+	raw := openUnmigrated(t, path)
+	if err := raw.migrateTo(ctx, 1); err != nil {
+		t.Fatalf("migrateTo(1): %v", err)
+	}
+	if v, _ := raw.SchemaVersion(ctx); v != 1 {
+		t.Fatalf("user_version = %d, want 1", v)
+	}
+	if cols := columns(t, raw, "runs"); containsString(cols, "plan") {
+		t.Fatalf("version 1 already has runs.plan: %v", cols)
+	}
+	for _, q := range []string{
+		`INSERT INTO people (id, match_key, user_name, email, given_name, family_name, active, created_at, updated_at)
+			VALUES (7, 'ada@example.com', 'ada', 'ada@example.com', 'Ada', 'Lovelace', 1, '2024-01-02 03:04:05+00:00', '2024-01-02 03:04:05+00:00')`,
+		`INSERT INTO identities (source, external_id, person_id) VALUES ('hr', 'e7', 7)`,
+		`INSERT INTO runs (id, trigger, started_at, ended_at, result, summary) VALUES (3, 'once', '2024-01-02 03:04:05+00:00', '2024-01-02 03:04:06+00:00', 'ok', '{"create":1,"total":1}')`,
+		`INSERT INTO audit_events (run_id, at, action, object_type, object_id) VALUES (3, '2024-01-02 03:04:05+00:00', 'person.create', 'person', '7')`,
+	} {
+		if _, err := raw.db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if err := raw.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func containsString(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func TestOpenMigratesVersion1InPlace(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "learnsync.db")
+	buildV1(t, path)
+
+	s, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatalf("Open on a version 1 database: %v", err)
+	}
+	defer s.Close()
+	if v, err := s.SchemaVersion(ctx); err != nil || v != SchemaLatest() {
+		t.Fatalf("SchemaVersion = %d, %v; want %d", v, err, SchemaLatest())
+	}
+	if cols := columns(t, s, "runs"); !containsString(cols, "plan") {
+		t.Errorf("runs columns after migration = %v, want a plan column", cols)
+	}
+	if !hasIndex(t, s, "audit_events_run") {
+		t.Error("index audit_events_run missing after migration")
+	}
+	st, err := s.LoadState(ctx)
+	if err != nil {
+		t.Fatalf("LoadState: %v", err)
+	}
+	ada := st.People[7]
+	if ada == nil || ada.Key != "ada@example.com" || ada.GivenName != "Ada" || !ada.Active ||
+		!ada.FirstSeen.Equal(time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)) {
+		t.Errorf("person 7 after migration = %+v", ada)
+	}
+	if id := st.Identities[reconcile.IdentityRef{Source: "hr", ExternalID: "e7"}]; id != 7 {
+		t.Errorf("identity hr/e7 → %d, want 7", id)
+	}
+	runs, err := s.Runs(ctx, 10)
+	if err != nil {
+		t.Fatalf("Runs: %v", err)
+	}
+	if len(runs) != 1 || runs[0].ID != 3 || runs[0].Summary.Create != 1 || runs[0].Plan != nil {
+		t.Errorf("runs after migration = %+v", runs)
+	}
+	evs, err := s.AuditEvents(ctx, 3, 0)
+	if err != nil || len(evs) != 1 || evs[0].Action != "person.create" {
+		t.Errorf("audit events after migration = %+v, %v", evs, err)
+	}
+	if got, err := s.IntegrityCheck(ctx); err != nil || got != "ok" {
+		t.Errorf("IntegrityCheck = %q, %v", got, err)
+	}
+	// The new column is usable: a blocked run keeps its plan.
+	blocked := &reconcile.Run{Trigger: reconcile.TriggerOnce, StartedAt: t0, EndedAt: t0, Result: reconcile.ResultBlocked,
+		Plan: &reconcile.Plan{People: []reconcile.PersonChange{{Op: reconcile.OpDeactivate, Person: reconcile.PersonRef{ID: 7, Key: "ada@example.com"}}}}}
+	if err := s.RecordRun(ctx, blocked); err != nil {
+		t.Fatalf("RecordRun after migration: %v", err)
+	}
+	runs, err = s.Runs(ctx, 1)
+	if err != nil || len(runs) != 1 || runs[0].Plan == nil || len(runs[0].Plan.People) != 1 {
+		t.Errorf("blocked run after migration = %+v, %v", runs, err)
+	}
+}
+
+// A step that fails leaves the database at the version before it: each step
+// commits together with its user_version.
+func TestMigrationStepIsAtomic(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "learnsync.db")
+	buildV1(t, path)
+	// Someone added the column by hand: step 2's ALTER TABLE fails.
+	raw := openUnmigrated(t, path)
+	if _, err := raw.db.ExecContext(ctx, `ALTER TABLE runs ADD COLUMN plan TEXT NOT NULL DEFAULT ''`); err != nil {
+		t.Fatal(err)
+	}
+	raw.Close()
+
+	s, err := Open(ctx, path, Options{})
+	if err == nil {
+		s.Close()
+		t.Fatal("Open succeeded although migration step 2 cannot apply")
+	}
+	if !strings.Contains(err.Error(), "migrate to schema 2") {
+		t.Errorf("error = %v, want it to name the step", err)
+	}
+	raw = openUnmigrated(t, path)
+	if v, _ := raw.SchemaVersion(ctx); v != 1 {
+		t.Errorf("user_version after failed step = %d, want 1", v)
+	}
+	if hasIndex(t, raw, "audit_events_run") {
+		t.Error("failed step left part of its work behind")
+	}
+}
+
+func TestMigrateStepByStep(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "learnsync.db")
+	raw := openUnmigrated(t, path)
+	for v := 1; v <= SchemaLatest(); v++ {
+		if err := raw.migrateTo(ctx, v); err != nil {
+			t.Fatalf("migrateTo(%d): %v", v, err)
+		}
+		if got, _ := raw.SchemaVersion(ctx); got != v {
+			t.Fatalf("after migrateTo(%d) user_version = %d", v, got)
+		}
+	}
+	// Migrating again is a no-op.
+	if err := raw.migrate(ctx); err != nil {
+		t.Fatalf("migrate at latest: %v", err)
+	}
+	if got, err := raw.IntegrityCheck(ctx); err != nil || got != "ok" {
+		t.Errorf("IntegrityCheck = %q, %v", got, err)
+	}
+}
+
+func TestOpenReadOnly(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	if _, err := Open(ctx, filepath.Join(dir, "missing.db"), Options{ReadOnly: true}); err == nil {
+		t.Error("read-only Open created a missing database")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "missing.db")); err == nil {
+		t.Error("read-only Open left a file behind")
+	}
+
+	path := filepath.Join(dir, "learnsync.db")
+	s, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RecordRun(ctx, &reconcile.Run{Trigger: reconcile.TriggerOnce, StartedAt: t0, EndedAt: t0, Result: reconcile.ResultOK}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	ro, err := Open(ctx, path, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatalf("read-only Open: %v", err)
+	}
+	defer ro.Close()
+	if runs, err := ro.Runs(ctx, 10); err != nil || len(runs) != 1 {
+		t.Errorf("read-only Runs = %v, %v", runs, err)
+	}
+	err = ro.RecordRun(ctx, &reconcile.Run{Trigger: reconcile.TriggerOnce, StartedAt: t0, EndedAt: t0, Result: reconcile.ResultOK})
+	if err == nil {
+		t.Error("read-only store accepted a write")
+	}
+}
+
+// Open honours a cancelled context instead of migrating.
+func TestOpenCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "learnsync.db"), Options{})
+	if err == nil {
+		s.Close()
+		t.Fatal("Open with a cancelled context succeeded")
+	}
+}
+
+// The driver reads '?' as the start of its options: such a path would open
+// another file, without WAL. It is refused, and nothing is created.
+func TestOpenRefusesQuestionMarkInPath(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(t.Context(), filepath.Join(dir, "learn?sync.db"), Options{})
+	if err == nil {
+		s.Close()
+		t.Fatal("Open accepted a path with '?'")
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("refused Open created %d files", len(entries))
+	}
+	// Other unusual characters are fine.
+	for _, name := range []string{"with space.db", "hash#.db", "pct%20.db", "amp&x=y.db"} {
+		path := filepath.Join(dir, name)
+		s, err := Open(t.Context(), path, Options{})
+		if err != nil {
+			t.Errorf("%q: %v", name, err)
+			continue
+		}
+		pragma(t, s, "journal_mode", "wal")
+		s.Close()
+		if got := fileMode(t, path); got != 0o600 {
+			t.Errorf("%q: mode %o", name, got)
+		}
+	}
+}
+
+// Two processes (the service and a one-shot command) may open the same
+// file: writers take turns, and readers see only committed data while a
+// write is under way (WAL).
+func TestTwoStoresOnOneFile(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "learnsync.db")
+	a, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := Open(ctx, path, Options{BusyTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+
+	// a holds a write transaction; b reads the state before it.
+	tx, err := a.db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO pools (name, seats, updated_at) VALUES ('p', 1, ?)`, t0); err != nil {
+		t.Fatal(err)
+	}
+	st, err := b.LoadState(ctx)
+	if err != nil {
+		t.Fatalf("LoadState during another store's write: %v", err)
+	}
+	if len(st.Pools) != 0 {
+		t.Errorf("reader saw uncommitted pools: %v", st.Pools)
+	}
+	// b's write waits for a's and then goes through.
+	done := make(chan error, 1)
+	go func() {
+		done <- b.RecordRun(ctx, &reconcile.Run{Trigger: reconcile.TriggerOnce, StartedAt: t0, EndedAt: t0, Result: reconcile.ResultOK})
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("write went through while another held the lock: %v", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("waiting writer: %v", err)
+	}
+	st, err = b.LoadState(ctx)
+	if err != nil || len(st.Pools) != 1 {
+		t.Errorf("after commit b sees pools %v, %v", st.Pools, err)
+	}
+	if runs, err := a.Runs(ctx, 10); err != nil || len(runs) != 1 {
+		t.Errorf("a sees runs %v, %v", runs, err)
+	}
+}
