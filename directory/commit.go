@@ -6,7 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -72,18 +75,16 @@ func (s *Store) RecordRun(ctx context.Context, r *reconcile.Run) error {
 	})
 }
 
-type auditEvent struct {
-	action, objectType, objectID string
-	before, after                any
-}
-
 type writer struct {
 	ctx   context.Context
 	tx    *sql.Tx
 	now   time.Time
 	runID int64
 	stmts map[string]*sql.Stmt
-	audit []auditEvent
+	// auditErr is the first failure to write an audit event.
+	auditErr error
+	members  map[string]*memberAudit
+	seats    map[string]*seatAudit
 	// ids of people and groups created in this transaction.
 	newPeople map[string]int64
 	groupIDs  map[reconcile.GroupRef]int64
@@ -109,8 +110,37 @@ func (w *writer) exec(query string, args ...any) (sql.Result, error) {
 	return st.ExecContext(w.ctx, args...)
 }
 
+// record writes an audit event at once: a large first import must not hold
+// hundreds of thousands of events in memory.
 func (w *writer) record(action, objectType, objectID string, before, after any) {
-	w.audit = append(w.audit, auditEvent{action, objectType, objectID, before, after})
+	if w.auditErr != nil {
+		return
+	}
+	if _, err := w.exec(`INSERT INTO audit_events (run_id, at, action, object_type, object_id, before, after) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		w.runID, w.now, action, objectType, objectID, marshal(before), marshal(after)); err != nil {
+		w.auditErr = fmt.Errorf("write audit event: %w", err)
+	}
+}
+
+// memberAudit collects one group's membership changes into one event.
+type memberAudit struct {
+	Group   string   `json:"group"`
+	Added   []string `json:"added,omitempty"`
+	Removed []string `json:"removed,omitempty"`
+	id      int64
+}
+
+// seatAudit collects one pool's grants and revocations into one event; the
+// assignments table keeps every seat's own history.
+type seatAudit struct {
+	Pool    string        `json:"pool"`
+	Granted []string      `json:"granted,omitempty"`
+	Revoked []revokeAudit `json:"revoked,omitempty"`
+}
+
+type revokeAudit struct {
+	Person string `json:"person"`
+	Reason string `json:"reason"`
 }
 
 func marshal(v any) string {
@@ -147,21 +177,24 @@ func (w *writer) insertRun(r *reconcile.Run) (int64, error) {
 	return res.LastInsertId()
 }
 
+// flushAudit writes the collected membership and seat events.
 func (w *writer) flushAudit() error {
-	for _, e := range w.audit {
-		if _, err := w.exec(`INSERT INTO audit_events (run_id, at, action, object_type, object_id, before, after) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			w.runID, w.now, e.action, e.objectType, e.objectID, marshal(e.before), marshal(e.after)); err != nil {
-			return fmt.Errorf("write audit event: %w", err)
-		}
+	for _, label := range slices.Sorted(maps.Keys(w.members)) {
+		a := w.members[label]
+		w.record("group.members", "group", strconv.FormatInt(a.id, 10), nil, a)
 	}
-	return nil
+	for _, pool := range slices.Sorted(maps.Keys(w.seats)) {
+		w.record("pool.seats", "pool", pool, nil, w.seats[pool])
+	}
+	return w.auditErr
 }
 
 // personAudit is how a person appears in audit events.
 type personAudit struct {
 	reconcile.Profile
-	Key    string `json:"match_key"`
-	Active bool   `json:"active"`
+	Key        string                  `json:"match_key"`
+	Active     bool                    `json:"active"`
+	Identities []reconcile.IdentityRef `json:"identities,omitempty"`
 }
 
 func (w *writer) personID(ref reconcile.PersonRef) (int64, error) {
@@ -176,6 +209,8 @@ func (w *writer) personID(ref reconcile.PersonRef) (int64, error) {
 
 func (w *writer) applyPlan(p *reconcile.Plan) error {
 	w.newPeople = make(map[string]int64)
+	w.members = make(map[string]*memberAudit)
+	w.seats = make(map[string]*seatAudit)
 	if err := w.loadGroupIDs(); err != nil {
 		return err
 	}
@@ -213,8 +248,17 @@ func (w *writer) applyPlan(p *reconcile.Plan) error {
 		if _, err := w.exec(q, gid, pid); err != nil {
 			return fmt.Errorf("write membership: %w", err)
 		}
-		w.record("membership."+string(c.Op), "membership", strconv.FormatInt(gid, 10)+":"+strconv.FormatInt(pid, 10), nil,
-			map[string]string{"group": c.Group.Source + "/" + c.GroupName, "person": c.Person.Key})
+		label := c.Group.Source + "/" + c.GroupName + " " + c.Group.ExternalID
+		a := w.members[label]
+		if a == nil {
+			a = &memberAudit{Group: c.Group.Source + "/" + c.GroupName, id: gid}
+			w.members[label] = a
+		}
+		if c.Op == reconcile.OpAdd {
+			a.Added = append(a.Added, c.Person.Key)
+		} else {
+			a.Removed = append(a.Removed, c.Person.Key)
+		}
 	}
 	for _, c := range p.Licenses {
 		pid, err := w.personID(c.Person)
@@ -230,8 +274,16 @@ func (w *writer) applyPlan(p *reconcile.Plan) error {
 		if err != nil {
 			return fmt.Errorf("write license %s: %w", c.Pool, err)
 		}
-		w.record("license."+string(c.Op), "assignment", c.Pool+":"+strconv.FormatInt(pid, 10), nil,
-			map[string]string{"pool": c.Pool, "person": c.Person.Key, "reason": c.Reason})
+		a := w.seats[c.Pool]
+		if a == nil {
+			a = &seatAudit{Pool: c.Pool}
+			w.seats[c.Pool] = a
+		}
+		if c.Op == reconcile.OpGrant {
+			a.Granted = append(a.Granted, c.Person.Key)
+		} else {
+			a.Revoked = append(a.Revoked, revokeAudit{Person: c.Person.Key, Reason: c.Reason})
+		}
 	}
 	for _, c := range p.Pools {
 		if c.Op != reconcile.OpDelete {
@@ -309,7 +361,7 @@ func (w *writer) applyPeople(changes []reconcile.PersonChange) error {
 				pid, err = res.LastInsertId()
 				w.newPeople[c.Person.Key] = pid
 				id = strconv.FormatInt(pid, 10)
-				w.record("person.create", "person", id, nil, personAudit{Profile: c.Profile, Key: c.Person.Key, Active: true})
+				w.record("person.create", "person", id, nil, personAudit{Profile: c.Profile, Key: c.Person.Key, Active: true, Identities: c.Link})
 			}
 		case reconcile.OpUpdate, reconcile.OpReactivate:
 			if len(c.Fields) > 0 || c.OldKey != "" || c.Op == reconcile.OpReactivate {
@@ -349,7 +401,9 @@ func (w *writer) applyPeople(changes []reconcile.PersonChange) error {
 			if _, err := w.exec(`INSERT INTO identities (source, external_id, person_id) VALUES (?, ?, ?)`, ref.Source, ref.ExternalID, pid); err != nil {
 				return fmt.Errorf("link identity %s/%s: %w", ref.Source, ref.ExternalID, err)
 			}
-			w.record("identity.link", "identity", ref.Source+":"+ref.ExternalID, nil, map[string]string{"person": c.Person.Key})
+			if c.Op != reconcile.OpCreate { // a create's event lists its identities
+				w.record("identity.link", "identity", ref.Source+":"+ref.ExternalID, nil, map[string]string{"person": c.Person.Key})
+			}
 		}
 	}
 	return nil
@@ -438,17 +492,54 @@ func (w *writer) applyMirror(d *reconcile.MirrorDelta) error {
 			return err
 		}
 	}
-	for _, m := range d.RemoveMembers {
-		if _, err := w.exec(`DELETE FROM mirror_members WHERE source = ? AND group_id = ? AND user_id = ?`, d.Source, m.GroupID, m.UserID); err != nil {
-			return err
-		}
-	}
-	for _, m := range d.AddMembers {
-		if _, err := w.exec(`INSERT OR IGNORE INTO mirror_members (source, group_id, user_id) VALUES (?, ?, ?)`, d.Source, m.GroupID, m.UserID); err != nil {
+	for gid, members := range d.Members {
+		if _, err := w.exec(`UPDATE mirror_groups SET members = ? WHERE source = ? AND external_id = ?`,
+			encodeMembers(members), d.Source, gid); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// encodeMembers packs a group's member ids into one column: one id a line,
+// with backslash and newline escaped.
+func encodeMembers(ids []string) string {
+	var b strings.Builder
+	for i, id := range ids {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		if strings.ContainsAny(id, "\\\n") {
+			id = strings.ReplaceAll(id, "\\", "\\\\")
+			id = strings.ReplaceAll(id, "\n", "\\n")
+		}
+		b.WriteString(id)
+	}
+	return b.String()
+}
+
+// decodeMembers calls fn with every id packed by encodeMembers. The ids are
+// substrings of s unless they had to be unescaped.
+func decodeMembers(s string, fn func(id string)) {
+	for s != "" {
+		line, rest, _ := strings.Cut(s, "\n")
+		s = rest
+		if strings.IndexByte(line, '\\') >= 0 {
+			var b strings.Builder
+			for i := 0; i < len(line); i++ {
+				if line[i] == '\\' && i+1 < len(line) {
+					i++
+					if line[i] == 'n' {
+						b.WriteByte('\n')
+						continue
+					}
+				}
+				b.WriteByte(line[i])
+			}
+			line = b.String()
+		}
+		fn(line)
+	}
 }
 
 func fullAt(d *reconcile.MirrorDelta) any {

@@ -96,13 +96,15 @@ func mirrors1() []*reconcile.MirrorDelta {
 				{ExternalID: "g2", Name: "Sales"},
 				{ExternalID: "g3", Name: "Empty"},
 			},
-			AddMembers: []connectors.Membership{{GroupID: "g1", UserID: "u1"}, {GroupID: "g1", UserID: "u2"}, {GroupID: "g2", UserID: "u3"}},
+			Members:      map[string][]string{"g1": {"u1", "u2"}, "g2": {"u3"}},
+			MembersAdded: 3,
 		},
 		{
 			Source: "okta", Cursor: "okta-cursor-1", Full: false, FetchedAt: t0,
 			UpsertUsers:  []*connectors.User{mirrorUser("00u1", aliceProfile, connectors.StatusActive)},
 			UpsertGroups: []*connectors.Group{{ExternalID: "g9", Name: "Everyone"}},
-			AddMembers:   []connectors.Membership{{GroupID: "g9", UserID: "00u1"}},
+			Members:      map[string][]string{"g9": {"00u1"}},
+			MembersAdded: 1,
 		},
 	}
 }
@@ -287,15 +289,15 @@ func TestCommitCreatesThenLoadsExactly(t *testing.T) {
 		t.Errorf("Export after commit (-want +got):\n%s", diff)
 	}
 
-	// One audit event per change, in the order they were applied.
+	// One audit event per person, group and pool change, in the order they
+	// were applied; membership and seat changes as one event per group and
+	// pool (a create's event lists its identities).
 	wantEvents := []eventKey{
 		{"pool.create", "learning-basic"}, {"pool.create", "learning-pro"}, {"pool.create", "legacy"},
 		{"person.create", "1"}, {"person.create", "2"}, {"person.create", "3"},
-		{"identity.link", "hr:u1"}, {"identity.link", "okta:00u1"}, {"identity.link", "hr:u2"}, {"identity.link", "hr:u3"},
 		{"group.create", "1"}, {"group.create", "2"}, {"group.create", "3"},
-		{"membership.add", "1:1"}, {"membership.add", "1:2"}, {"membership.add", "2:3"}, {"membership.add", "3:1"},
-		{"license.grant", "learning-basic:1"}, {"license.grant", "learning-basic:2"}, {"license.grant", "learning-basic:3"},
-		{"license.grant", "learning-pro:1"}, {"license.grant", "learning-pro:2"},
+		{"group.members", "1"}, {"group.members", "2"}, {"group.members", "3"},
+		{"pool.seats", "learning-basic"}, {"pool.seats", "learning-pro"},
 	}
 	if diff := cmp.Diff(wantEvents, auditKeys(t, s, c.Run.ID)); diff != "" {
 		t.Errorf("audit events (-want +got):\n%s", diff)
@@ -379,11 +381,12 @@ func mirrors2() []*reconcile.MirrorDelta {
 	alice.Title = "Staff Engineer"
 	return []*reconcile.MirrorDelta{{
 		Source: "hr", Cursor: "c2", Full: false, FetchedAt: t1,
-		UpsertUsers:   []*connectors.User{mirrorUser("u1", alice, connectors.StatusActive), mirrorUser("u2", bobProfile, connectors.StatusInactive)},
-		DeleteUsers:   []string{"u3"},
-		UpsertGroups:  []*connectors.Group{{ExternalID: "g1", Name: "Platform Engineering", Description: "Builds things"}},
-		DeleteGroups:  []string{"g2"},
-		RemoveMembers: []connectors.Membership{{GroupID: "g1", UserID: "u2"}, {GroupID: "g2", UserID: "u3"}},
+		UpsertUsers:    []*connectors.User{mirrorUser("u1", alice, connectors.StatusActive), mirrorUser("u2", bobProfile, connectors.StatusInactive)},
+		DeleteUsers:    []string{"u3"},
+		UpsertGroups:   []*connectors.Group{{ExternalID: "g1", Name: "Platform Engineering", Description: "Builds things"}},
+		DeleteGroups:   []string{"g2"},
+		Members:        map[string][]string{"g1": {"u1"}},
+		MembersRemoved: 2,
 	}}
 }
 
@@ -504,17 +507,16 @@ func TestCommitChangesCascadesAndKeepsHistory(t *testing.T) {
 		{"identity.unlink", "okta:00u1"},
 		{"person.delete", "3"},
 		{"person.update", "1"}, {"person.deactivate", "2"}, {"person.create", "4"},
-		{"identity.link", "okta:00u1"},
 		{"group.update", "1"}, {"group.delete", "2"},
-		{"membership.remove", "1:2"}, {"membership.add", "3:4"},
-		{"license.revoke", "learning-basic:2"}, {"license.revoke", "learning-pro:2"}, {"license.grant", "learning-pro:4"},
 		{"pool.delete", "legacy"},
+		{"group.members", "1"}, {"group.members", "3"},
+		{"pool.seats", "learning-basic"}, {"pool.seats", "learning-pro"},
 	}
 	if diff := cmp.Diff(wantEvents, auditKeys(t, s, c2.Run.ID)); diff != "" {
 		t.Errorf("audit events of run 2 (-want +got):\n%s", diff)
 	}
-	if n := len(auditKeys(t, s, c1.Run.ID)); n != 22 {
-		t.Errorf("run 1 has %d audit events after run 2, want 22", n)
+	if n := len(auditKeys(t, s, c1.Run.ID)); n != 14 {
+		t.Errorf("run 1 has %d audit events after run 2, want 14", n)
 	}
 	evs, err := s.AuditEvents(ctx, c2.Run.ID, 0)
 	if err != nil {
@@ -536,8 +538,13 @@ func TestCommitChangesCascadesAndKeepsHistory(t *testing.T) {
 	if e := byAction["person.delete"]; !strings.Contains(e.Before, `"match_key":"carol@example.com"`) || e.After != "" {
 		t.Errorf("person.delete before/after = %s / %s", e.Before, e.After)
 	}
-	if e := byAction["license.revoke"]; !strings.Contains(e.After, `"reason":"deactivated"`) {
-		t.Errorf("license.revoke after = %s", e.After)
+	if e := byAction["pool.seats"]; e.ObjectID != "learning-pro" || e.After != `{"pool":"learning-pro","granted":["dave@example.com"],"revoked":[{"person":"bob@example.com","reason":"deactivated"}]}` {
+		t.Errorf("pool.seats %s after = %s", e.ObjectID, e.After)
+	}
+	for _, e := range evs {
+		if e.Action == "group.members" && e.ObjectID == "1" && e.After != `{"group":"hr/Platform Engineering","removed":["bob@example.com"]}` {
+			t.Errorf("group.members of group 1 after = %s", e.After)
+		}
 	}
 	if got, err := s.IntegrityCheck(ctx); err != nil || got != "ok" {
 		t.Errorf("IntegrityCheck = %q, %v", got, err)
@@ -739,7 +746,7 @@ func TestCommitMirrorsOnly(t *testing.T) {
 	// no mirror: the cursor and times are kept.
 	commit(t, s, &reconcile.Commit{Mirrors: []*reconcile.MirrorDelta{{
 		Source: "okta", Cursor: "okta-cursor-2", Full: true, FetchedAt: t1,
-		DeleteUsers: []string{"00u1"}, DeleteGroups: []string{"g9"}, RemoveMembers: []connectors.Membership{{GroupID: "g9", UserID: "00u1"}},
+		DeleteUsers: []string{"00u1"}, DeleteGroups: []string{"g9"}, MembersRemoved: 1,
 	}}, Run: okRun(t1)})
 	okta := loadMirrors(t, s)["okta"]
 	want := &reconcile.Mirror{Source: "okta", Cursor: "okta-cursor-2", FullAt: t1, FetchedAt: t1,

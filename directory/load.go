@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/learnsync/learnsync/connectors"
@@ -197,58 +198,34 @@ func (s *Store) LoadMirrors(ctx context.Context) (map[string]*reconcile.Mirror, 
 		return nil, err
 	}
 
-	rows, err = s.db.QueryContext(ctx, `SELECT source, external_id, name, description FROM mirror_groups`)
+	rows, err = s.db.QueryContext(ctx, `SELECT source, external_id, name, description, members FROM mirror_groups`)
 	if err != nil {
 		return nil, fmt.Errorf("load mirror groups: %w", err)
 	}
+	var members string
 	for rows.Next() {
 		g := new(connectors.Group)
-		if err := rows.Scan(&src, &g.ExternalID, &g.Name, &g.Description); err != nil {
+		if err := rows.Scan(&src, &g.ExternalID, &g.Name, &g.Description, &members); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("load mirror groups: %w", err)
 		}
-		mirror(src).Groups[g.ExternalID] = g
+		m := mirror(src)
+		m.Groups[g.ExternalID] = g
+		if members == "" {
+			continue
+		}
+		set := make(map[string]struct{}, strings.Count(members, "\n")+1)
+		decodeMembers(members, func(id string) {
+			// Share the user's id string rather than keep the whole column.
+			if u, ok := m.Users[id]; ok {
+				set[u.ExternalID] = struct{}{}
+			} else {
+				set[strings.Clone(id)] = struct{}{}
+			}
+		})
+		m.Members[g.ExternalID] = set
 	}
 	if err := closeRows(rows, "mirror groups"); err != nil {
-		return nil, err
-	}
-
-	rows, err = s.db.QueryContext(ctx, `SELECT source, group_id, user_id FROM mirror_members ORDER BY source, group_id`)
-	if err != nil {
-		return nil, fmt.Errorf("load mirror members: %w", err)
-	}
-	var (
-		lastSrc, lastGroup string
-		m                  *reconcile.Mirror
-		set                map[string]struct{}
-		gidB, uidB, srcB   sql.RawBytes
-	)
-	for rows.Next() {
-		if err := rows.Scan(&srcB, &gidB, &uidB); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("load mirror members: %w", err)
-		}
-		if m == nil || string(srcB) != lastSrc {
-			lastSrc = string(srcB)
-			m = mirror(lastSrc)
-			lastGroup, set = "", nil
-		}
-		if set == nil || string(gidB) != lastGroup {
-			if g, ok := m.Groups[string(gidB)]; ok {
-				lastGroup = g.ExternalID
-			} else {
-				lastGroup = string(gidB)
-			}
-			set = make(map[string]struct{})
-			m.Members[lastGroup] = set
-		}
-		if u, ok := m.Users[string(uidB)]; ok {
-			set[u.ExternalID] = struct{}{} // share the user's id string
-		} else {
-			set[string(uidB)] = struct{}{}
-		}
-	}
-	if err := closeRows(rows, "mirror members"); err != nil {
 		return nil, err
 	}
 	return out, nil

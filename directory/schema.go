@@ -89,14 +89,10 @@ CREATE TABLE mirror_groups (
 	external_id TEXT NOT NULL,
 	name        TEXT NOT NULL,
 	description TEXT NOT NULL,
+	-- the members' external ids, one a line (see encodeMembers)
+	members     TEXT NOT NULL DEFAULT '',
 	PRIMARY KEY (source, external_id)
-) WITHOUT ROWID;
-CREATE TABLE mirror_members (
-	source   TEXT NOT NULL,
-	group_id TEXT NOT NULL,
-	user_id  TEXT NOT NULL,
-	PRIMARY KEY (source, group_id, user_id)
-) WITHOUT ROWID;
+);
 CREATE TABLE runs (
 	id         INTEGER PRIMARY KEY AUTOINCREMENT,
 	trigger    TEXT NOT NULL,

@@ -299,12 +299,21 @@ func TestMirrorUpdateDelta(t *testing.T) {
 	if len(m.Members["g"]) != 0 || len(m.Members["h"]) != 1 {
 		t.Errorf("members = %v", m.Members)
 	}
-	want := []connectors.Membership{{GroupID: "g", UserID: "1"}, {GroupID: "g", UserID: "2"}}
-	if diff := cmp.Diff(want, d.RemoveMembers); diff != "" {
-		t.Errorf("removed members (-want +got):\n%s", diff)
+	want := map[string][]string{"g": {}, "h": {"3"}}
+	if diff := cmp.Diff(want, d.Members); diff != "" {
+		t.Errorf("changed member lists (-want +got):\n%s", diff)
+	}
+	if d.MembersAdded != 1 || d.MembersRemoved != 2 {
+		t.Errorf("members added %d, removed %d; want 1, 2", d.MembersAdded, d.MembersRemoved)
 	}
 	if got := d.Rows(); got != 2+1+1+1+2 {
 		t.Errorf("rows = %d", got)
+	}
+	// A delta that lists a member and removes it again nets out.
+	d = m.Update(&connectors.Result{Members: map[string][]string{"h": {"3", "1"}},
+		RemovedMembers: []connectors.Membership{{GroupID: "h", UserID: "1"}}}, t0)
+	if diff := cmp.Diff(map[string][]string{"h": {"3"}}, d.Members); diff != "" {
+		t.Errorf("netted member lists (-want +got):\n%s", diff)
 	}
 	// The same full snapshot again changes no row.
 	full := &connectors.Result{Full: true, Users: []connectors.User{*m.Users["1"], *m.Users["3"]},

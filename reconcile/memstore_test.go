@@ -118,9 +118,7 @@ func applyDelta(m *Mirror, d *MirrorDelta) {
 	m.Cursor = d.Cursor
 	for _, g := range d.DeleteGroups {
 		delete(m.Groups, g)
-	}
-	for _, ms := range d.RemoveMembers {
-		delete(m.Members[ms.GroupID], ms.UserID)
+		delete(m.Members, g)
 	}
 	for _, u := range d.DeleteUsers {
 		delete(m.Users, u)
@@ -133,11 +131,16 @@ func applyDelta(m *Mirror, d *MirrorDelta) {
 		cg := *g
 		m.Groups[g.ExternalID] = &cg
 	}
-	for _, ms := range d.AddMembers {
-		if m.Members[ms.GroupID] == nil {
-			m.Members[ms.GroupID] = map[string]struct{}{}
+	for gid, list := range d.Members {
+		if len(list) == 0 {
+			delete(m.Members, gid)
+			continue
 		}
-		m.Members[ms.GroupID][ms.UserID] = struct{}{}
+		set := map[string]struct{}{}
+		for _, uid := range list {
+			set[uid] = struct{}{}
+		}
+		m.Members[gid] = set
 	}
 }
 
@@ -165,6 +168,24 @@ func applyPlan(st *State, p *Plan, now time.Time, nextID *int64) error {
 	for _, c := range p.People {
 		for _, u := range c.Unlink {
 			delete(st.Identities, u)
+		}
+	}
+	// People are deleted right after the unlinks, as the SQLite store does,
+	// so that an identity of a deleted person can move in the same plan.
+	for _, c := range p.People {
+		if c.Op == OpDelete {
+			delete(st.People, c.Person.ID)
+			for ref, id := range st.Identities {
+				if id == c.Person.ID {
+					delete(st.Identities, ref)
+				}
+			}
+			for _, set := range st.Members {
+				delete(set, c.Person.ID)
+			}
+			for _, a := range st.Assignments {
+				delete(a, c.Person.ID)
+			}
 		}
 	}
 	for _, c := range p.People {
@@ -252,22 +273,6 @@ func applyPlan(st *State, p *Plan, now time.Time, nextID *int64) error {
 			st.Assignments[c.Pool][id] = now
 		} else {
 			delete(st.Assignments[c.Pool], id)
-		}
-	}
-	for _, c := range p.People {
-		if c.Op == OpDelete {
-			delete(st.People, c.Person.ID)
-			for ref, id := range st.Identities {
-				if id == c.Person.ID {
-					delete(st.Identities, ref)
-				}
-			}
-			for _, set := range st.Members {
-				delete(set, c.Person.ID)
-			}
-			for _, a := range st.Assignments {
-				delete(a, c.Person.ID)
-			}
 		}
 	}
 	for _, c := range p.Pools {

@@ -18,16 +18,19 @@ type MirrorDelta struct {
 	DeleteUsers  []string
 	UpsertGroups []*connectors.Group
 	DeleteGroups []string
-	// AddMembers and RemoveMembers hold the rows that change; the members of
-	// deleted groups and of deleted users are among RemoveMembers.
-	AddMembers    []connectors.Membership
-	RemoveMembers []connectors.Membership
+	// Members holds the complete, sorted member list of every remaining
+	// group whose members changed. A store keeps a group's members together,
+	// so that a large mirror loads and saves as a few thousand rows rather
+	// than one row per membership.
+	Members map[string][]string
+	// MembersAdded and MembersRemoved count the memberships that changed.
+	MembersAdded, MembersRemoved int
 }
 
-// Rows counts the rows the delta writes (cursors and timestamps aside).
+// Rows counts the records the delta changes (cursors and timestamps aside).
 func (d *MirrorDelta) Rows() int {
 	return len(d.UpsertUsers) + len(d.DeleteUsers) + len(d.UpsertGroups) + len(d.DeleteGroups) +
-		len(d.AddMembers) + len(d.RemoveMembers)
+		d.MembersAdded + d.MembersRemoved
 }
 
 // Update applies a fetch result to the mirror in place and returns what
@@ -35,150 +38,173 @@ func (d *MirrorDelta) Rows() int {
 // finds nothing new writes no rows.
 func (m *Mirror) Update(r *connectors.Result, now time.Time) *MirrorDelta {
 	d := &MirrorDelta{Source: m.Source, Cursor: r.Cursor, Full: r.Full, FetchedAt: now}
+	u := &updater{m: m, d: d, changed: make(map[string]bool)}
 	if r.Full {
-		m.replace(r, d)
+		u.replace(r)
 		m.FullAt = now
 	} else {
-		m.merge(r, d)
+		u.merge(r)
 	}
 	m.Cursor = r.Cursor
 	m.FetchedAt = now
+	d.Members = make(map[string][]string, len(u.changed))
+	for gid := range u.changed {
+		if _, ok := m.Groups[gid]; !ok {
+			continue // deleted: its row goes, members and all
+		}
+		list := make([]string, 0, len(m.Members[gid]))
+		for uid := range m.Members[gid] {
+			list = append(list, uid)
+		}
+		slices.Sort(list)
+		d.Members[gid] = list
+	}
 	d.sort()
 	return d
 }
 
-func (m *Mirror) upsertUser(u *connectors.User, d *MirrorDelta) {
-	if old, ok := m.Users[u.ExternalID]; ok && *old == *u {
-		return
-	}
-	m.Users[u.ExternalID] = u
-	d.UpsertUsers = append(d.UpsertUsers, u)
+// updater applies one result to a mirror and records what changed.
+type updater struct {
+	m *Mirror
+	d *MirrorDelta
+	// changed names the groups whose member lists changed.
+	changed map[string]bool
 }
 
-func (m *Mirror) upsertGroup(g *connectors.Group, d *MirrorDelta) {
-	if old, ok := m.Groups[g.ExternalID]; ok && *old == *g {
-		return
+func (u *updater) add(gid, uid string) {
+	set := u.m.Members[gid]
+	if set == nil {
+		set = make(map[string]struct{})
+		u.m.Members[gid] = set
 	}
-	m.Groups[g.ExternalID] = g
-	d.UpsertGroups = append(d.UpsertGroups, g)
+	if _, in := set[uid]; !in {
+		set[uid] = struct{}{}
+		u.d.MembersAdded++
+		u.changed[gid] = true
+	}
 }
 
-func (m *Mirror) deleteGroup(gid string, d *MirrorDelta) {
-	if _, ok := m.Groups[gid]; !ok {
+func (u *updater) remove(gid, uid string) {
+	set := u.m.Members[gid]
+	if _, in := set[uid]; in {
+		delete(set, uid)
+		if len(set) == 0 {
+			delete(u.m.Members, gid)
+		}
+		u.d.MembersRemoved++
+		u.changed[gid] = true
+	}
+}
+
+func (u *updater) upsertUser(x *connectors.User) {
+	if old, ok := u.m.Users[x.ExternalID]; ok && *old == *x {
 		return
 	}
-	for uid := range m.Members[gid] {
-		d.RemoveMembers = append(d.RemoveMembers, connectors.Membership{GroupID: gid, UserID: uid})
+	u.m.Users[x.ExternalID] = x
+	u.d.UpsertUsers = append(u.d.UpsertUsers, x)
+}
+
+func (u *updater) upsertGroup(g *connectors.Group) {
+	if old, ok := u.m.Groups[g.ExternalID]; ok && *old == *g {
+		return
 	}
-	delete(m.Members, gid)
-	delete(m.Groups, gid)
-	d.DeleteGroups = append(d.DeleteGroups, gid)
+	u.m.Groups[g.ExternalID] = g
+	u.d.UpsertGroups = append(u.d.UpsertGroups, g)
+}
+
+func (u *updater) deleteGroup(gid string) {
+	if _, ok := u.m.Groups[gid]; !ok {
+		return
+	}
+	u.d.MembersRemoved += len(u.m.Members[gid])
+	delete(u.m.Members, gid)
+	delete(u.m.Groups, gid)
+	u.d.DeleteGroups = append(u.d.DeleteGroups, gid)
 }
 
 // setMembers replaces a group's member list.
-func (m *Mirror) setMembers(gid string, members []string, d *MirrorDelta) {
-	old := m.Members[gid]
+func (u *updater) setMembers(gid string, members []string) {
 	next := make(map[string]struct{}, len(members))
 	for _, uid := range members {
 		next[uid] = struct{}{}
-		if _, ok := old[uid]; !ok {
-			d.AddMembers = append(d.AddMembers, connectors.Membership{GroupID: gid, UserID: uid})
-		}
+		u.add(gid, uid)
 	}
-	for uid := range old {
+	for uid := range u.m.Members[gid] {
 		if _, ok := next[uid]; !ok {
-			d.RemoveMembers = append(d.RemoveMembers, connectors.Membership{GroupID: gid, UserID: uid})
+			u.remove(gid, uid)
 		}
 	}
-	if len(next) == 0 {
-		delete(m.Members, gid)
-		return
-	}
-	m.Members[gid] = next
 }
 
-func (m *Mirror) replace(r *connectors.Result, d *MirrorDelta) {
+func (u *updater) replace(r *connectors.Result) {
+	m := u.m
 	seenUsers := make(map[string]struct{}, len(r.Users))
 	for i := range r.Users {
-		u := &r.Users[i]
-		seenUsers[u.ExternalID] = struct{}{}
-		m.upsertUser(u, d)
+		x := &r.Users[i]
+		seenUsers[x.ExternalID] = struct{}{}
+		u.upsertUser(x)
 	}
 	for uid := range m.Users {
 		if _, ok := seenUsers[uid]; !ok {
 			delete(m.Users, uid)
-			d.DeleteUsers = append(d.DeleteUsers, uid)
+			u.d.DeleteUsers = append(u.d.DeleteUsers, uid)
 		}
 	}
 	seenGroups := make(map[string]struct{}, len(r.Groups))
 	for i := range r.Groups {
 		g := &r.Groups[i]
 		seenGroups[g.ExternalID] = struct{}{}
-		m.upsertGroup(g, d)
+		u.upsertGroup(g)
 	}
 	for gid := range m.Groups {
 		if _, ok := seenGroups[gid]; !ok {
-			m.deleteGroup(gid, d)
+			u.deleteGroup(gid)
 		}
 	}
 	for gid := range seenGroups {
-		m.setMembers(gid, r.Members[gid], d)
+		u.setMembers(gid, r.Members[gid])
 	}
 }
 
-func (m *Mirror) merge(r *connectors.Result, d *MirrorDelta) {
+func (u *updater) merge(r *connectors.Result) {
+	m := u.m
 	for i := range r.Users {
-		m.upsertUser(&r.Users[i], d)
+		u.upsertUser(&r.Users[i])
 	}
 	for i := range r.Groups {
-		m.upsertGroup(&r.Groups[i], d)
+		u.upsertGroup(&r.Groups[i])
 	}
 	for _, gid := range r.DeletedGroups {
-		m.deleteGroup(gid, d)
+		u.deleteGroup(gid)
 	}
 	if len(r.DeletedUsers) > 0 {
 		gone := make(map[string]struct{}, len(r.DeletedUsers))
 		for _, uid := range r.DeletedUsers {
 			if _, ok := m.Users[uid]; ok {
 				delete(m.Users, uid)
-				d.DeleteUsers = append(d.DeleteUsers, uid)
+				u.d.DeleteUsers = append(u.d.DeleteUsers, uid)
 			}
 			gone[uid] = struct{}{}
 		}
 		for gid, members := range m.Members {
 			for uid := range members {
 				if _, ok := gone[uid]; ok {
-					delete(members, uid)
-					d.RemoveMembers = append(d.RemoveMembers, connectors.Membership{GroupID: gid, UserID: uid})
+					u.remove(gid, uid)
 				}
 			}
 		}
 	}
 	for gid, members := range r.Members {
 		if _, ok := m.Groups[gid]; ok {
-			m.setMembers(gid, members, d)
+			u.setMembers(gid, members)
 		}
 	}
 	for _, ms := range r.RemovedMembers {
-		if set, ok := m.Members[ms.GroupID]; ok {
-			if _, in := set[ms.UserID]; in {
-				delete(set, ms.UserID)
-				d.RemoveMembers = append(d.RemoveMembers, ms)
-			}
-		}
+		u.remove(ms.GroupID, ms.UserID)
 	}
 	for _, ms := range r.AddedMembers {
-		if _, ok := m.Groups[ms.GroupID]; !ok {
-			continue
-		}
-		set := m.Members[ms.GroupID]
-		if set == nil {
-			set = make(map[string]struct{})
-			m.Members[ms.GroupID] = set
-		}
-		if _, in := set[ms.UserID]; !in {
-			set[ms.UserID] = struct{}{}
-			d.AddMembers = append(d.AddMembers, ms)
+		if _, ok := m.Groups[ms.GroupID]; ok {
+			u.add(ms.GroupID, ms.UserID)
 		}
 	}
 }
@@ -188,14 +214,6 @@ func (d *MirrorDelta) sort() {
 	slices.Sort(d.DeleteUsers)
 	slices.SortFunc(d.UpsertGroups, func(a, b *connectors.Group) int { return compareStr(a.ExternalID, b.ExternalID) })
 	slices.Sort(d.DeleteGroups)
-	byGroupUser := func(a, b connectors.Membership) int {
-		if c := compareStr(a.GroupID, b.GroupID); c != 0 {
-			return c
-		}
-		return compareStr(a.UserID, b.UserID)
-	}
-	slices.SortFunc(d.AddMembers, byGroupUser)
-	slices.SortFunc(d.RemoveMembers, byGroupUser)
 }
 
 func compareStr(a, b string) int {
