@@ -23,3 +23,32 @@ func TestMembersEncodingRoundTrips(t *testing.T) {
 		}
 	}
 }
+
+func TestPackedColumnsRoundTrip(t *testing.T) {
+	ctx := t.Context()
+	s, err := Open(ctx, t.TempDir()+"/d.db", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	values := []string{"", "a:b", "12:34", "Zoë O'Brien 👩‍💻", "line\nbreak", ":"}
+	var got [6]string
+	var packed string
+	q := "SELECT " + pack("?1", "?2", "?3", "?4", "?5", "?6")
+	args := []any{values[0], values[1], values[2], values[3], values[4], values[5]}
+	if err := s.db.QueryRowContext(ctx, q, args...).Scan(&packed); err != nil {
+		t.Fatal(err)
+	}
+	if err := unpack(packed, &got[0], &got[1], &got[2], &got[3], &got[4], &got[5]); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got[:], values) {
+		t.Errorf("unpack(pack(%q)) = %q", values, got)
+	}
+	if err := unpack("3:ab", &got[0]); err == nil {
+		t.Error("a short value unpacked")
+	}
+	if err := unpack("1:ab", &got[0]); err == nil {
+		t.Error("left-over bytes accepted")
+	}
+}

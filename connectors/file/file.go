@@ -18,6 +18,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -125,7 +126,7 @@ type Connector struct {
 	opts   connectors.Options
 }
 
-var _ connectors.Connector = (*Connector)(nil)
+var _ connectors.Incremental = (*Connector)(nil)
 
 // New returns a connector for cfg. The file itself is not opened until the
 // first fetch, so it may appear later.
@@ -183,13 +184,54 @@ func (c *Connector) FetchAll(ctx context.Context) (*connectors.Result, error) {
 	}
 
 	res := s.result()
-	res.Cursor = hex.EncodeToString(h.Sum(nil))
+	res.Cursor = makeCursor(hex.EncodeToString(h.Sum(nil)), res.Problems)
 	if log := c.opts.Logger; log != nil {
 		if len(res.Users) == 0 {
 			log.Warn("source file has no users", "path", c.path)
 		}
 		log.Debug("read source file", "path", c.path, "format", c.format,
 			"users", len(res.Users), "groups", len(res.Groups), "problems", len(res.Problems))
+	}
+	return res, nil
+}
+
+// maxCursorProblems bounds the skipped records a cursor remembers.
+const maxCursorProblems = 1000
+
+// makeCursor returns the cursor of a file: its hash and, after a newline, the
+// records it skipped, so that a run that finds the file unchanged reports
+// them again without reading the file.
+func makeCursor(hash string, problems []connectors.Problem) string {
+	if len(problems) == 0 {
+		return hash
+	}
+	b, err := json.Marshal(problems[:min(len(problems), maxCursorProblems)])
+	if err != nil {
+		return hash
+	}
+	return hash + "\n" + string(b)
+}
+
+// FetchChanges hashes the file and, when it is the one the cursor describes,
+// returns an empty delta without parsing it. Otherwise it reads the whole file
+// (a full result). A file export has no finer notion of change.
+func (c *Connector) FetchChanges(ctx context.Context, cursor string) (*connectors.Result, error) {
+	hash, problemsJSON, _ := strings.Cut(cursor, "\n")
+	f, err := os.Open(c.path)
+	if err != nil {
+		return c.FetchAll(ctx) // reports the error as a full fetch does
+	}
+	h := sha256.New()
+	_, err = io.Copy(h, f)
+	f.Close()
+	if err != nil || hex.EncodeToString(h.Sum(nil)) != hash {
+		return c.FetchAll(ctx)
+	}
+	res := &connectors.Result{Cursor: cursor}
+	if problemsJSON != "" {
+		if err := json.Unmarshal([]byte(problemsJSON), &res.Problems); err != nil {
+			return c.FetchAll(ctx)
+		}
 	}
 	return res, nil
 }

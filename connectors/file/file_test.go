@@ -410,13 +410,47 @@ func TestCursor(t *testing.T) {
 	}
 }
 
-func TestNotIncremental(t *testing.T) {
-	c, err := Type.New(&Config{Path: "org.json"}, connectors.Options{})
+func TestFetchChangesSkipsAnUnchangedFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "org.csv")
+	write := func(content string) {
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("id,email,status\n1,a@example.com,active\n2,b@example.com,sometimes\n")
+	c, err := New(&Config{Path: path}, connectors.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := c.(connectors.Incremental); ok {
-		t.Error("the file connector must not claim incremental fetches")
+	full, err := c.FetchAll(context.Background())
+	if err != nil || len(full.Problems) != 1 {
+		t.Fatalf("FetchAll = %+v, %v; want one problem", full, err)
+	}
+	same, err := c.FetchChanges(context.Background(), full.Cursor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if same.Full || len(same.Users) != 0 || same.Cursor != full.Cursor {
+		t.Errorf("unchanged file: %+v, want an empty delta with the same cursor", same)
+	}
+	if len(same.Problems) != 1 || same.Problems[0] != full.Problems[0] {
+		t.Errorf("unchanged file reports problems %v, want %v again", same.Problems, full.Problems)
+	}
+	write("id,email,status\n1,a@example.com,inactive\n")
+	changed, err := c.FetchChanges(context.Background(), full.Cursor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !changed.Full || len(changed.Users) != 1 || changed.Users[0].Status != connectors.StatusInactive || changed.Cursor == full.Cursor {
+		t.Errorf("changed file: %+v, want a full result", changed)
+	}
+	if _, err := c.FetchChanges(context.Background(), "garbage"); err != nil {
+		t.Errorf("unknown cursor: %v, want a full fetch", err)
+	}
+	os.Remove(path)
+	if _, err := c.FetchChanges(context.Background(), changed.Cursor); err == nil {
+		t.Error("a missing file must fail the fetch")
 	}
 }
 
