@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/learnsync/learnsync/connectors"
+	"github.com/learnsync/learnsync/connectors/entra"
 	"github.com/learnsync/learnsync/connectors/file"
 	"github.com/learnsync/learnsync/connectors/okta"
 	"github.com/learnsync/learnsync/connectors/onelogin"
@@ -10,6 +11,7 @@ import (
 // registry maps a source's `type` to its connector. It is the one place
 // where connectors are wired in.
 var registry = connectors.Registry{
+	"entra":    entra.Type,
 	"file":     file.Type,
 	"okta":     okta.Type,
 	"onelogin": onelogin.Type,
