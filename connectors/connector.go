@@ -125,10 +125,18 @@ type Incremental interface {
 // permissions, a source that does not exist. Wrap it with %w.
 var ErrTerminal = errors.New("terminal")
 
-// TerminalError returns an error that wraps ErrTerminal with a message.
+// TerminalError returns an error for which errors.Is(err, ErrTerminal) holds.
+// Its message is only the one given: the word "terminal" is for code, not
+// for the admin reading the log.
 func TerminalError(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", ErrTerminal, fmt.Sprintf(format, args...))
+	return &terminalError{err: fmt.Errorf(format, args...)}
 }
+
+type terminalError struct{ err error }
+
+func (e *terminalError) Error() string        { return e.err.Error() }
+func (e *terminalError) Unwrap() error        { return e.err }
+func (e *terminalError) Is(target error) bool { return target == ErrTerminal }
 
 // Hooks lets the caller observe a connector's traffic (metrics, progress
 // logs). Every field is optional.

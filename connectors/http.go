@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -194,4 +195,18 @@ func ResolvePath(baseDir, p string) string {
 		return p
 	}
 	return filepath.Join(baseDir, p)
+}
+
+// CertificateError reports whether err is a TLS certificate that cannot be
+// trusted: an unknown authority (no ca_file?), a wrong host name, an expired
+// certificate. Retrying cannot fix it, so connectors fail at once, as for a
+// terminal error, instead of backing off.
+func CertificateError(err error) bool {
+	var (
+		unknown  x509.UnknownAuthorityError
+		host     x509.HostnameError
+		invalid  x509.CertificateInvalidError
+		verifyTL *tls.CertificateVerificationError
+	)
+	return errors.As(err, &unknown) || errors.As(err, &host) || errors.As(err, &invalid) || errors.As(err, &verifyTL)
 }

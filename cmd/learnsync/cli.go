@@ -403,16 +403,24 @@ printed with its field path. Exit 0 when valid, 2 when not.`,
 					for _, e := range errs {
 						fmt.Fprintln(a.stdout, e)
 					}
-					return &exitErr{code: exitUsage, err: fmt.Errorf("%s: %d problems", a.configPath, len(errs))}
+					return &exitErr{code: exitUsage, err: fmt.Errorf("%s: %s", a.configPath, plural(len(errs), "problem"))}
 				}
 				return &exitErr{code: exitUsage, err: err}
 			}
 			if err := directory.CheckFile(cfg.DatabasePath()); err != nil {
 				fmt.Fprintf(a.stdout, "directory.dsn: %v\n", err)
-				return &exitErr{code: exitUsage, err: fmt.Errorf("%s: 1 problem", a.configPath)}
+				return &exitErr{code: exitUsage, err: fmt.Errorf("%s: %s", a.configPath, plural(1, "problem"))}
 			}
 			fmt.Fprintf(a.stdout, "%s: valid (%d sources, %d license pools)\n", a.configPath, len(cfg.Sources), len(cfg.Licenses))
 			return nil
 		},
 	}
+}
+
+// plural returns "1 problem" or "3 problems".
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
 }

@@ -112,7 +112,11 @@ func writePlanText(w io.Writer, out *reconcile.Outcome) {
 	}
 	fmt.Fprintln(w)
 	if p.Empty() {
-		fmt.Fprintln(w, "No changes. The directory is in step with the sources.")
+		if out.Run.Result == reconcile.ResultOK {
+			fmt.Fprintln(w, "No changes. The directory is in step with the sources.")
+		} else {
+			fmt.Fprintln(w, "No changes from the sources that answered; the failed ones were left as they were.")
+		}
 	}
 	for _, c := range p.People {
 		switch c.Op {

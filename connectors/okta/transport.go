@@ -144,7 +144,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 				return nil, ctx.Err()
 			}
 			failures++
-			if failures < attempts && replayable {
+			if failures < attempts && replayable && !connectors.CertificateError(err) {
 				if err := connectors.Sleep(ctx, t.retry.Delay(failures)); err != nil {
 					return nil, err
 				}
@@ -245,6 +245,9 @@ func drain(body io.ReadCloser) {
 // not wrap the cause: the SDK retries errors matching io.EOF forever, and
 // this one has been retried already.
 func networkError(family string, tries int, err error) error {
+	if connectors.CertificateError(err) {
+		return &netError{msg: fmt.Sprintf("okta %s request: the server's TLS certificate is not trusted (a private CA or TLS proxy needs ca_file): %v", family, err)}
+	}
 	return &netError{msg: fmt.Sprintf("okta %s request failed after %d attempts: %v", family, tries, err)}
 }
 

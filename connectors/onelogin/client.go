@@ -221,7 +221,7 @@ func (c *client) do(ctx context.Context, st *stats, endpoint string, newReq func
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
-			if try < attempts {
+			if try < attempts && !connectors.CertificateError(err) {
 				if err := connectors.Sleep(ctx, c.backoff.Delay(try)); err != nil {
 					return nil, err
 				}
