@@ -323,3 +323,15 @@ func TestMirrorUpdateDelta(t *testing.T) {
 		t.Errorf("an unchanged full fetch writes %d rows", d.Rows())
 	}
 }
+
+func TestSetMembersWithDuplicatesInTheList(t *testing.T) {
+	m := mirrorOf("hr", (&snapshot{users: []connectors.User{user("a", "a@x.io"), user("b", "b@x.io")}}).group("g", "G", "a", "b"))
+	d := m.Update(&connectors.Result{Members: map[string][]string{"g": {"a", "a"}}}, t0)
+	if _, ok := m.Members["g"]["b"]; ok || d.MembersRemoved != 1 {
+		t.Errorf("members = %v, removed %d; want b removed", m.Members["g"], d.MembersRemoved)
+	}
+	d = m.Update(&connectors.Result{Members: map[string][]string{"g": {"a", "c", "c"}}}, t0)
+	if len(m.Members["g"]) != 2 || d.MembersAdded != 1 || d.MembersRemoved != 0 {
+		t.Errorf("members = %v, added %d removed %d", m.Members["g"], d.MembersAdded, d.MembersRemoved)
+	}
+}

@@ -129,6 +129,9 @@ func (u *updater) setMembers(gid string, members []string) {
 		next[uid] = struct{}{}
 		u.add(gid, uid)
 	}
+	if len(next) == len(u.m.Members[gid]) {
+		return // every member is in the list: nobody to remove
+	}
 	for uid := range u.m.Members[gid] {
 		if _, ok := next[uid]; !ok {
 			u.remove(gid, uid)
