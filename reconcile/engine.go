@@ -39,6 +39,9 @@ type Engine struct {
 	// MaxProblems bounds how many problems a run record keeps (the count is
 	// always exact). Default 1000.
 	MaxProblems int
+	// LockWait is how long a run waits for another process's run on the
+	// same directory to finish (when the Store is a Locker). Default 30 s.
+	LockWait time.Duration
 }
 
 // FetchMode says how a run fetches a source.
@@ -98,6 +101,17 @@ func (e *Engine) Run(ctx context.Context, opts RunOptions) (*Outcome, error) {
 	}
 	if len(e.Sources) == 0 {
 		return nil, ErrNoSources
+	}
+	if l, ok := e.Store.(Locker); ok && !opts.DryRun {
+		wait := e.LockWait
+		if wait <= 0 {
+			wait = 30 * time.Second
+		}
+		unlock, err := l.Lock(ctx, wait)
+		if err != nil {
+			return nil, err
+		}
+		defer unlock()
 	}
 	run := &Run{Trigger: opts.Trigger, StartedAt: now}
 	if run.Trigger == "" {

@@ -84,3 +84,10 @@ type Store interface {
 	// RecordRun stores a run that applied nothing (blocked or failed).
 	RecordRun(ctx context.Context, r *Run) error
 }
+
+// Locker is a Store that can hold a lock for a whole run, across processes,
+// so that two runs never plan against the same state and both apply.
+type Locker interface {
+	// Lock waits up to wait for the lock and returns its release func.
+	Lock(ctx context.Context, wait time.Duration) (unlock func(), err error)
+}
