@@ -101,6 +101,9 @@ func (s *Store) Export(ctx context.Context) (*Export, error) {
 	}
 	for _, u := range users {
 		slices.Sort(u.Groups)
+		// Two groups of one source may share a name; the person is listed
+		// in both (groups[]), but their own list names it once.
+		u.Groups = slices.Compact(u.Groups)
 		slices.Sort(u.Licenses)
 		slices.SortFunc(u.Identities, func(a, b reconcile.IdentityRef) int {
 			return cmp.Or(cmp.Compare(a.Source, b.Source), cmp.Compare(a.ExternalID, b.ExternalID))

@@ -135,6 +135,20 @@ func (d *Desired) addSource(matchOn string, src SourceRules, m *Mirror, linked m
 				continue
 			}
 		}
+		if !validID(u.ExternalID) {
+			d.Problems = append(d.Problems, Problem{Source: src.Name, Object: fmt.Sprintf("user %.64q", u.ExternalID),
+				Reason: "external id is empty, too long, not UTF-8 or has control characters: skipped"})
+			continue
+		}
+		raw := u.Email
+		if matchOn == "user_name" {
+			raw = u.UserName
+		}
+		if _, what := cleanText(raw); what != "" {
+			d.Problems = append(d.Problems, Problem{Source: src.Name, Object: "user " + u.ExternalID,
+				Reason: fmt.Sprintf("%s to match on is not usable (%s): skipped", matchLabel(matchOn), what)})
+			continue
+		}
 		key := MatchKey(matchOn, u)
 		if key == "" {
 			field := "email"
@@ -160,6 +174,9 @@ func (d *Desired) addSource(matchOn string, src SourceRules, m *Mirror, linked m
 		}
 		p := d.People[key]
 		prof := ProfileOf(u)
+		for _, fix := range cleanProfile(&prof) {
+			d.Problems = append(d.Problems, Problem{Source: src.Name, Object: "user " + u.ExternalID, Reason: fix})
+		}
 		if p == nil {
 			p = &DesiredPerson{Key: key, Profile: prof}
 			d.People[key] = p
@@ -222,8 +239,20 @@ func (d *Desired) addGroups(src SourceRules, m *Mirror, active map[string]string
 		if !syncs(src, g.Name) {
 			continue
 		}
+		if !validID(gid) {
+			d.Problems = append(d.Problems, Problem{Source: src.Name, Object: fmt.Sprintf("group %.64q", gid),
+				Reason: "external id is empty, too long, not UTF-8 or has control characters: skipped"})
+			continue
+		}
 		ref := GroupRef{Source: src.Name, ExternalID: gid}
-		dg := &DesiredGroup{Ref: ref, Name: g.Name, Description: g.Description}
+		name, whatName := cleanText(g.Name)
+		desc, whatDesc := cleanMultiline(g.Description)
+		for _, fix := range []string{whatName, whatDesc} {
+			if fix != "" {
+				d.Problems = append(d.Problems, Problem{Source: src.Name, Object: "group " + gid, Reason: fix})
+			}
+		}
+		dg := &DesiredGroup{Ref: ref, Name: name, Description: desc}
 		for uid := range m.Members[gid] {
 			if key, ok := active[uid]; ok {
 				dg.Members = append(dg.Members, key)
