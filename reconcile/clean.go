@@ -30,7 +30,9 @@ func clean(s string, multiline bool) (string, string) {
 		s = strings.ToValidUTF8(s, "\uFFFD")
 		what = append(what, "invalid UTF-8 replaced")
 	}
-	control := func(r rune) bool { return unicode.IsControl(r) && !(multiline && (r == '\n' || r == '\t' || r == '\r')) }
+	control := func(r rune) bool {
+		return unicode.IsControl(r) && !(multiline && (r == '\n' || r == '\t' || r == '\r'))
+	}
 	if strings.IndexFunc(s, control) >= 0 {
 		s = strings.Map(func(r rune) rune {
 			if control(r) {
