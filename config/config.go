@@ -68,13 +68,21 @@ const (
 
 // Source is one identity source. Earlier sources win attribute conflicts.
 type Source struct {
-	Name       string    `yaml:"name"`
-	Type       string    `yaml:"type"`
-	Schedule   string    `yaml:"schedule"`
-	FullSync   string    `yaml:"full_sync"`
-	Scope      Scope     `yaml:"scope"`
-	SyncGroups []string  `yaml:"sync_groups"`
-	Raw        yaml.Node `yaml:"config"`
+	Name       string   `yaml:"name"`
+	Type       string   `yaml:"type"`
+	Schedule   string   `yaml:"schedule"`
+	FullSync   string   `yaml:"full_sync"`
+	Scope      Scope    `yaml:"scope"`
+	SyncGroups []string `yaml:"sync_groups"`
+	// ScheduleJitter delays each scheduled fetch (schedule and full_sync)
+	// by a random time up to this, so that several instances or sources
+	// do not hit an identity provider at the same second. 0 = none.
+	ScheduleJitter time.Duration `yaml:"schedule_jitter"`
+	// StaleAfter: once the source's fetches have failed (the source is
+	// frozen) for longer than this, the service reports itself not ready.
+	// 0 = never.
+	StaleAfter time.Duration `yaml:"stale_after"`
+	Raw        yaml.Node     `yaml:"config"`
 
 	// Connector is the decoded and validated connector block.
 	Connector connectors.Config `yaml:"-"`
@@ -113,9 +121,17 @@ type Safety struct {
 	MaxDeactivationPercent float64 `yaml:"max_deactivation_percent"`
 }
 
-// Server is the service mode's ops endpoint.
+// Server is the service mode's ops endpoint and lifecycle.
 type Server struct {
+	// Listen is the ops endpoint's host:port. It must be a loopback
+	// address unless AllowRemote is set.
 	Listen string `yaml:"listen"`
+	// AllowRemote opts in to a non-loopback Listen address: the endpoint
+	// has no authentication, and /status names people's sources and pools.
+	AllowRemote bool `yaml:"allow_remote"`
+	// ShutdownTimeout bounds how long a stopping service lets an apply in
+	// progress finish before it abandons it (the transaction rolls back).
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 }
 
 // History bounds what the directory keeps of past runs.
@@ -129,6 +145,9 @@ const (
 	DefaultSchedule = "@every 5m"
 	DefaultFullSync = "0 3 * * *"
 	DefaultListen   = "127.0.0.1:9750"
+
+	DefaultStaleAfter      = time.Hour
+	DefaultShutdownTimeout = 30 * time.Second
 )
 
 // Default returns a configuration with every default filled in.
@@ -138,13 +157,13 @@ func Default() *Config {
 		Identity:    Identity{MatchOn: MatchEmail},
 		Deprovision: Deprovision{DeleteAfter: 0},
 		Safety:      Safety{MaxDeactivations: 50, MaxDeactivationPercent: 20},
-		Server:      Server{Listen: DefaultListen},
+		Server:      Server{Listen: DefaultListen, ShutdownTimeout: DefaultShutdownTimeout},
 		History:     History{KeepRuns: 1000},
 	}
 }
 
 func defaultSource() Source {
-	return Source{Schedule: DefaultSchedule, FullSync: DefaultFullSync, SyncGroups: []string{"*"}}
+	return Source{Schedule: DefaultSchedule, FullSync: DefaultFullSync, SyncGroups: []string{"*"}, StaleAfter: DefaultStaleAfter}
 }
 
 // Errors is every problem found in a configuration.
@@ -246,6 +265,13 @@ func Parse(data []byte, baseDir string, reg connectors.Registry, lookup func(str
 	} else {
 		d.decode(doc, reflect.ValueOf(cfg).Elem(), "")
 	}
+	// The directory is one of the two required keys: where the learning
+	// directory lives is not something to guess.
+	if dn := mappingValue(doc, "directory"); dn == nil || dn.Tag == "!!null" {
+		d.fail("directory", "required (at least directory.dsn, the database file)")
+	} else if dn.Kind == yaml.MappingNode && mappingValue(dn, "dsn") == nil {
+		d.fail("directory.dsn", "required")
+	}
 	cfg.validate(d, reg)
 	if len(d.errs) > 0 {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, Errors(d.errs))
@@ -334,6 +360,12 @@ func (c *Config) validate(d *decoder, reg connectors.Registry) {
 		if _, err := ParseSchedule(s.FullSync); err != nil {
 			d.fail(p+".full_sync", "%q is not a cron spec or @every interval: %v", s.FullSync, err)
 		}
+		if s.ScheduleJitter < 0 {
+			d.fail(p+".schedule_jitter", "must not be negative")
+		}
+		if s.StaleAfter < 0 {
+			d.fail(p+".stale_after", "must be 0 (never) or more")
+		}
 		for j, g := range s.Scope.Groups {
 			if strings.TrimSpace(g) == "" {
 				d.fail(fmt.Sprintf("%s.scope.groups[%d]", p, j), "must not be empty")
@@ -383,11 +415,28 @@ func (c *Config) validate(d *decoder, reg connectors.Registry) {
 	if c.History.KeepRuns < 1 {
 		d.fail("history.keep_runs", "must be at least 1")
 	}
-	if _, port, err := net.SplitHostPort(c.Server.Listen); err != nil {
+	if host, port, err := net.SplitHostPort(c.Server.Listen); err != nil {
 		d.fail("server.listen", "%q is not host:port", c.Server.Listen)
 	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 		d.fail("server.listen", "%q: bad port", c.Server.Listen)
+	} else if !c.Server.AllowRemote && !IsLoopback(host) {
+		d.fail("server.listen", "%q is not a loopback address; the ops endpoint has no authentication: "+
+			"set server.allow_remote: true to serve it on the network", c.Server.Listen)
 	}
+	if c.Server.ShutdownTimeout <= 0 {
+		d.fail("server.shutdown_timeout", "must be more than 0")
+	}
+}
+
+// IsLoopback reports whether host (of a host:port) only listens on the
+// machine itself: localhost or a loopback IP. An empty host means every
+// interface.
+func IsLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(strings.Trim(host, "[]"))
+	return ip != nil && ip.IsLoopback()
 }
 
 func (c *Config) decodeConnector(d *decoder, reg connectors.Registry, s *Source, p string) {

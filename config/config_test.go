@@ -257,6 +257,7 @@ func TestIssueExample(t *testing.T) {
 			FullSync:   "0 3 * * *",
 			Scope:      config.Scope{Groups: []string{"Learning Users"}},
 			SyncGroups: []string{"*"},
+			StaleAfter: time.Hour,
 			Connector:  &file.Config{Path: "examples/org.json"},
 		}},
 		Licenses: []config.License{
@@ -264,7 +265,7 @@ func TestIssueExample(t *testing.T) {
 			{Name: "learning-basic", AllActive: true},
 		},
 		Safety:  config.Safety{MaxDeactivations: 50, MaxDeactivationPercent: 20},
-		Server:  config.Server{Listen: "127.0.0.1:9750"},
+		Server:  config.Server{Listen: "127.0.0.1:9750", ShutdownTimeout: 30 * time.Second},
 		History: config.History{KeepRuns: 1000},
 		Path:    path,
 		BaseDir: dir,
@@ -303,10 +304,11 @@ func TestDefaults(t *testing.T) {
 			Schedule:   "@every 5m",
 			FullSync:   "0 3 * * *",
 			SyncGroups: []string{"*"},
+			StaleAfter: time.Hour,
 		}},
 		Deprovision: config.Deprovision{DeleteAfter: 0},
 		Safety:      config.Safety{MaxDeactivations: 50, MaxDeactivationPercent: 20},
-		Server:      config.Server{Listen: "127.0.0.1:9750"},
+		Server:      config.Server{Listen: "127.0.0.1:9750", ShutdownTimeout: 30 * time.Second},
 		History:     config.History{KeepRuns: 1000},
 		BaseDir:     cfg.BaseDir,
 	}
@@ -569,7 +571,25 @@ func TestProblems(t *testing.T) {
 		{"listen without port", src("server: {listen: localhost}\n"), []string{`server.listen: "localhost" is not host:port`}},
 		{"listen bad port", src("server: {listen: \"localhost:99999\"}\n"), []string{`server.listen: "localhost:99999": bad port`}},
 		{"listen named port", src("server: {listen: \"localhost:http\"}\n"), []string{`server.listen: "localhost:http": bad port`}},
-		{"listen any host", src("server: {listen: \":9750\"}\n"), nil},
+		{"listen any host", src("server: {listen: \":9750\"}\n"), []string{`server.listen: ":9750" is not a loopback address`}},
+		{"listen any host allowed", src("server: {listen: \":9750\", allow_remote: true}\n"), nil},
+		{"listen on a LAN address", src("server: {listen: \"10.0.0.5:9750\"}\n"),
+			[]string{`server.listen: "10.0.0.5:9750" is not a loopback address; the ops endpoint has no authentication: set server.allow_remote: true`}},
+		{"listen on a host name", src("server: {listen: \"ops.example.com:9750\"}\n"), []string{`server.listen: "ops.example.com:9750" is not a loopback address`}},
+		{"listen on a LAN address allowed", src("server: {listen: \"10.0.0.5:9750\", allow_remote: true}\n"), nil},
+		{"listen on localhost", src("server: {listen: \"localhost:0\"}\n"), nil},
+		{"listen on IPv6 loopback", src("server: {listen: \"[::1]:9750\"}\n"), nil},
+		{"listen on 127.0.0.2", src("server: {listen: \"127.0.0.2:9750\"}\n"), nil},
+		{"allow_remote not a bool", src("server: {allow_remote: sure}\n"), []string{`server.allow_remote: must be true or false, got "sure"`}},
+		{"shutdown_timeout zero", src("server: {shutdown_timeout: 0s}\n"), []string{"server.shutdown_timeout: must be more than 0"}},
+		{"shutdown_timeout negative", src("server: {shutdown_timeout: -5s}\n"), []string{"server.shutdown_timeout: must be more than 0"}},
+		{"shutdown_timeout set", src("server: {shutdown_timeout: 2m}\n"), nil},
+		{"unknown server key", src("server: {port: 9750}\n"), []string{"server.port: unknown key"}},
+		{"stale_after negative", src("    stale_after: -1h\n"), []string{"sources[0].stale_after: must be 0 (never) or more"}},
+		{"stale_after zero", src("    stale_after: 0s\n"), nil},
+		{"stale_after without unit", src("    stale_after: 60\n"), []string{"sources[0].stale_after: must be a duration"}},
+		{"schedule_jitter negative", src("    schedule_jitter: -30s\n"), []string{"sources[0].schedule_jitter: must not be negative"}},
+		{"schedule_jitter set", src("    schedule_jitter: 30s\n"), nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -790,7 +810,15 @@ sources:
 		if cfg != nil {
 			t.Error("Load returned a config with an error")
 		}
-		wantProblems(t, err, "colour: unknown key", "sources: at least one source is required")
+		wantProblems(t, err, "colour: unknown key", "directory: required (at least directory.dsn, the database file)",
+			"sources: at least one source is required")
+	})
+	t.Run("directory without dsn", func(t *testing.T) {
+		dir := t.TempDir()
+		writeFile(t, dir, "org.json", "{}")
+		path := writeFile(t, dir, "c.yaml", "directory: {driver: sqlite}\nsources:\n  - {name: hr, type: fake, config: {path: org.json}}\n")
+		_, err := config.Load(path, testRegistry(), env())
+		wantProblems(t, err, "directory.dsn: required")
 	})
 }
 
@@ -841,17 +869,17 @@ licenses:
 safety:
   max_deactivations: ${MAX}
   max_deactivation_percent: ${PCT}
-server: {listen: "${HOST}:${PORT}"}
+server: {listen: "${HOST}:${PORT}", allow_remote: "${REMOTE}"}
 `, env("STATE", "/var/lib/ls", "MATCH", "user_name", "NAME", "hr", "EVERY", "10m", "ORG", "org.json",
 			"TOKEN", "tok-123", "TIMEOUT", "2m", "SCOPE", "s", "SEATS", "42", "ALL", "true", "MAX", "7", "PCT", "12.5",
-			"HOST", "0.0.0.0", "PORT", "8080"))
+			"HOST", "0.0.0.0", "PORT", "8080", "REMOTE", "true"))
 		s := cfg.Sources[0]
 		fc := s.Connector.(*fakeConfig)
 		if cfg.Directory.DSN != "/var/lib/ls/learnsync.db" || cfg.Identity.MatchOn != "user_name" || s.Name != "hr" ||
 			s.Schedule != "@every 10m" || fc.Path != "org.json" || fc.Token.Reveal() != "tok-123" || fc.Timeout != 2*time.Minute ||
 			!slices.Equal(fc.Scopes, []string{"s", "x-s-y"}) || cfg.Licenses[0].Seats != 42 || cfg.Licenses[0].Groups[0] != "hr/Eng" ||
 			!cfg.Licenses[1].AllActive || cfg.Safety.MaxDeactivations != 7 || cfg.Safety.MaxDeactivationPercent != 12.5 ||
-			cfg.Server.Listen != "0.0.0.0:8080" {
+			cfg.Server.Listen != "0.0.0.0:8080" || !cfg.Server.AllowRemote {
 			t.Errorf("expansion wrong: %+v\nsource %+v\nconnector %+v", cfg, s, fc)
 		}
 	})
@@ -1025,7 +1053,7 @@ func TestSecretFile(t *testing.T) {
 		_, err := parse(t, doc("      timeout_file: t\n"), nil)
 		wantProblems(t, err, "sources[0].config.timeout_file: unknown key")
 		_, err = parse(t, "directory: {dsn_file: x}\nsources:\n  - {name: hr, type: fake, config: {path: org.json}}\n", nil)
-		wantProblems(t, err, "directory.dsn_file: unknown key")
+		wantProblems(t, err, "directory.dsn_file: unknown key", "directory.dsn: required")
 	})
 }
 
@@ -1116,5 +1144,43 @@ func TestParseSchedule(t *testing.T) {
 	from := time.Date(2026, 1, 2, 10, 0, 0, 0, time.UTC)
 	if got, want := s.Next(from), time.Date(2026, 1, 3, 3, 0, 0, 0, time.UTC); !got.Equal(want) {
 		t.Errorf("next full sync after %v = %v, want %v", from, got, want)
+	}
+}
+
+// The service mode's keys: per source schedule_jitter and stale_after,
+// server.allow_remote and server.shutdown_timeout.
+func TestServiceKeys(t *testing.T) {
+	cfg := mustParse(t, minimal+`    schedule_jitter: 45s
+    stale_after: 3h
+  - name: okta
+    type: fake
+    stale_after: 0s
+    config: {path: org.json}
+server:
+  listen: "10.1.2.3:9750"
+  allow_remote: true
+  shutdown_timeout: 2m
+`, nil)
+	hr, okta := cfg.Sources[0], cfg.Sources[1]
+	if hr.ScheduleJitter != 45*time.Second || hr.StaleAfter != 3*time.Hour {
+		t.Errorf("hr: jitter %v, stale_after %v", hr.ScheduleJitter, hr.StaleAfter)
+	}
+	if okta.ScheduleJitter != 0 || okta.StaleAfter != 0 {
+		t.Errorf("okta: jitter %v, stale_after %v; want 0, 0 (never)", okta.ScheduleJitter, okta.StaleAfter)
+	}
+	if s := cfg.Server; s.Listen != "10.1.2.3:9750" || !s.AllowRemote || s.ShutdownTimeout != 2*time.Minute {
+		t.Errorf("server = %+v", s)
+	}
+}
+
+func TestIsLoopback(t *testing.T) {
+	for host, want := range map[string]bool{
+		"127.0.0.1": true, "127.1.2.3": true, "::1": true, "[::1]": true, "localhost": true, "LocalHost": true,
+		"": false, "0.0.0.0": false, "::": false, "10.0.0.1": false, "192.168.1.10": false, "example.com": false,
+		"localhost.example.com": false,
+	} {
+		if got := config.IsLoopback(host); got != want {
+			t.Errorf("IsLoopback(%q) = %v, want %v", host, got, want)
+		}
 	}
 }

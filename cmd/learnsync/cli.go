@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/learnsync/learnsync/config"
+	"github.com/learnsync/learnsync/connectors"
 	"github.com/learnsync/learnsync/directory"
 	"github.com/learnsync/learnsync/reconcile"
 )
@@ -165,7 +166,9 @@ func (a *app) openStore(ctx context.Context, cfg *config.Config) (*directory.Sto
 }
 
 // engine wires the configured sources and rules into a reconcile engine.
-func (a *app) engine(cfg *config.Config, store reconcile.Store) (*reconcile.Engine, error) {
+// hooks, if not nil, gives each source's connector its traffic callbacks
+// (the service's metrics and progress logs).
+func (a *app) engine(cfg *config.Config, store reconcile.Store, hooks func(source string) connectors.Hooks) (*reconcile.Engine, error) {
 	e := &reconcile.Engine{
 		Store:  store,
 		Logger: a.log,
@@ -185,6 +188,9 @@ func (a *app) engine(cfg *config.Config, store reconcile.Store) (*reconcile.Engi
 		rules := reconcile.SourceRules{Name: s.Name, ScopeGroups: s.Scope.Groups, SyncGroups: s.SyncGroups}
 		opts := cfg.ConnectorOptions(s.Name)
 		opts.Logger = a.log.With("source", s.Name)
+		if hooks != nil {
+			opts.Hooks = hooks(s.Name)
+		}
 		conn, err := registry[s.Type].New(s.Connector, opts)
 		if err != nil {
 			return nil, fmt.Errorf("sources[%d] (%s): %w", cfg.SourceIndex(s.Name), s.Name, err)
@@ -217,7 +223,14 @@ func (a *app) runCommand() *cobra.Command {
 can), compute the plan, check it against the safety limits and apply it in one
 transaction. Prints a one-line summary.
 
-Without --once, learnsync runs as a long-lived service on the sources' schedules.
+Without --once, learnsync runs as a long-lived service: one cycle at start,
+then each source is fetched on its schedule (fully on its full_sync) and a
+reconcile follows every fetch; runs never overlap. The ops endpoint on
+server.listen serves /healthz, /readyz, /metrics (Prometheus) and /status
+(JSON). SIGTERM or SIGINT stops it (an apply in progress finishes first,
+within server.shutdown_timeout) with exit 0; SIGHUP reloads the configuration
+(a bad one is refused and the running one stays). --full makes the first
+cycle fetch every source fully. See docs/OPERATIONS.md.
 
 Exit codes: 0 ok, 1 error, 2 bad configuration, 3 blocked by a safety limit
 (nothing applied; rerun with --allow-mass-deactivation to apply it once),
@@ -225,7 +238,10 @@ Exit codes: 0 ok, 1 error, 2 bad configuration, 3 blocked by a safety limit
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !once {
-				return usageErr("service mode is not available yet: use run --once")
+				if allow {
+					return usageErr("--allow-mass-deactivation applies one blocked plan: use it with --once, not in service mode")
+				}
+				return a.serve(cmd.Context(), full)
 			}
 			cfg, err := a.loadConfig()
 			if err != nil {
@@ -236,7 +252,7 @@ Exit codes: 0 ok, 1 error, 2 bad configuration, 3 blocked by a safety limit
 				return err
 			}
 			defer store.Close()
-			e, err := a.engine(cfg, store)
+			e, err := a.engine(cfg, store, nil)
 			if err != nil {
 				return err
 			}
@@ -258,7 +274,7 @@ Exit codes: 0 ok, 1 error, 2 bad configuration, 3 blocked by a safety limit
 			return nil
 		},
 	}
-	cmd.Flags().BoolVar(&once, "once", false, "run one cycle and exit")
+	cmd.Flags().BoolVar(&once, "once", false, "run one cycle and exit (without it: service mode)")
 	cmd.Flags().BoolVar(&allow, "allow-mass-deactivation", false, "apply a plan that exceeds the safety limits, this once")
 	cmd.Flags().BoolVar(&full, "full", false, "fetch every source fully instead of incrementally")
 	return cmd
@@ -325,7 +341,7 @@ blocked by a safety limit, 4 a source failed (the plan treats it as frozen).`,
 				return err
 			}
 			defer store.Close()
-			e, err := a.engine(cfg, store)
+			e, err := a.engine(cfg, store, nil)
 			if err != nil {
 				return err
 			}

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/learnsync/learnsync/reconcile"
+	"github.com/learnsync/learnsync/service"
 )
 
 // planChange is one entry of the plan's JSON "changes" list.
@@ -225,9 +226,12 @@ func (a *app) statusCommand() *cobra.Command {
 	var limit int
 	cmd := &cobra.Command{
 		Use:   "status",
-		Short: "Show the last runs: time, trigger, result and counts",
-		Long: `Show the last runs recorded in the directory — when, what started them, how they
-ended, what they changed and what they skipped — and the license pools.`,
+		Short: "Show the sources, the last runs and the license pools",
+		Long: `Show what the directory knows: each source with its last fetch, cursor age and
+whether it is frozen (its fetches fail); the last runs — when, what started them,
+how they ended, what they changed and what they skipped; the people and the
+license pools. --output json prints the document a running service serves on
+/status (without the "service" part, which only the service knows).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if output != "text" && output != "json" {
@@ -242,67 +246,95 @@ ended, what they changed and what they skipped — and the license pools.`,
 				return err
 			}
 			defer store.Close()
-			runs, err := store.Runs(cmd.Context(), limit)
-			if err != nil {
-				return err
-			}
-			ex, err := store.Export(cmd.Context())
+			st, err := service.ReadStatus(cmd.Context(), store, cfg, time.Now(), limit)
 			if err != nil {
 				return err
 			}
 			if output == "json" {
-				for i := range runs {
-					runs[i].Plan = nil
-				}
 				enc := json.NewEncoder(a.stdout)
 				enc.SetIndent("", "  ")
-				return enc.Encode(map[string]any{"runs": runs, "licenses": ex.Licenses})
+				return enc.Encode(st)
 			}
-			if len(runs) == 0 {
-				fmt.Fprintln(a.stdout, "No runs yet. Start one with: learnsync run --once")
-				return nil
-			}
-			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "RUN\tSTARTED\tTRIGGER\tRESULT\tCREATED\tUPDATED\tDEACTIVATED\tDELETED\tMEMBERSHIPS\tGRANTED\tREVOKED\tWAITING\tPROBLEMS\tTOOK")
-			for _, r := range runs {
-				s := r.Summary
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", r.ID, r.StartedAt.Local().Format(time.DateTime),
-					r.Trigger, r.Result, s.Create, s.Update+s.Reactivate, s.Deactivate, s.Delete, s.MembersAdd+s.MembersDel,
-					s.Grant, s.Revoke, s.Waiting, len(r.Problems), r.EndedAt.Sub(r.StartedAt).Round(time.Millisecond))
-			}
-			tw.Flush()
-			last := runs[0]
-			for _, src := range last.Sources {
-				if src.Error != "" {
-					fmt.Fprintf(a.stdout, "\nrun %d: source %s failed: %s", last.ID, src.Name, src.Error)
-				}
-			}
-			if last.Error != "" {
-				fmt.Fprintf(a.stdout, "\nrun %d: %s\n", last.ID, last.Error)
-			}
-			if len(last.Problems) > 0 {
-				fmt.Fprintf(a.stdout, "\nrun %d skipped %d records:\n", last.ID, len(last.Problems))
-				for i, p := range last.Problems {
-					if i == 20 {
-						fmt.Fprintf(a.stdout, "  ... and %d more (learnsync status --output json)\n", len(last.Problems)-20)
-						break
-					}
-					fmt.Fprintf(a.stdout, "  ? %s\n", p)
-				}
-			}
-			if len(ex.Licenses) > 0 {
-				fmt.Fprintln(a.stdout)
-				tw = tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "POOL\tSEATS\tASSIGNED\tWAITING")
-				for _, l := range ex.Licenses {
-					fmt.Fprintf(tw, "%s\t%s\t%d\t%d\n", l.Name, seats(l.Seats), l.Assigned, l.Waiting)
-				}
-				tw.Flush()
-			}
+			writeStatusText(a.stdout, st)
 			return nil
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
 	cmd.Flags().IntVarP(&limit, "limit", "n", 10, "how many runs to show")
 	return cmd
+}
+
+func writeStatusText(w io.Writer, st *service.Status) {
+	if len(st.Runs) == 0 {
+		fmt.Fprintln(w, "No runs yet. Start one with: learnsync run --once")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SOURCE\tTYPE\tLAST FETCH\tMODE\tRESULT\tCURSOR AGE\tUSERS\tGROUPS\tFROZEN SINCE")
+	for _, s := range st.Sources {
+		last, mode, result := "never", "-", "-"
+		if f := s.LastFetch; f != nil {
+			last = fmt.Sprintf("%s (run %d)", f.At.Local().Format(time.DateTime), f.Run)
+			mode, result = f.Mode, f.Result
+		}
+		age := "-"
+		if s.CursorAgeSeconds != nil {
+			age = (time.Duration(*s.CursorAgeSeconds) * time.Second).Round(time.Second).String()
+		}
+		frozen := "-"
+		if s.FrozenSince != nil {
+			frozen = s.FrozenSince.Local().Format(time.DateTime)
+			if s.Stale {
+				frozen += " (stale)"
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", s.Name, s.Type, last, mode, result, age, s.Users, s.Groups, frozen)
+	}
+	tw.Flush()
+	for _, s := range st.Sources {
+		if f := s.LastFetch; f != nil && f.Error != "" {
+			fmt.Fprintf(w, "source %s: last fetch failed: %s\n", s.Name, f.Error)
+		}
+	}
+
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "RUN\tSTARTED\tTRIGGER\tRESULT\tCREATED\tUPDATED\tDEACTIVATED\tDELETED\tMEMBERSHIPS\tGRANTED\tREVOKED\tWAITING\tPROBLEMS\tTOOK")
+	for _, r := range st.Runs {
+		s := r.Summary
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", r.ID, r.StartedAt.Local().Format(time.DateTime),
+			r.Trigger, r.Result, s.Create, s.Update+s.Reactivate, s.Deactivate, s.Delete, s.MembersAdd+s.MembersDel,
+			s.Grant, s.Revoke, s.Waiting, len(r.Problems), r.EndedAt.Sub(r.StartedAt).Round(time.Millisecond))
+	}
+	tw.Flush()
+	last := st.Runs[0]
+	for _, src := range last.Sources {
+		if src.Error != "" {
+			fmt.Fprintf(w, "\nrun %d: source %s failed: %s", last.ID, src.Name, src.Error)
+		}
+	}
+	if last.Error != "" {
+		fmt.Fprintf(w, "\nrun %d: %s\n", last.ID, last.Error)
+	}
+	if len(last.Problems) > 0 {
+		fmt.Fprintf(w, "\nrun %d skipped %d records:\n", last.ID, len(last.Problems))
+		for i, p := range last.Problems {
+			if i == 20 {
+				fmt.Fprintf(w, "  ... and %d more (learnsync status --output json)\n", len(last.Problems)-20)
+				break
+			}
+			fmt.Fprintf(w, "  ? %s\n", p)
+		}
+	}
+
+	fmt.Fprintf(w, "\nPeople: %d active, %d inactive.\n", st.People.Active, st.People.Inactive)
+	if len(st.Pools) > 0 {
+		fmt.Fprintln(w)
+		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "POOL\tSEATS\tASSIGNED\tWAITING")
+		for _, l := range st.Pools {
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\n", l.Name, seats(l.Seats), l.Assigned, l.Waiting)
+		}
+		tw.Flush()
+	}
 }

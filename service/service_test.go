@@ -1,0 +1,766 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/learnsync/learnsync/config"
+	"github.com/learnsync/learnsync/connectors"
+	"github.com/learnsync/learnsync/reconcile"
+)
+
+func oneSource(schedule, fullSync string) func(string) *config.Config {
+	return func(dir string) *config.Config { return testConfig(dir, testSource("hr", schedule, fullSync)) }
+}
+
+func TestParseSchedule(t *testing.T) {
+	from := time.Date(2026, 3, 2, 9, 0, 0, 123, time.UTC)
+	for _, tt := range []struct {
+		spec string
+		want time.Time
+	}{
+		{"@every 150ms", from.Add(150 * time.Millisecond)}, // cron/v3 would make it 1s
+		{"@every 90s", from.Add(90 * time.Second)},
+		{"@every 1h30m", from.Add(90 * time.Minute)},
+		{"0 3 * * *", time.Date(2026, 3, 3, 3, 0, 0, 0, time.UTC)},
+		{"@hourly", time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)},
+	} {
+		s, err := ParseSchedule(tt.spec)
+		if err != nil {
+			t.Errorf("ParseSchedule(%q): %v", tt.spec, err)
+			continue
+		}
+		if got := s.Next(from); !got.Equal(tt.want) {
+			t.Errorf("ParseSchedule(%q).Next = %v, want %v", tt.spec, got, tt.want)
+		}
+	}
+	for _, spec := range []string{"", "@every", "@every soon", "0 0 3 * * *"} {
+		if _, err := ParseSchedule(spec); err == nil {
+			t.Errorf("ParseSchedule(%q) succeeded", spec)
+		}
+	}
+}
+
+// One cycle at start; then incremental fetches on the schedule and full
+// ones on full_sync, each followed by a reconcile.
+func TestScheduleTicks(t *testing.T) {
+	hr := newFakeSource("hr", "alice", "bob")
+	h := newHarness(t, oneSource("@every 1m", "@every 1h"), hr)
+	h.start(nil)
+	rs := h.waitRuns(1)
+	if rs[0].Trigger != TriggerStart || fetched(rs[0], "hr") != "full/ok" || rs[0].Summary.Create != 2 {
+		t.Fatalf("first run: %s", describe(rs))
+	}
+
+	h.advance(time.Minute)
+	rs = h.waitRuns(2)
+	if rs[1].Trigger != reconcile.TriggerSchedule || fetched(rs[1], "hr") != "incremental/ok" {
+		t.Errorf("second run: %s", describe(rs))
+	}
+	hr.set(func(s *fakeSource) { s.users[0].Title = "Engineer" })
+	h.advance(time.Minute)
+	rs = h.waitRuns(3)
+	if fetched(rs[2], "hr") != "full/ok" || rs[2].Summary.Update != 1 {
+		t.Errorf("a changed source is fetched and applied: %s", describe(rs))
+	}
+
+	for i := range 57 {
+		h.advance(time.Minute)
+		h.waitRuns(4 + i)
+	}
+	// At 1h both the schedule and full_sync are due: the full fetch either
+	// replaces the incremental one that waits or follows it; never skipped.
+	h.advance(time.Minute)
+	rs = h.waitIdle()[60:]
+	last := rs[len(rs)-1]
+	if len(rs) > 2 || last.Trigger != reconcile.TriggerFullSync || fetched(last, "hr") != "full/ok" {
+		t.Errorf("runs at 1h: %s", describe(rs))
+	}
+	if n := hr.full.Load(); n != 2 {
+		t.Errorf("%d full fetches, want 2 (start, full_sync)", n)
+	}
+	for _, kind := range []string{kindSchedule, kindFullSync} {
+		if got := testutil.ToFloat64(h.svc.metrics.fetchSkipped.WithLabelValues("hr", kind)); got != 0 {
+			t.Errorf("skipped %s = %v, want 0", kind, got)
+		}
+	}
+
+	st, err := h.svc.Status(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := h.clock.Now()
+	if src := st.Sources[0]; src.NextFetch == nil || !src.NextFetch.Equal(now.Add(time.Minute)) ||
+		src.NextFullSync == nil || !src.NextFullSync.Equal(now.Add(time.Hour)) {
+		t.Errorf("next fetches = %v, %v; want now+1m, now+1h", src.NextFetch, src.NextFullSync)
+	}
+}
+
+// A tick that comes while the source's fetch still runs is skipped and
+// counted; the fetch that runs is not disturbed.
+func TestOverlappingFetchSkipped(t *testing.T) {
+	hr := newFakeSource("hr", "alice")
+	gate := make(chan struct{})
+	hr.setGate(gate)
+	h := newHarness(t, oneSource("@every 1m", "@every 24h"), hr)
+	h.start(nil)
+	hr.waitStarted(t)
+
+	h.advance(time.Minute)
+	h.advance(time.Minute)
+	skipped := h.svc.metrics.fetchSkipped.WithLabelValues("hr", kindSchedule)
+	eventually(t, "2 skipped fetches", func() bool { return testutil.ToFloat64(skipped) == 2 })
+	if n := hr.full.Load() + hr.incremental.Load(); n != 1 {
+		t.Errorf("%d fetches while the first one ran, want 1", n)
+	}
+	if !strings.Contains(h.logs.String(), "scheduled fetch skipped") {
+		t.Error("the skip is not logged")
+	}
+
+	gate <- struct{}{}
+	h.waitRuns(1)
+	h.advance(time.Minute)
+	hr.waitStarted(t) // started twice: once above, now again
+	gate <- struct{}{}
+	rs := h.waitRuns(2)
+	if fetched(rs[1], "hr") != "incremental/ok" {
+		t.Errorf("after the skips: %s", describe(rs))
+	}
+	if got := testutil.ToFloat64(skipped); got != 2 {
+		t.Errorf("skipped = %v, want 2", got)
+	}
+}
+
+// Runs are serialized: a source that comes due while another source's run
+// is in progress waits for it, and the directory never sees two runs at
+// once.
+func TestRunsNeverOverlap(t *testing.T) {
+	a, b := newFakeSource("a", "alice"), newFakeSource("b", "bob")
+	h := newHarness(t, func(dir string) *config.Config {
+		return testConfig(dir, testSource("a", "@every 60s", "@every 24h"), testSource("b", "@every 90s", "@every 24h"))
+	}, a, b)
+	h.start(nil)
+	h.waitRuns(1)
+
+	gate := make(chan struct{})
+	a.setGate(gate)
+	h.advance(60 * time.Second) // a's tick: its run waits in the fetch
+	a.waitStarted(t)
+	a.waitStarted(t)
+	h.advance(30 * time.Second) // b's tick while a's run is in progress
+	time.Sleep(50 * time.Millisecond)
+	if n := b.full.Load() + b.incremental.Load(); n != 1 {
+		t.Fatalf("b fetched %d times while a's run was in progress, want 1 (the start)", n)
+	}
+	h.svc.mu.Lock()
+	_, queued := h.svc.pending["b"]
+	h.svc.mu.Unlock()
+	if !queued {
+		t.Error("b is not waiting for the next run")
+	}
+	close(gate)
+	rs := h.waitRuns(3)
+	if fetched(rs[1], "a") != "incremental/ok" || fetched(rs[1], "b") != "" ||
+		fetched(rs[2], "b") != "incremental/ok" || fetched(rs[2], "a") != "" {
+		t.Errorf("runs: %s", describe(rs))
+	}
+	if got := testutil.ToFloat64(h.svc.metrics.fetchSkipped.WithLabelValues("b", kindSchedule)); got != 0 {
+		t.Errorf("b's waiting fetch counted as skipped: %v", got)
+	}
+	if m := h.store.maxInflight.Load(); m != 1 {
+		t.Errorf("%d runs used the directory at once, want 1", m)
+	}
+}
+
+func TestJitter(t *testing.T) {
+	hr := newFakeSource("hr", "alice")
+	h := newHarness(t, func(dir string) *config.Config {
+		src := testSource("hr", "@every 1m", "@every 24h")
+		src.ScheduleJitter = 20 * time.Second // the harness's jitter is half the bound
+		return testConfig(dir, src)
+	}, hr)
+	h.start(nil)
+	h.waitRuns(1)
+	start := h.clock.Now()
+	st, _ := h.svc.Status(t.Context())
+	if next := st.Sources[0].NextFetch; next == nil || !next.Equal(start.Add(70*time.Second)) {
+		t.Errorf("next fetch = %v, want start+1m10s", next)
+	}
+	h.advance(time.Minute)
+	time.Sleep(20 * time.Millisecond)
+	if n := len(h.runs()); n != 1 {
+		t.Fatalf("a jittered tick ran at 1m (%d runs)", n)
+	}
+	h.advance(10 * time.Second)
+	h.waitRuns(2)
+	// The next tick keeps to the schedule: 2m + jitter, not 1m10s + 1m + jitter.
+	h.advance(time.Minute)
+	h.waitRuns(3)
+}
+
+// Ready after the first run applies; a run that cannot use the directory
+// makes it not ready at once, a source that fails only once it has been
+// frozen longer than its stale_after.
+func TestReadinessFirstRunAndFailures(t *testing.T) {
+	hr := newFakeSource("hr", "alice")
+	gate := make(chan struct{})
+	hr.setGate(gate)
+	h := newHarness(t, func(dir string) *config.Config {
+		src := testSource("hr", "@every 1m", "@every 24h")
+		src.StaleAfter = 2 * time.Minute
+		return testConfig(dir, src)
+	}, hr)
+	h.start(nil)
+	hr.waitStarted(t)
+
+	if code, body := h.get("/healthz"); code != 200 || body != "ok\n" {
+		t.Errorf("/healthz = %d %q", code, body)
+	}
+	code, body := h.get("/readyz")
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "first run has not finished") {
+		t.Errorf("/readyz before the first run = %d %q", code, body)
+	}
+	close(gate)
+	h.waitRuns(1)
+	if code, body := h.get("/readyz"); code != 200 || body != "ready\n" {
+		t.Errorf("/readyz after the first run = %d %q", code, body)
+	}
+
+	// The source fails: frozen, still ready until stale_after (2m) passes.
+	hr.setFail(errDown)
+	for i, want := range []int{200, 200, 200, 503} { // frozen for 0, 1, 2, 3 minutes
+		h.advance(time.Minute)
+		rs := h.waitRuns(2 + i)
+		if r := rs[len(rs)-1]; r.Result != reconcile.ResultFailed || fetched(r, "hr") != "incremental/failed" {
+			t.Fatalf("run with its only source down: %s", describe(rs))
+		}
+		if code, body := h.get("/readyz"); code != want {
+			t.Errorf("/readyz with hr frozen for %dm = %d %q, want %d", i, code, body, want)
+		}
+	}
+	if _, body := h.get("/readyz"); !strings.Contains(body, "source hr has been frozen for 3m0s (stale_after 2m0s): fetch hr: 503") {
+		t.Errorf("/readyz does not say why: %q", body)
+	}
+	hr.setFail(nil)
+	h.advance(time.Minute)
+	h.waitRuns(6)
+	if code, body := h.get("/readyz"); code != 200 {
+		t.Errorf("/readyz after recovering = %d %q", code, body)
+	}
+
+	// The directory cannot be read: not ready at once.
+	h.store.broken.Store(true)
+	h.advance(time.Minute)
+	eventually(t, "a run error", func() bool {
+		return testutil.ToFloat64(h.svc.metrics.runs.WithLabelValues(resultError)) == 1 && h.idle()
+	})
+	code, body = h.get("/readyz")
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "the last run failed: disk I/O error") {
+		t.Errorf("/readyz after a run error = %d %q", code, body)
+	}
+	h.store.broken.Store(false)
+	h.advance(time.Minute)
+	h.waitRuns(7)
+	if code, body := h.get("/readyz"); code != 200 {
+		t.Errorf("/readyz after the directory came back = %d %q", code, body)
+	}
+}
+
+// A source that keeps failing freezes; the service stays ready while the
+// other sources apply, until the source has been frozen longer than its
+// stale_after.
+func TestReadinessStaleSource(t *testing.T) {
+	hr, okta := newFakeSource("hr", "alice"), newFakeSource("okta", "alice", "bob")
+	h := newHarness(t, func(dir string) *config.Config {
+		o := testSource("okta", "@every 1m", "@every 24h")
+		o.StaleAfter = 5 * time.Minute
+		return testConfig(dir, testSource("hr", "@every 24h", "@every 24h"), o)
+	}, hr, okta)
+	h.start(nil)
+	h.waitRuns(1)
+
+	okta.setFail(errDown)
+	h.advance(time.Minute)
+	rs := h.waitRuns(2)
+	if fetched(rs[1], "okta") != "incremental/failed" {
+		t.Fatalf("run with okta down: %s", describe(rs))
+	}
+	if code, body := h.get("/readyz"); code != 200 {
+		t.Errorf("/readyz with okta frozen for a minute = %d %q", code, body)
+	}
+	frozen := h.svc.metrics.sourceFrozen.WithLabelValues("okta")
+	if testutil.ToFloat64(frozen) != 1 {
+		t.Error("learnsync_source_frozen{source=okta} is not 1")
+	}
+	for i := range 6 {
+		h.advance(time.Minute)
+		h.waitRuns(3 + i)
+	}
+	code, body := h.get("/readyz")
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "source okta has been frozen for 6m0s (stale_after 5m0s)") ||
+		!strings.Contains(body, errDown.Error()) {
+		t.Errorf("/readyz with okta frozen for 6m = %d %q", code, body)
+	}
+	st, err := h.svc.Status(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := st.Sources[1]; !o.Stale || o.FrozenSince == nil || o.LastFetch == nil || o.LastFetch.Result != "failed" {
+		t.Errorf("status of okta = %+v", o)
+	}
+
+	okta.setFail(nil)
+	h.advance(time.Minute)
+	h.waitRuns(9)
+	if code, body := h.get("/readyz"); code != 200 {
+		t.Errorf("/readyz after okta recovered = %d %q", code, body)
+	}
+	if testutil.ToFloat64(frozen) != 0 {
+		t.Error("learnsync_source_frozen{source=okta} is not back to 0")
+	}
+}
+
+// A blocked run makes the service not ready: nothing is applied until
+// someone acts.
+func TestReadinessBlocked(t *testing.T) {
+	hr := newFakeSource("hr", "a", "b", "c", "d", "e")
+	h := newHarness(t, func(dir string) *config.Config {
+		cfg := testConfig(dir, testSource("hr", "@every 1m", "@every 24h"))
+		cfg.Safety.MaxDeactivations = 2
+		return cfg
+	}, hr)
+	h.start(nil)
+	h.waitRuns(1)
+	hr.set(func(s *fakeSource) { s.users = s.users[:1] })
+	h.advance(time.Minute)
+	rs := h.waitRuns(2)
+	if rs[1].Result != reconcile.ResultBlocked {
+		t.Fatalf("run deactivating 4 of 5: %s", describe(rs))
+	}
+	code, body := h.get("/readyz")
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "blocked by a safety limit") {
+		t.Errorf("/readyz after a blocked run = %d %q", code, body)
+	}
+	if got := testutil.ToFloat64(h.svc.metrics.blocked); got != 1 {
+		t.Errorf("learnsync_run_blocked = %v, want 1", got)
+	}
+	if got := testutil.ToFloat64(h.svc.metrics.runs.WithLabelValues("blocked")); got != 1 {
+		t.Errorf("learnsync_runs_total{result=blocked} = %v, want 1", got)
+	}
+
+	// A run whose only fetch fails says nothing about the plan: still blocked.
+	hr.setFail(errDown)
+	h.advance(time.Minute)
+	h.waitRuns(3)
+	if code, body := h.get("/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "blocked") {
+		t.Errorf("/readyz after a failed run that followed a blocked one = %d %q", code, body)
+	}
+	// The source is fixed: the next run applies, the service is ready again.
+	hr.setFail(nil)
+	hr.set(func(s *fakeSource) { s.users = append(s.users, newFakeSource("", "b", "c", "d", "e").users...) })
+	h.advance(time.Minute)
+	rs = h.waitRuns(4)
+	if rs[3].Result != reconcile.ResultOK {
+		t.Fatalf("run after the fix: %s", describe(rs))
+	}
+	if code, body := h.get("/readyz"); code != 200 {
+		t.Errorf("/readyz after the fix = %d %q", code, body)
+	}
+	if got := testutil.ToFloat64(h.svc.metrics.blocked); got != 0 {
+		t.Errorf("learnsync_run_blocked = %v, want 0", got)
+	}
+}
+
+// SIGHUP with a bad configuration keeps the running one; with a good one,
+// the new schedules, sources and rules take effect.
+func TestReload(t *testing.T) {
+	hr, lms := newFakeSource("hr", "alice", "bob"), newFakeSource("lms", "carol")
+	h := newHarness(t, oneSource("@every 1m", "@every 24h"), hr, lms)
+	h.start(nil)
+	h.waitRuns(1)
+
+	// Bad: refused, the old schedule keeps running.
+	h.setNext(nil, errBadConfig)
+	h.reload <- struct{}{}
+	refused := h.svc.metrics.reloads.WithLabelValues("refused")
+	eventually(t, "the reload to be refused", func() bool { return testutil.ToFloat64(refused) == 1 })
+	if logs := h.logs.String(); !strings.Contains(logs, "configuration reload refused") || !strings.Contains(logs, "sources[0].type: unknown") {
+		t.Errorf("the refusal does not say why:\n%s", logs)
+	}
+	h.advance(time.Minute)
+	h.waitRuns(2)
+
+	// A configuration that moves the database is refused too.
+	moved := testConfig(t.TempDir(), testSource("hr", "@every 1m", "@every 24h"))
+	h.setNext(moved, nil)
+	h.reload <- struct{}{}
+	eventually(t, "the second refusal", func() bool { return testutil.ToFloat64(refused) == 2 })
+	if !strings.Contains(h.logs.String(), "directory.dsn changed") {
+		t.Error("moving the database is not refused with its reason")
+	}
+
+	// Good: a new source, a new schedule for hr, one pool less.
+	good := testConfig(h.cfg.BaseDir, testSource("hr", "@every 10m", "@every 24h"), testSource("lms", "@every 10m", "@every 24h"))
+	good.Licenses = good.Licenses[:1]
+	h.setNext(good, nil)
+	h.reload <- struct{}{}
+	rs := h.waitRuns(3)
+	if r := rs[2]; r.Trigger != TriggerConfigReload || fetched(r, "lms") != "full/ok" || fetched(r, "hr") != "" || r.Summary.Create != 1 {
+		t.Errorf("run after the reload: %s", describe(rs))
+	}
+	if got := testutil.ToFloat64(h.svc.metrics.reloads.WithLabelValues("ok")); got != 1 {
+		t.Errorf("reloads ok = %v", got)
+	}
+	st, err := h.svc.Status(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Sources) != 2 || len(st.Pools) != 1 || st.Pools[0].Name != "basic" || st.Pools[0].Assigned != 3 {
+		t.Errorf("status after the reload: sources %+v, pools %+v", st.Sources, st.Pools)
+	}
+	// The old loops stopped; the new ones wait.
+	h.loops = 4
+	h.settle()
+	h.advance(time.Minute)
+	time.Sleep(20 * time.Millisecond)
+	if n := len(h.runs()); n != 3 {
+		t.Errorf("hr still ticks every minute after its schedule became 10m (%d runs)", n)
+	}
+	h.advance(9 * time.Minute)
+	rs = h.waitIdle()[3:]
+	var hrs, lmss int
+	for _, r := range rs {
+		if fetched(r, "hr") != "" {
+			hrs++
+		}
+		if fetched(r, "lms") != "" {
+			lmss++
+		}
+	}
+	if hrs != 1 || lmss != 1 {
+		t.Errorf("at 10m each source is fetched once: %s", describe(rs))
+	}
+}
+
+var errBadConfig = config.Errors{connectors.Errorf("sources[0].type", "unknown source type \"okra\"")}
+
+// SIGTERM during an apply: the apply finishes, then Run returns nil.
+func TestShutdownLetsApplyFinish(t *testing.T) {
+	hr := newFakeSource("hr", "alice", "bob", "carol")
+	h := newHarness(t, oneSource("@every 1m", "@every 24h"), hr)
+	entered, proceed := make(chan struct{}), make(chan struct{})
+	h.store.beforeCommit = func(ctx context.Context) {
+		close(entered)
+		<-proceed
+		if ctx.Err() != nil {
+			t.Error("the apply's context was cancelled by the shutdown")
+		}
+	}
+	h.start(nil)
+	<-entered
+	h.cancel() // as SIGTERM does
+	time.Sleep(50 * time.Millisecond)
+	select {
+	case <-h.done:
+		t.Fatal("Run returned while the apply was in progress")
+	default:
+	}
+	close(proceed)
+	if err := h.stop(); err != nil {
+		t.Fatalf("Run = %v, want nil", err)
+	}
+	rs := h.runs()
+	if len(rs) != 1 || rs[0].Result != reconcile.ResultOK || rs[0].Summary.Create != 3 {
+		t.Fatalf("runs after the shutdown: %s", describe(rs))
+	}
+	checkDirectory(t, h, 3)
+}
+
+// An apply that outlasts server.shutdown_timeout is abandoned: its
+// transaction rolls back and nothing of the run is kept.
+func TestShutdownAbandonsSlowApply(t *testing.T) {
+	hr := newFakeSource("hr", "alice", "bob", "carol")
+	h := newHarness(t, func(dir string) *config.Config {
+		cfg := testConfig(dir, testSource("hr", "@every 1m", "@every 24h"))
+		cfg.Server.ShutdownTimeout = 100 * time.Millisecond
+		return cfg
+	}, hr)
+	entered := make(chan struct{})
+	h.store.beforeCommit = func(ctx context.Context) {
+		close(entered)
+		<-ctx.Done() // a very slow apply: it ends only when abandoned
+	}
+	h.start(nil)
+	<-entered
+	began := time.Now()
+	if err := h.stop(); err != nil {
+		t.Fatalf("Run = %v, want nil", err)
+	}
+	if took := time.Since(began); took > 3*time.Second {
+		t.Errorf("stopping took %v with a 100ms shutdown_timeout", took)
+	}
+	if rs := h.runs(); len(rs) != 0 {
+		t.Errorf("an abandoned apply left runs: %s", describe(rs))
+	}
+	checkDirectory(t, h, 0)
+	if !strings.Contains(h.logs.String(), "did not finish within server.shutdown_timeout") {
+		t.Error("abandoning the apply is not logged")
+	}
+}
+
+// SIGTERM during a fetch cancels it at once; nothing is written.
+func TestShutdownCancelsFetch(t *testing.T) {
+	hr := newFakeSource("hr", "alice")
+	hr.setGate(make(chan struct{})) // never opens
+	h := newHarness(t, func(dir string) *config.Config {
+		cfg := testConfig(dir, testSource("hr", "@every 1m", "@every 24h"))
+		cfg.Server.ShutdownTimeout = time.Minute
+		return cfg
+	}, hr)
+	h.start(nil)
+	hr.waitStarted(t)
+	began := time.Now()
+	if err := h.stop(); err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+	if took := time.Since(began); took > 3*time.Second {
+		t.Errorf("stopping during a fetch took %v", took)
+	}
+	if rs := h.runs(); len(rs) != 0 {
+		t.Errorf("a cancelled fetch left runs: %s", describe(rs))
+	}
+	checkDirectory(t, h, 0)
+}
+
+// checkDirectory checks the database is sound and holds people people.
+func checkDirectory(t *testing.T, h *harness, people int) {
+	t.Helper()
+	ctx := context.Background()
+	if v, err := h.store.IntegrityCheck(ctx); err != nil || v != "ok" {
+		t.Errorf("integrity_check = %q, %v", v, err)
+	}
+	st, err := h.store.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Active != people {
+		t.Errorf("%d people in the directory, want %d", st.Active, people)
+	}
+}
+
+// A long fetch logs its progress every few seconds, not at every page.
+func TestProgressLogged(t *testing.T) {
+	hr := newFakeSource("hr", "alice")
+	h := newHarness(t, oneSource("@every 1h", "@every 24h"), hr)
+	hr.during = func(hooks connectors.Hooks) {
+		for i := 1; i <= 12; i++ { // a page every second for 12 seconds
+			h.clock.Advance(time.Second)
+			hooks.OnProgress(connectors.Progress{Pages: i, Users: 100 * i, Waits: i / 4})
+		}
+	}
+	h.start(nil)
+	h.waitRuns(1)
+	logs := h.logs.String()
+	if n := strings.Count(logs, `msg="fetch in progress"`); n != 2 {
+		t.Errorf("%d progress lines in 12s of fetching, want 2 (at 5s and 10s):\n%s", n, logs)
+	}
+	if !strings.Contains(logs, `source=hr pages=5 users=500 groups=0 rate_waits=1 elapsed=5s`) {
+		t.Errorf("progress line lacks the counts:\n%s", logs)
+	}
+}
+
+func TestStatusDocument(t *testing.T) {
+	hr := newFakeSource("hr", "alice", "bob", "carol")
+	hr.groups["Eng"] = []string{"alice", "bob", "carol"}
+	h := newHarness(t, oneSource("@every 1m", "@every 24h"), hr)
+	h.start(nil)
+	h.waitRuns(1)
+	h.clock.Advance(30 * time.Second)
+
+	code, body := h.get("/status")
+	if code != 200 {
+		t.Fatalf("/status = %d %s", code, body)
+	}
+	var st Status
+	if err := json.Unmarshal([]byte(body), &st); err != nil {
+		t.Fatalf("/status is not JSON: %v\n%s", err, body)
+	}
+	if st.Service == nil || !st.Service.Ready || st.Service.Listen == "" || st.Service.Running {
+		t.Errorf("service = %+v", st.Service)
+	}
+	if len(st.Sources) != 1 {
+		t.Fatalf("sources = %+v", st.Sources)
+	}
+	src := st.Sources[0]
+	if src.Name != "hr" || src.Type != "fake" || !src.Cursor || src.CursorAgeSeconds == nil || *src.CursorAgeSeconds != 30 ||
+		src.Users != 3 || src.LastFetch == nil || src.LastFetch.Result != "ok" || src.LastFetch.Mode != "full" || src.Stale {
+		t.Errorf("source = %+v (last fetch %+v)", src, src.LastFetch)
+	}
+	if len(st.Runs) != 1 || st.Runs[0].Trigger != TriggerStart {
+		t.Errorf("runs = %+v", st.Runs)
+	}
+	if st.People.Active != 3 || len(st.Pools) != 2 || st.Pools[1].Name != "pro" || st.Pools[1].Assigned != 2 || st.Pools[1].Waiting != 1 {
+		t.Errorf("people %+v, pools %+v", st.People, st.Pools)
+	}
+	if code, _ := h.get("/nope"); code != http.StatusNotFound {
+		t.Errorf("/nope = %d", code)
+	}
+}
+
+// /metrics after a few runs, scraped over HTTP and parsed as Prometheus
+// parses it.
+func TestMetricsScrapedAfterRuns(t *testing.T) {
+	hr := newFakeSource("hr", "alice", "bob", "carol")
+	hr.groups["Eng"] = []string{"alice", "bob", "carol"}
+	okta := newFakeSource("okta", "alice")
+	okta.during = func(hooks connectors.Hooks) {
+		hooks.OnRequest("users", 200, time.Millisecond)
+		hooks.OnRequest("users", 429, time.Millisecond)
+		hooks.OnThrottled("users", 1500*time.Millisecond)
+		hooks.OnRequest("groups", 0, time.Millisecond)
+	}
+	h := newHarness(t, func(dir string) *config.Config {
+		cfg := testConfig(dir, testSource("hr", "@every 1m", "@every 24h"), testSource("okta", "@every 24h", "@every 24h"))
+		cfg.Safety.MaxDeactivationPercent = 0
+		return cfg
+	}, hr, okta)
+	h.start(nil)
+	h.waitRuns(1)
+	hr.set(func(s *fakeSource) { s.users = s.users[:2] }) // carol leaves
+	h.advance(time.Minute)
+	h.waitRuns(2)
+
+	code, body := h.get("/metrics")
+	if code != 200 {
+		t.Fatalf("/metrics = %d", code)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("/metrics does not parse: %v", err)
+	}
+	value := func(name string, labels map[string]string) float64 {
+		t.Helper()
+		fam := fams[name]
+		if fam == nil {
+			t.Fatalf("no metric %s", name)
+		}
+	next:
+		for _, m := range fam.Metric {
+			for _, l := range m.Label {
+				if want, ok := labels[l.GetName()]; ok && want != l.GetValue() {
+					continue next
+				}
+			}
+			switch fam.GetType() {
+			case dto.MetricType_COUNTER:
+				return m.Counter.GetValue()
+			case dto.MetricType_GAUGE:
+				return m.Gauge.GetValue()
+			case dto.MetricType_HISTOGRAM:
+				return float64(m.Histogram.GetSampleCount())
+			}
+		}
+		t.Fatalf("no %s%v", name, labels)
+		return 0
+	}
+	l := func(kv ...string) map[string]string {
+		m := map[string]string{}
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	for _, tt := range []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{"learnsync_runs_total", l("result", "ok"), 2},
+		{"learnsync_runs_total", l("result", "failed"), 0},
+		{"learnsync_run_duration_seconds", nil, 2},
+		{"learnsync_fetches_total", l("source", "hr", "mode", "full", "result", "ok"), 2},
+		{"learnsync_fetches_total", l("source", "okta", "mode", "full", "result", "ok"), 1},
+		{"learnsync_fetch_duration_seconds", l("source", "hr", "mode", "full"), 2},
+		{"learnsync_fetch_skipped_total", l("source", "hr", "kind", "schedule"), 0},
+		{"learnsync_api_requests_total", l("source", "okta", "status", "200"), 1},
+		{"learnsync_api_requests_total", l("source", "okta", "status", "429"), 1},
+		{"learnsync_api_requests_total", l("source", "okta", "status", "error"), 1},
+		{"learnsync_throttled_waits_total", l("source", "okta"), 1},
+		{"learnsync_throttled_wait_seconds_total", l("source", "okta"), 1.5},
+		{"learnsync_throttled_waits_total", l("source", "hr"), 0},
+		{"learnsync_people", l("state", "active"), 2},
+		{"learnsync_people", l("state", "inactive"), 1},
+		{"learnsync_pool_seats", l("pool", "pro"), 2},
+		{"learnsync_pool_seats_assigned", l("pool", "pro"), 2},
+		{"learnsync_pool_seats_waiting", l("pool", "pro"), 0},
+		{"learnsync_pool_seats_assigned", l("pool", "basic"), 2},
+		{"learnsync_plan_changes_total", l("kind", "person_create"), 3},
+		{"learnsync_plan_changes_total", l("kind", "person_deactivate"), 1},
+		{"learnsync_plan_changes_total", l("kind", "license_grant"), 5},
+		{"learnsync_plan_changes_total", l("kind", "license_revoke"), 1},
+		{"learnsync_plan_changes_total", l("kind", "membership_remove"), 1},
+		{"learnsync_run_blocked", nil, 0},
+		{"learnsync_source_frozen", l("source", "okta"), 0},
+		{"learnsync_ready", nil, 1},
+		{"learnsync_config_reloads_total", l("result", "ok"), 0},
+	} {
+		if got := value(tt.name, tt.labels); got != tt.want {
+			t.Errorf("%s%v = %v, want %v", tt.name, tt.labels, got, tt.want)
+		}
+	}
+	start := h.runs()[0].StartedAt
+	if got := value("learnsync_source_last_success_timestamp_seconds", l("source", "okta")); got != float64(start.Unix()) {
+		t.Errorf("okta's last success = %v, want %v (the start)", got, start.Unix())
+	}
+	if got := value("learnsync_source_last_success_timestamp_seconds", l("source", "hr")); got != float64(start.Add(time.Minute).Unix()) {
+		t.Errorf("hr's last success = %v, want start+1m", got)
+	}
+	for name := range fams {
+		if !strings.HasPrefix(name, "learnsync_") && !strings.HasPrefix(name, "go_") && !strings.HasPrefix(name, "process_") {
+			t.Errorf("metric %s has no learnsync_ prefix", name)
+		}
+	}
+}
+
+// A restarted service remembers since when a source has been frozen: the
+// run history in the directory says it.
+func TestRestartRemembersFrozenSource(t *testing.T) {
+	hr, okta := newFakeSource("hr", "alice"), newFakeSource("okta", "bob")
+	okta.setFail(errDown)
+	h := newHarness(t, func(dir string) *config.Config {
+		return testConfig(dir, testSource("hr", "@every 1m", "@every 24h"), testSource("okta", "@every 1m", "@every 24h"))
+	}, hr, okta)
+	// Before the restart: okta has been failing for two hours.
+	before := h.clock.Now().Add(-2 * time.Hour)
+	err := h.store.RecordRun(t.Context(), &reconcile.Run{Trigger: reconcile.TriggerSchedule, StartedAt: before, EndedAt: before,
+		Result: reconcile.ResultFailed, Sources: []reconcile.SourceRun{{Name: "okta", Mode: "incremental", Result: "failed", Error: "fetch okta: 401"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.start(nil)
+	rs := h.waitRuns(2)
+	if rs[1].Result != reconcile.ResultPartial {
+		t.Fatalf("first run after the restart: %s", describe(rs))
+	}
+	code, body := h.get("/readyz")
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "source okta has been frozen for 2h0m0s") {
+		t.Errorf("/readyz = %d %q", code, body)
+	}
+	st, err := h.svc.Status(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := st.Sources[1]; o.FrozenSince == nil || !o.FrozenSince.Equal(before) || !o.Stale {
+		t.Errorf("okta in /status = %+v", o)
+	}
+}
