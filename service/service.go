@@ -124,7 +124,15 @@ type Service struct {
 	blocked     string // why the last run that got as far as a plan was blocked, if it was
 	frozenSince map[string]time.Time
 	lastErrors  map[string]string
+	// failedRuns counts the runs in a row that ended failed (every source
+	// fetched in them failed) or could not be carried out.
+	failedRuns int
 }
+
+// failedRunsUnready is how many failed runs in a row make the service
+// unready, whatever the sources' stale_after: one failure is an outage to
+// ride out, several in a row need someone to look.
+const failedRunsUnready = 3
 
 type fetchStart struct {
 	at   time.Time
@@ -549,6 +557,7 @@ func (s *Service) runBatch(ctx context.Context, b batch) {
 		s.metrics.runs.WithLabelValues(resultError).Inc()
 		s.mu.Lock()
 		s.ran, s.runError = true, err.Error()
+		s.failedRuns++
 		s.mu.Unlock()
 		return
 	}
@@ -558,6 +567,11 @@ func (s *Service) runBatch(ctx context.Context, b batch) {
 		s.applied = true
 	}
 	s.ran, s.runError = true, ""
+	if out.Run.Result == reconcile.ResultFailed {
+		s.failedRuns++
+	} else {
+		s.failedRuns = 0
+	}
 	switch out.Run.Result {
 	case reconcile.ResultBlocked:
 		s.blocked = out.Run.Error
@@ -742,6 +756,9 @@ func (s *Service) Ready() (bool, []string) {
 	// a short outage of one identity provider does not flap readiness.
 	if s.runError != "" {
 		why = append(why, "the last run failed: "+s.runError)
+	}
+	if s.failedRuns >= failedRunsUnready && s.runError == "" {
+		why = append(why, fmt.Sprintf("the last %d runs failed: no source could be fetched", s.failedRuns))
 	}
 	if s.blocked != "" {
 		why = append(why, "the last run was blocked by a safety limit, nothing is applied until someone acts: "+s.blocked)

@@ -235,9 +235,10 @@ func TestReadinessFirstRunAndFailures(t *testing.T) {
 		t.Errorf("/readyz after the first run = %d %q", code, body)
 	}
 
-	// The source fails: frozen, still ready until stale_after (2m) passes.
+	// The source fails: frozen, still ready for two failed runs in a row;
+	// the third makes it unready (and stale_after, 2m, passes after it).
 	hr.setFail(errDown)
-	for i, want := range []int{200, 200, 200, 503} { // frozen for 0, 1, 2, 3 minutes
+	for i, want := range []int{200, 200, 503, 503} { // frozen for 0, 1, 2, 3 minutes
 		h.advance(time.Minute)
 		rs := h.waitRuns(2 + i)
 		if r := rs[len(rs)-1]; r.Result != reconcile.ResultFailed || fetched(r, "hr") != "incremental/failed" {
@@ -247,7 +248,8 @@ func TestReadinessFirstRunAndFailures(t *testing.T) {
 			t.Errorf("/readyz with hr frozen for %dm = %d %q, want %d", i, code, body, want)
 		}
 	}
-	if _, body := h.get("/readyz"); !strings.Contains(body, "source hr has been frozen for 3m0s (stale_after 2m0s): fetch hr: 503") {
+	if _, body := h.get("/readyz"); !strings.Contains(body, "source hr has been frozen for 3m0s (stale_after 2m0s): fetch hr: 503") ||
+		!strings.Contains(body, "the last 4 runs failed") {
 		t.Errorf("/readyz does not say why: %q", body)
 	}
 	hr.setFail(nil)
