@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -214,8 +215,42 @@ func resultCode(r reconcile.Result) int {
 	}
 }
 
+// cycle loads the configuration, opens the directory and runs one cycle:
+// the path shared by `run --once` and `plan`. lockWait bounds the wait for
+// another process's run on the same directory (0: the engine's default).
+func (a *app) cycle(ctx context.Context, opts reconcile.RunOptions, full bool, lockWait time.Duration) (*reconcile.Outcome, error) {
+	cfg, err := a.loadConfig()
+	if err != nil {
+		return nil, err
+	}
+	store, err := a.openStore(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer store.Close()
+	e, err := a.engine(cfg, store, nil)
+	if err != nil {
+		return nil, err
+	}
+	e.LockWait = lockWait
+	if full {
+		opts.Fetch = allFull(cfg)
+	}
+	out, err := e.Run(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	if !opts.DryRun {
+		if _, err := store.PruneRuns(ctx, cfg.History.KeepRuns); err != nil {
+			a.log.Warn("prune run history", "error", err)
+		}
+	}
+	return out, nil
+}
+
 func (a *app) runCommand() *cobra.Command {
 	var once, allow, full bool
+	var lockWait time.Duration
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Fetch every source, reconcile and apply (--once), or run as a service",
@@ -243,29 +278,9 @@ Exit codes: 0 ok, 1 error, 2 bad configuration, 3 blocked by a safety limit
 				}
 				return a.serve(cmd.Context(), full)
 			}
-			cfg, err := a.loadConfig()
+			out, err := a.cycle(cmd.Context(), reconcile.RunOptions{Trigger: reconcile.TriggerOnce, AllowMassDeactivation: allow}, full, lockWait)
 			if err != nil {
 				return err
-			}
-			store, err := a.openStore(cmd.Context(), cfg)
-			if err != nil {
-				return err
-			}
-			defer store.Close()
-			e, err := a.engine(cfg, store, nil)
-			if err != nil {
-				return err
-			}
-			opts := reconcile.RunOptions{Trigger: reconcile.TriggerOnce, AllowMassDeactivation: allow}
-			if full {
-				opts.Fetch = allFull(cfg)
-			}
-			out, err := e.Run(cmd.Context(), opts)
-			if err != nil {
-				return err
-			}
-			if _, err := store.PruneRuns(cmd.Context(), cfg.History.KeepRuns); err != nil {
-				a.log.Warn("prune run history", "error", err)
 			}
 			fmt.Fprintln(a.stdout, summaryLine(out))
 			if code := resultCode(out.Run.Result); code != exitOK {
@@ -277,6 +292,8 @@ Exit codes: 0 ok, 1 error, 2 bad configuration, 3 blocked by a safety limit
 	cmd.Flags().BoolVar(&once, "once", false, "run one cycle and exit (without it: service mode)")
 	cmd.Flags().BoolVar(&allow, "allow-mass-deactivation", false, "apply a plan that exceeds the safety limits, this once")
 	cmd.Flags().BoolVar(&full, "full", false, "fetch every source fully instead of incrementally")
+	cmd.Flags().DurationVar(&lockWait, "lock-wait", 30*time.Second,
+		"with --once: how long to wait for another learnsync run on the same directory before giving up (exit 1)")
 	return cmd
 }
 
@@ -332,24 +349,7 @@ blocked by a safety limit, 4 a source failed (the plan treats it as frozen).`,
 			if output != "text" && output != "json" {
 				return usageErr("--output must be text or json, got %q", output)
 			}
-			cfg, err := a.loadConfig()
-			if err != nil {
-				return err
-			}
-			store, err := a.openStore(cmd.Context(), cfg)
-			if err != nil {
-				return err
-			}
-			defer store.Close()
-			e, err := a.engine(cfg, store, nil)
-			if err != nil {
-				return err
-			}
-			opts := reconcile.RunOptions{Trigger: reconcile.TriggerOnce, DryRun: true}
-			if full {
-				opts.Fetch = allFull(cfg)
-			}
-			out, err := e.Run(cmd.Context(), opts)
+			out, err := a.cycle(cmd.Context(), reconcile.RunOptions{Trigger: reconcile.TriggerOnce, DryRun: true}, full, 0)
 			if err != nil {
 				return err
 			}
