@@ -41,7 +41,7 @@ func (c *converge) run(now time.Time, results map[string]*connectors.Result, fro
 		}
 		deltas = append(deltas, m.Update(r, now))
 	}
-	desired := reconcile.Desire(c.rules, mirrors, state.Identities, frozen, now)
+	desired := reconcile.Desire(c.rules, mirrors, reconcile.LinkedIn(state.Identities), frozen, now)
 	plan := reconcile.Diff(desired, state)
 	cm := &reconcile.Commit{Plan: plan, Mirrors: deltas, Run: okRun(now), Now: now}
 	cm.Run.Problems = desired.Problems
@@ -60,7 +60,7 @@ func (c *converge) run(now time.Time, results map[string]*connectors.Result, fro
 		t.Errorf("mirrors read back differ from the mirrors written (-memory +stored):\n%s", diff)
 	}
 	after := loadState(t, c.s)
-	again := reconcile.Diff(reconcile.Desire(c.rules, loadMirrors(t, c.s), after.Identities, frozen, now), after)
+	again := reconcile.Diff(reconcile.Desire(c.rules, loadMirrors(t, c.s), reconcile.LinkedIn(after.Identities), frozen, now), after)
 	if !again.Empty() {
 		b, _ := json.MarshalIndent(again, "", "  ")
 		t.Errorf("plan after applying is not empty:\n%s", b)

@@ -52,6 +52,14 @@ type DesiredPool struct {
 	Eligible map[string]struct{}
 }
 
+// LinkedIn returns the linked func of Desire for the identities of a state.
+func LinkedIn(identities map[IdentityRef]int64) func(IdentityRef) bool {
+	return func(ref IdentityRef) bool {
+		_, ok := identities[ref]
+		return ok
+	}
+}
+
 // MatchKey normalizes the attribute people are matched on.
 func MatchKey(matchOn string, u *connectors.User) string {
 	v := u.Email
@@ -62,10 +70,10 @@ func MatchKey(matchOn string, u *connectors.User) string {
 }
 
 // Desire computes the desired state from the mirrors (keyed by source name)
-// and the rules. linked holds the identities the directory already knows:
+// and the rules. linked says which identities the directory already knows:
 // when one source has several users with the same match key, the one already
 // linked wins. frozen names sources whose fetch failed. It mutates nothing.
-func Desire(rules Rules, mirrors map[string]*Mirror, linked map[IdentityRef]int64, frozen map[string]string, now time.Time) *Desired {
+func Desire(rules Rules, mirrors map[string]*Mirror, linked func(IdentityRef) bool, frozen map[string]string, now time.Time) *Desired {
 	d := &Desired{
 		People: make(map[string]*DesiredPerson),
 		Groups: make(map[GroupRef]*DesiredGroup),
@@ -118,7 +126,7 @@ func inScope(src SourceRules, m *Mirror) map[string]struct{} {
 	return ok
 }
 
-func (d *Desired) addSource(matchOn string, src SourceRules, m *Mirror, linked map[IdentityRef]int64) map[string]string {
+func (d *Desired) addSource(matchOn string, src SourceRules, m *Mirror, linked func(IdentityRef) bool) map[string]string {
 	scope := inScope(src, m)
 	byKey := make(map[string][]*connectors.User)
 	for _, u := range m.Users {
@@ -207,10 +215,10 @@ func matchLabel(matchOn string) string {
 // pickDuplicate chooses which of several users of one source with the same
 // match key counts: the one the directory already links, else an active one,
 // else the smallest external id. The choice is stable from run to run.
-func pickDuplicate(source string, users []*connectors.User, linked map[IdentityRef]int64) *connectors.User {
+func pickDuplicate(source string, users []*connectors.User, linked func(IdentityRef) bool) *connectors.User {
 	rank := func(u *connectors.User) int {
 		r := 0
-		if _, ok := linked[IdentityRef{source, u.ExternalID}]; ok {
+		if linked != nil && linked(IdentityRef{source, u.ExternalID}) {
 			r -= 2
 		}
 		if u.Status == connectors.StatusActive {

@@ -124,20 +124,22 @@ func (e *Engine) Run(ctx context.Context, opts RunOptions) (*Outcome, error) {
 	// The sources are fetched while the directory and the mirrors are read:
 	// the three are independent, and on a large directory each takes a while.
 	var (
-		wg       sync.WaitGroup
-		results  []fetched
-		mirrors  map[string]*Mirror
-		state    *State
-		errM     error
-		errState error
+		wg        sync.WaitGroup
+		results   []fetched
+		mirrors   map[string]*Mirror
+		state     *State
+		errM      error
+		errState  error
+		stateRead = make(chan struct{})
 	)
-	wg.Add(3)
+	wg.Add(2)
 	go func() { defer wg.Done(); results = e.fetchAll(ctx, cursors, opts) }()
 	go func() { defer wg.Done(); mirrors, errM = e.Store.LoadMirrors(ctx) }()
-	go func() { defer wg.Done(); state, errState = e.Store.LoadState(ctx) }()
+	go func() { defer close(stateRead); state, errState = e.Store.LoadState(ctx) }()
 	wg.Wait()
-	if err := errors.Join(errM, errState); err != nil {
-		return nil, err
+	if errM != nil {
+		<-stateRead
+		return nil, errM
 	}
 	frozen := make(map[string]string)
 	var deltas []*MirrorDelta
@@ -172,10 +174,25 @@ func (e *Engine) Run(ctx context.Context, opts RunOptions) (*Outcome, error) {
 		run.Sources = append(run.Sources, sr)
 	}
 	if ctx.Err() != nil {
+		<-stateRead
 		return nil, ctx.Err()
 	}
 
-	desired := Desire(e.Rules, mirrors, state.Identities, frozen, now)
+	// Desire needs the directory only to settle duplicates, so it can start
+	// while the directory is still being read.
+	linked := func(ref IdentityRef) bool {
+		<-stateRead
+		if state == nil {
+			return false
+		}
+		_, ok := state.Identities[ref]
+		return ok
+	}
+	desired := Desire(e.Rules, mirrors, linked, frozen, now)
+	<-stateRead
+	if errState != nil {
+		return nil, errState
+	}
 	problems = append(problems, desired.Problems...)
 	plan := Diff(desired, state)
 	run.Summary = plan.Summary()
