@@ -194,9 +194,22 @@ func (s *Store) migrateTo(ctx context.Context, target int) error {
 		return fmt.Errorf("%s: %w (version %d, this learnsync knows %d)", s.path, ErrTooNew, v, len(migrations))
 	}
 	for ; v < target; v++ {
+		// BEGIN IMMEDIATE (the DSN's txlock) waits for another process that
+		// migrates the same new file; the version is read again inside, so
+		// a step that process already applied is not applied twice.
 		tx, err := s.db.BeginTx(ctx, nil)
 		if err != nil {
 			return fmt.Errorf("migrate to schema %d: %w", v+1, err)
+		}
+		var now int
+		if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&now); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migrate to schema %d: %w", v+1, err)
+		}
+		if now > v {
+			tx.Rollback()
+			v = now - 1
+			continue
 		}
 		if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
 			tx.Rollback()

@@ -40,7 +40,8 @@ type Engine struct {
 	// always exact). Default 1000.
 	MaxProblems int
 	// LockWait is how long a run waits for another process's run on the
-	// same directory to finish (when the Store is a Locker). Default 30 s.
+	// same directory to finish (when the Store is a Locker). Zero means the
+	// default, 30 s; a negative value means not at all.
 	LockWait time.Duration
 }
 
@@ -94,7 +95,6 @@ type fetched struct {
 // carried out at all (the directory could not be read or written); failed
 // sources and blocked plans are reported in the Outcome.
 func (e *Engine) Run(ctx context.Context, opts RunOptions) (*Outcome, error) {
-	now := e.now()
 	log := e.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -104,8 +104,11 @@ func (e *Engine) Run(ctx context.Context, opts RunOptions) (*Outcome, error) {
 	}
 	if l, ok := e.Store.(Locker); ok && !opts.DryRun {
 		wait := e.LockWait
-		if wait <= 0 {
+		switch {
+		case wait == 0:
 			wait = 30 * time.Second
+		case wait < 0:
+			wait = 0
 		}
 		unlock, err := l.Lock(ctx, wait)
 		if err != nil {
@@ -113,6 +116,8 @@ func (e *Engine) Run(ctx context.Context, opts RunOptions) (*Outcome, error) {
 		}
 		defer unlock()
 	}
+	// The run starts once it holds the lock: waiting is not part of it.
+	now := e.now()
 	run := &Run{Trigger: opts.Trigger, StartedAt: now}
 	if run.Trigger == "" {
 		run.Trigger = TriggerOnce

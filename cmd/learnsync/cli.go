@@ -278,6 +278,12 @@ Exit codes: 0 ok, 1 error, 2 bad configuration, 3 blocked by a safety limit
 				}
 				return a.serve(cmd.Context(), full)
 			}
+			if lockWait < 0 {
+				return usageErr("--lock-wait must not be negative, got %v", lockWait)
+			}
+			if lockWait == 0 {
+				lockWait = -1 // the engine's "do not wait"
+			}
 			out, err := a.cycle(cmd.Context(), reconcile.RunOptions{Trigger: reconcile.TriggerOnce, AllowMassDeactivation: allow}, full, lockWait)
 			if err != nil {
 				return err
@@ -293,7 +299,7 @@ Exit codes: 0 ok, 1 error, 2 bad configuration, 3 blocked by a safety limit
 	cmd.Flags().BoolVar(&allow, "allow-mass-deactivation", false, "apply a plan that exceeds the safety limits, this once")
 	cmd.Flags().BoolVar(&full, "full", false, "fetch every source fully instead of incrementally")
 	cmd.Flags().DurationVar(&lockWait, "lock-wait", 30*time.Second,
-		"with --once: how long to wait for another learnsync run on the same directory before giving up (exit 1)")
+		"with --once: how long to wait for another learnsync run on the same directory before giving up (exit 1); 0 = do not wait")
 	return cmd
 }
 

@@ -1,0 +1,278 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/learnsync/learnsync/connectors/file"
+	"github.com/learnsync/learnsync/directory"
+	"github.com/learnsync/learnsync/reconcile"
+)
+
+// defaultLockWait is how long `run --once` waits for another run on the same
+// directory unless --lock-wait says otherwise.
+const defaultLockWait = 30 * time.Second
+
+// TestTwoProcesses runs `learnsync run --once` twice at the same time on one
+// database, with an organisation big enough (a run takes a second or more)
+// that the two always overlap. Only one may apply: with the default lock
+// wait (30 s) the other waits for it and then finds nothing left to do;
+// with a --lock-wait shorter than a run it exits 1 naming the holder's pid
+// and the lock file, having changed nothing.
+func TestTwoProcesses(t *testing.T) {
+	ctx := t.Context()
+	bin := buildLearnsync(t)
+	work := t.TempDir()
+	org := filepath.Join(work, "org.json")
+	writeSynthetic(t, org, file.Synthetic{Users: crashUsers, Groups: crashGroups, MembersPerGroup: crashMembers, Seed: 1})
+
+	// What one run alone makes of an empty directory.
+	refDB := filepath.Join(work, "ref", "d.db")
+	mustRunBinary(t, bin, writeCrashConfig(t, filepath.Join(work, "ref"), "learnsync.yaml", refDB, org))
+	single := readDirState(t, ctx, refDB, true)
+
+	// newDir returns the config and database of a new directory; with
+	// migrated set, the database exists with its schema and nothing else.
+	newDir := func(t *testing.T, migrated bool) (config, db string) {
+		dir := t.TempDir()
+		db = filepath.Join(dir, "d.db")
+		if migrated {
+			st, err := directory.Open(ctx, db, directory.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			st.Close()
+		}
+		return writeCrashConfig(t, dir, "learnsync.yaml", db, org), db
+	}
+
+	t.Run("at once", func(t *testing.T) {
+		t.Parallel()
+		config, db := newDir(t, true)
+		a, b := startRun(t, bin, config), startRun(t, bin, config)
+		ra, rb := a.wait(t), b.wait(t)
+		for _, r := range []procResult{ra, rb} {
+			if r.code != 0 {
+				t.Fatalf("a run exited %d:\n%s", r.code, r)
+			}
+		}
+		checkOneApplied(t, ctx, db, single, a, b)
+	})
+
+	t.Run("at once on a new database file", func(t *testing.T) {
+		t.Parallel()
+		config, db := newDir(t, false)
+		a, b := startRun(t, bin, config), startRun(t, bin, config)
+		ra, rb := a.wait(t), b.wait(t)
+		for _, r := range []procResult{ra, rb} {
+			if r.code != 0 {
+				t.Fatalf("a run exited %d (two processes on a new file must both migrate it safely and wait for the lock):\n%s", r.code, r)
+			}
+		}
+		checkOneApplied(t, ctx, db, single, a, b)
+	})
+
+	t.Run("waits for the holder", func(t *testing.T) {
+		t.Parallel()
+		config, db := newDir(t, true)
+		st, err := directory.Open(ctx, db, directory.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		unlock, err := st.Lock(ctx, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := startRun(t, bin, config)
+		time.Sleep(2 * time.Second)
+		if p.exited() {
+			unlock()
+			t.Fatalf("the run did not wait for the lock:\n%s", p.wait(t))
+		}
+		if runs, err := st.Runs(ctx, 10); err != nil || len(runs) != 0 {
+			t.Fatalf("the waiting run wrote %d runs (%v)", len(runs), err)
+		}
+		unlock()
+		if r := p.wait(t); r.code != 0 || !strings.HasPrefix(r.stdout, fmt.Sprintf("run 1 ok: %d created", len(single.Export.Users))) {
+			t.Fatalf("after the lock was released the run did not apply:\n%s", r)
+		}
+	})
+
+	t.Run("at once with a short wait", func(t *testing.T) {
+		t.Parallel()
+		config, db := newDir(t, true)
+		a, b := startRun(t, bin, config, "--lock-wait", "500ms"), startRun(t, bin, config, "--lock-wait", "500ms")
+		ra, rb := a.wait(t), b.wait(t)
+		winner, won, lost := a, ra, rb
+		if ra.code != 0 {
+			winner, won, lost = b, rb, ra
+		}
+		if won.code != 0 || !strings.HasPrefix(won.stdout, fmt.Sprintf("run 1 ok: %d created", len(single.Export.Users))) {
+			t.Fatalf("no run applied:\n%s\n%s", ra, rb)
+		}
+		checkLockedOut(t, lost, winner.cmd.Process.Pid, db+".lock")
+		st := readDirState(t, ctx, db, true)
+		if !st.equalDirectory(single) || st.Runs != 1 {
+			t.Fatalf("the directory is not what one run makes (runs %d):\n%s", st.Runs, st.diff(single, single))
+		}
+	})
+
+	t.Run("lock held past a short wait", func(t *testing.T) {
+		t.Parallel()
+		config, db := newDir(t, true)
+		st, err := directory.Open(ctx, db, directory.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		unlock, err := st.Lock(ctx, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unlock()
+		start := time.Now()
+		r := startRun(t, bin, config, "--lock-wait", "1s").wait(t)
+		if waited := time.Since(start); waited < time.Second || waited > 15*time.Second {
+			t.Errorf("gave up after %v, want 1s", waited)
+		}
+		checkLockedOut(t, r, os.Getpid(), st.LockPath())
+		if runs, err := st.Runs(ctx, 10); err != nil || len(runs) != 0 {
+			t.Errorf("the run that gave up recorded %d runs (%v)", len(runs), err)
+		}
+	})
+}
+
+// checkLockedOut checks that a run gave up on the lock with exit 1, no
+// summary, and a message that names the holder's pid and the lock file.
+func checkLockedOut(t *testing.T, r procResult, holder int, lockPath string) {
+	t.Helper()
+	want := fmt.Sprintf("learnsync: another learnsync is running on this directory (pid %d since ", holder)
+	if r.code != 1 || r.stdout != "" || !strings.HasPrefix(r.stderr, want) || !strings.Contains(r.stderr, lockPath) ||
+		!strings.Contains(r.stderr, "try again when it has finished") {
+		t.Errorf("want exit 1 and a message naming the holder (%q...) and %s; got:\n%s", want, lockPath, r)
+	}
+}
+
+// checkOneApplied checks that of two runs on db one applied the first
+// import and the other, though it started before the first had finished
+// planning, found nothing to do: it waited for the lock.
+func checkOneApplied(t *testing.T, ctx context.Context, db string, single dirState, a, b *proc) {
+	t.Helper()
+	got := readDirState(t, ctx, db, true)
+	if !got.equalDirectory(single) {
+		t.Fatalf("the directory is not what one run makes:\n%s", got.diff(single, single))
+	}
+	st, err := directory.Open(ctx, db, directory.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	runs, err := st.Runs(ctx, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(runs) != 2 {
+		t.Fatalf("%d runs recorded, want 2", len(runs))
+	}
+	second, first := runs[0], runs[1] // newest first
+	if first.Result != reconcile.ResultOK || first.Summary.Create != len(single.Export.Users) {
+		t.Errorf("the first run %s created %d people, want %d", first.Result, first.Summary.Create, len(single.Export.Users))
+	}
+	if second.Result != reconcile.ResultOK || second.Summary.Total != 0 {
+		t.Errorf("the second run %s applied %+v, want an empty plan", second.Result, second.Summary)
+	}
+	// A run's StartedAt is when it got the lock; the processes' own start
+	// times show that the second was already waiting.
+	last := a.started
+	if b.started.After(last) {
+		last = b.started
+	}
+	if !last.Before(first.EndedAt) {
+		t.Errorf("the runs did not overlap: the second process started at %v, the first run finished planning at %v",
+			last, first.EndedAt)
+	}
+	if second.StartedAt.Before(first.EndedAt) {
+		t.Errorf("the second run started (got the lock) at %v, before the first finished at %v", second.StartedAt, first.EndedAt)
+	}
+}
+
+// proc is a learnsync process started by a test.
+type proc struct {
+	started        time.Time
+	cmd            *exec.Cmd
+	stdout, stderr bytes.Buffer
+	done           chan error
+}
+
+// procResult is how a process ended.
+type procResult struct {
+	code           int
+	stdout, stderr string
+}
+
+func (r procResult) String() string {
+	return fmt.Sprintf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+}
+
+// startRun starts `learnsync run --once` with extra flags.
+func startRun(t *testing.T, bin, config string, extra ...string) *proc {
+	t.Helper()
+	p := &proc{done: make(chan error, 1)}
+	p.cmd = exec.Command(bin, append([]string{"run", "--once", "--config", config}, extra...)...)
+	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
+	p.started = time.Now()
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		if !p.exited() {
+			_ = p.cmd.Process.Signal(syscall.SIGKILL)
+			<-p.done
+		}
+	})
+	return p
+}
+
+// exited reports whether the process has ended, without waiting.
+func (p *proc) exited() bool {
+	select {
+	case err := <-p.done:
+		p.done <- err
+		return true
+	default:
+		return false
+	}
+}
+
+// wait waits (up to a minute more than the lock wait) for the process.
+func (p *proc) wait(t *testing.T) procResult {
+	t.Helper()
+	var err error
+	select {
+	case err = <-p.done:
+		p.done <- err
+	case <-time.After(defaultLockWait + time.Minute):
+		t.Fatalf("learnsync did not finish")
+	}
+	r := procResult{stdout: p.stdout.String(), stderr: p.stderr.String()}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		r.code = ee.ExitCode()
+	default:
+		t.Fatal(err)
+	}
+	return r
+}
