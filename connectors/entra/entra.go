@@ -43,6 +43,7 @@ type Connector struct {
 	opts  connectors.Options
 	log   *slog.Logger
 	graph *msgraphsdk.GraphServiceClient
+	tr    *transport
 	// graphBase is graph_url without a trailing slash; delta links must
 	// start with it.
 	graphBase string
@@ -62,11 +63,11 @@ func New(cfg *Config, opts connectors.Options) (*Connector, error) {
 		log:       opts.Logger,
 		graphBase: strings.TrimRight(cfg.GraphURL, "/"),
 	}
-	g, err := newClients(&c.cfg, opts)
+	g, tr, err := newClients(&c.cfg, opts)
 	if err != nil {
 		return nil, fmt.Errorf("entra source %q: %w", opts.Name, err)
 	}
-	c.graph = g
+	c.graph, c.tr = g, tr
 	sum := sha256.Sum256([]byte(strings.Join([]string{
 		"v1", c.graphBase, strings.ToLower(cfg.TenantID), cfg.ServicePrincipalID, cfg.UserType,
 		fmt.Sprint(cfg.TransitiveGroups),

@@ -71,6 +71,13 @@ func (f *fetch) page(users, groups int) {
 	f.c.opts.Hooks.OnProgress(p)
 }
 
+// emptyAnswer is the error for a page the SDK decoded to nothing (a JSON
+// null): without it, the next line would dereference nil in a worker
+// goroutine and take the whole process down.
+func (f *fetch) emptyAnswer(what string) error {
+	return fmt.Errorf("entra source %q: %s: empty answer (no page)", f.c.opts.Name, what)
+}
+
 func preferHeaders() *abs.RequestHeaders {
 	h := abs.NewRequestHeaders()
 	h.Add("Prefer", fmt.Sprintf("odata.maxpagesize=%d", pageSize))
@@ -152,7 +159,7 @@ func (f *fetch) userRound(link string) (map[string]*graphUser, string, error) {
 			return nil, "", f.c.classify("read users delta", err)
 		}
 		if page == nil {
-			return nil, "", fmt.Errorf("entra source %q: read users delta: empty answer", f.c.opts.Name)
+			return nil, "", f.emptyAnswer("read users delta")
 		}
 		n := 0
 		for _, u := range page.GetValue() {
@@ -219,7 +226,7 @@ func (f *fetch) groupRound(link string) (map[string]*graphGroup, string, error) 
 			return nil, "", f.c.classify("read groups delta", err)
 		}
 		if page == nil {
-			return nil, "", fmt.Errorf("entra source %q: read groups delta: empty answer", f.c.opts.Name)
+			return nil, "", f.emptyAnswer("read groups delta")
 		}
 		n := 0
 		for _, g := range page.GetValue() {
@@ -364,6 +371,9 @@ func (f *fetch) readScope() (*scope, error) {
 			}
 			return nil, err
 		}
+		if page == nil {
+			return nil, f.emptyAnswer("read app assignments of service_principal_id")
+		}
 		for _, a := range page.GetValue() {
 			if a == nil || a.GetPrincipalId() == nil {
 				continue
@@ -450,6 +460,9 @@ func (f *fetch) groupUsers(ctx context.Context, gid string, transitive bool) ([]
 		if err != nil {
 			return nil, f.c.classify(what, err)
 		}
+		if page == nil {
+			return nil, f.emptyAnswer(what)
+		}
 		for _, u := range page.GetValue() {
 			if u == nil || str(u.GetId()) == "" {
 				continue
@@ -476,6 +489,9 @@ func (f *fetch) ancestors(ctx context.Context, gid string) ([]string, error) {
 	for {
 		if err != nil {
 			return nil, f.c.classify("read groups containing group "+gid, err)
+		}
+		if page == nil {
+			return nil, f.emptyAnswer("read groups containing group " + gid)
 		}
 		for _, g := range page.GetValue() {
 			if g != nil && str(g.GetId()) != "" {
@@ -515,6 +531,9 @@ func (f *fetch) lookupTypes(ids []string, types map[string]string) error {
 		for {
 			if err != nil {
 				return f.c.classify("look up user types", err)
+			}
+			if page == nil {
+				return f.emptyAnswer("look up user types")
 			}
 			for _, u := range page.GetValue() {
 				if u != nil && str(u.GetId()) != "" {

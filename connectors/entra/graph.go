@@ -7,12 +7,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
+	"net"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -80,46 +83,191 @@ type transport struct {
 	hooks     connectors.Hooks
 	timeout   time.Duration
 	graphPath string
+	// authFailure is why the last token or openid-configuration request
+	// got no usable answer ("" after a good one): MSAL drops the
+	// transport's error and says only "server response error".
+	authFailure atomic.Pointer[string]
 }
 
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	start := time.Now()
-	var cancel context.CancelFunc
+	ep := endpoint(req.URL, t.graphPath)
+	ctx, cancel := req.Context(), context.CancelFunc(func() {})
 	if t.timeout > 0 {
-		var ctx context.Context
-		ctx, cancel = context.WithTimeout(req.Context(), t.timeout)
-		req = req.WithContext(ctx)
+		ctx, cancel = context.WithTimeout(ctx, t.timeout)
 	}
-	resp, err := t.base.RoundTrip(req)
-	status := 0
+	defer cancel()
+	resp, err := t.base.RoundTrip(req.WithContext(ctx))
+	var body []byte
 	if err == nil {
+		// The whole answer is read here, within the attempt's timeout, and
+		// checked: the SDK takes an empty 200 answer for no page at all.
+		body, err = readAnswer(resp.Body)
+	}
+	status := 0
+	if resp != nil {
 		status = resp.StatusCode
 	}
-	t.hooks.OnRequest(endpoint(req.URL, t.graphPath), status, time.Since(start))
+	t.hooks.OnRequest(ep, status, time.Since(start))
 	if st := statsFrom(req.Context()); st != nil {
 		st.requests.Add(1)
 	}
+	auth := ep == "token" || ep == "openid-configuration"
 	if err != nil {
-		if cancel != nil {
-			cancel()
+		err = &netError{endpoint: ep, msg: describeNetError(err, t.timeout)}
+	} else if err = checkAnswer(ep, resp, body); err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		// net/http may end a body cut by the attempt's deadline as if it
+		// were complete: then it is the timeout, not a bad answer.
+		err = &netError{endpoint: ep, msg: describeNetError(context.DeadlineExceeded, t.timeout)}
+	}
+	if auth {
+		msg := ""
+		if err != nil {
+			msg = err.Error()
+		}
+		t.authFailure.Store(&msg)
+	}
+	if err != nil {
+		// The caller's own deadline (azcore's try timeout, a cancelled
+		// fetch) is the caller's to report.
+		if cerr := req.Context().Err(); cerr != nil {
+			return nil, cerr
 		}
 		return nil, err
 	}
-	if cancel != nil {
-		resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: cancel}
+	if !auth && (resp.StatusCode < 200 || resp.StatusCode > 299) && !isJSON(resp.Header) && len(bytes.TrimSpace(body)) > 0 {
+		// A proxy's error page: kiota would report only that it cannot
+		// parse text/html and drop the status. Graph's error shape keeps
+		// the status, and kiota's retries of 503 and 504.
+		body, _ = json.Marshal(map[string]any{"error": map[string]string{
+			"code": notGraphCode, "message": "answer " + notJSON(resp.Header, body)}})
+		resp.Header.Set("Content-Type", "application/json")
 	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	resp.ContentLength = int64(len(body))
 	return resp, nil
 }
 
-type cancelBody struct {
-	io.ReadCloser
-	cancel context.CancelFunc
+// notGraphCode marks an error answer that did not come from Graph (a
+// proxy's page, rewritten by the transport).
+const notGraphCode = "learnsync.notGraph"
+
+// lastAuthFailure returns why the last token request failed in the
+// transport, or "".
+func (t *transport) lastAuthFailure() string {
+	if p := t.authFailure.Load(); p != nil {
+		return *p
+	}
+	return ""
 }
 
-func (b *cancelBody) Close() error {
-	err := b.ReadCloser.Close()
-	b.cancel()
-	return err
+// netError is a request that got no complete answer. Its message leaves
+// out the URL (delta and skip tokens) and names the endpoint.
+type netError struct {
+	endpoint, msg string
+}
+
+func (e *netError) Error() string { return fmt.Sprintf("%s request: %s", e.endpoint, e.msg) }
+
+// describeNetError says in an admin's words why a request got no answer.
+func describeNetError(err error, timeout time.Duration) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	var ne net.Error
+	switch {
+	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
+		return fmt.Sprintf("timed out: no complete answer within request_timeout (%s)", timeout)
+	case errors.Is(err, syscall.ECONNRESET):
+		return "connection reset by the server or a proxy"
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed):
+		return "the server or a proxy closed the connection without a complete answer"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused (are graph_url and authority_host right, is a proxy in the way?)"
+	}
+	return err.Error()
+}
+
+// maxAnswer bounds one answer's body; a delta page of 999 users is about
+// 1 MB.
+const maxAnswer = 64 << 20
+
+func readAnswer(body io.ReadCloser) ([]byte, error) {
+	defer body.Close()
+	b, err := io.ReadAll(io.LimitReader(body, maxAnswer+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxAnswer {
+		return nil, fmt.Errorf("answer larger than %d MiB", maxAnswer>>20)
+	}
+	return b, nil
+}
+
+// answerError is a 2xx answer that is not complete JSON.
+type answerError struct {
+	endpoint, msg string
+}
+
+func (e *answerError) Error() string { return fmt.Sprintf("%s answer %s", e.endpoint, e.msg) }
+
+// checkAnswer refuses a 2xx answer that is not complete JSON: a proxy's
+// HTML page, an empty body, a body cut short. An error answer without
+// Graph's JSON is left to kiota, which reports its status.
+func checkAnswer(ep string, resp *http.Response, body []byte) error {
+	if resp.StatusCode < 200 || resp.StatusCode > 299 || resp.StatusCode == http.StatusNoContent {
+		return nil
+	}
+	trimmed := bytes.TrimSpace(body)
+	switch {
+	case !isJSON(resp.Header) && len(trimmed) > 0:
+		return &answerError{endpoint: ep, msg: notJSON(resp.Header, body)}
+	case len(trimmed) == 0:
+		return &answerError{endpoint: ep, msg: fmt.Sprintf("is empty (HTTP %d with no body): truncated on the way", resp.StatusCode)}
+	case !json.Valid(trimmed):
+		return &answerError{endpoint: ep, msg: fmt.Sprintf("is truncated or not valid JSON (%d bytes: %s)", len(body), jsonProblem(trimmed))}
+	case trimmed[0] != '{':
+		// kiota dereferences nil on a JSON null, in a worker goroutine.
+		return &answerError{endpoint: ep, msg: fmt.Sprintf("is JSON but not an object (%s)", shorten(string(trimmed)))}
+	}
+	return nil
+}
+
+func isJSON(h http.Header) bool {
+	mt, _, _ := mime.ParseMediaType(h.Get("Content-Type"))
+	return mt == "application/json" || strings.HasSuffix(mt, "+json")
+}
+
+var titlePattern = regexp.MustCompile(`(?is)<title[^>]*>(.*?)</title>`)
+
+// notJSON describes an answer that is not JSON, quoting an HTML page's
+// title, which usually names the proxy's complaint.
+func notJSON(h http.Header, body []byte) string {
+	mt, _, _ := mime.ParseMediaType(h.Get("Content-Type"))
+	if mt == "" {
+		mt = "no Content-Type"
+	}
+	title := ""
+	if m := titlePattern.FindSubmatch(body); m != nil {
+		if t := strings.Join(strings.Fields(strings.ToValidUTF8(string(m[1]), "?")), " "); t != "" {
+			title = fmt.Sprintf(", page title %q", shorten(t))
+		}
+	}
+	return fmt.Sprintf("is not JSON (%s)%s: a proxy or firewall may have answered instead of Microsoft", mt, title)
+}
+
+// jsonProblem says where a JSON body breaks.
+func jsonProblem(body []byte) string {
+	var v any
+	err := json.NewDecoder(bytes.NewReader(body)).Decode(&v)
+	switch {
+	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
+		return "the document ends in the middle"
+	case err != nil:
+		return shorten(err.Error())
+	}
+	return "extra data after the document"
 }
 
 // endpoint names a request for hooks and logs without object ids:
@@ -158,21 +306,21 @@ func endpoint(u *url.URL, graphPath string) string {
 
 // newClients builds the credential and the Graph client, both over a
 // transport that trusts ca_file.
-func newClients(cfg *Config, opts connectors.Options) (*msgraphsdk.GraphServiceClient, error) {
+func newClients(cfg *Config, opts connectors.Options) (*msgraphsdk.GraphServiceClient, *transport, error) {
 	base, err := connectors.NewHTTPClient(connectors.ResolvePath(opts.BaseDir, cfg.CAFile), 0)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	gu, err := url.Parse(cfg.GraphURL)
 	if err != nil {
-		return nil, fmt.Errorf("graph_url: %w", err)
+		return nil, nil, fmt.Errorf("graph_url: %w", err)
 	}
 	tr := &transport{base: base.Transport, hooks: opts.Hooks, timeout: cfg.RequestTimeout,
 		graphPath: strings.TrimRight(gu.Path, "/")}
 
 	cred, err := newCredential(cfg, opts, tr)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 
 	// The allowed-hosts list must name graph_url's host: for any other host
@@ -182,7 +330,7 @@ func newClients(cfg *Config, opts connectors.Options) (*msgraphsdk.GraphServiceC
 	scope := gu.Scheme + "://" + gu.Host + "/.default"
 	auth, err := kauth.NewAzureIdentityAuthenticationProviderWithScopesAndValidHosts(cred, []string{scope}, []string{gu.Hostname()})
 	if err != nil {
-		return nil, fmt.Errorf("graph auth provider: %w", err)
+		return nil, nil, fmt.Errorf("graph auth provider: %w", err)
 	}
 	retry := &khttp.RetryHandlerOptions{
 		MaxRetries:   maxRetries,
@@ -191,7 +339,7 @@ func newClients(cfg *Config, opts connectors.Options) (*msgraphsdk.GraphServiceC
 	}
 	kiota, err := khttp.GetDefaultMiddlewaresWithOptions(retry)
 	if err != nil {
-		return nil, fmt.Errorf("graph middleware: %w", err)
+		return nil, nil, fmt.Errorf("graph middleware: %w", err)
 	}
 	clientOptions := msgraphsdk.GetDefaultClientOptions()
 	mw := append([]khttp.Middleware{
@@ -205,10 +353,14 @@ func newClients(cfg *Config, opts connectors.Options) (*msgraphsdk.GraphServiceC
 	}
 	adapter, err := msgraphsdk.NewGraphRequestAdapterWithParseNodeFactoryAndSerializationWriterFactoryAndHttpClient(auth, nil, nil, hc)
 	if err != nil {
-		return nil, fmt.Errorf("graph adapter: %w", err)
+		return nil, nil, fmt.Errorf("graph adapter: %w", err)
 	}
 	adapter.SetBaseUrl(strings.TrimRight(cfg.GraphURL, "/"))
-	return msgraphsdk.NewGraphServiceClient(adapter), nil
+	// Not NewGraphServiceClient: it stores its backing store factory in a
+	// package variable of kiota, which every model constructor reads, so
+	// building a connector while another one fetches is a data race. The
+	// variable already holds that default.
+	return &msgraphsdk.GraphServiceClient{GraphBaseServiceClient: *msgraphsdk.NewGraphBaseServiceClient(adapter, nil)}, tr, nil
 }
 
 // shouldRetry reports each throttled wait and refuses a retry whose wait
@@ -245,12 +397,18 @@ func retryAfter(resp *http.Response, n int) time.Duration {
 	return time.Duration(retryDelaySeconds*(1<<(n-1))) * time.Second
 }
 
+// tokenRetry is how azcore retries a token request (408, 429 and 5xx
+// answers, network errors): 4 retries, waits from 0.8 s doubling. Tests make
+// the waits short.
+var tokenRetry = policy.RetryOptions{MaxRetries: 4}
+
 func newCredential(cfg *Config, opts connectors.Options, tr *transport) (azcore.TokenCredential, error) {
 	co := azcore.ClientOptions{
 		Cloud:     cloud.Configuration{ActiveDirectoryAuthorityHost: cfg.AuthorityHost},
 		Transport: &http.Client{Transport: tr},
-		Retry:     policy.RetryOptions{MaxRetries: 4, TryTimeout: cfg.RequestTimeout},
+		Retry:     tokenRetry,
 	}
+	co.Retry.TryTimeout = cfg.RequestTimeout
 	au, err := url.Parse(cfg.AuthorityHost)
 	if err != nil {
 		return nil, fmt.Errorf("authority_host: %w", err)
@@ -291,7 +449,7 @@ type graphError struct {
 
 func (e *graphError) Error() string {
 	s := fmt.Sprintf("HTTP %d", e.Status)
-	if e.Code != "" {
+	if e.Code != "" && e.Code != notGraphCode {
 		s += " " + e.Code
 	}
 	if e.Message != "" {
@@ -329,6 +487,17 @@ func (c *Connector) classify(what string, err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("entra source %q: %s: %w", c.opts.Name, what, err)
 	}
+	// A request that got no usable answer (the transport's errors): said
+	// without the URL that http.Client puts in front, which holds delta
+	// and skip tokens.
+	var ne *netError
+	var bad *answerError
+	switch {
+	case errors.As(err, &ne):
+		return fmt.Errorf("entra source %q: %s: %s", c.opts.Name, what, c.scrub(ne.Error()))
+	case errors.As(err, &bad):
+		return fmt.Errorf("entra source %q: %s: %s", c.opts.Name, what, c.scrub(bad.Error()))
+	}
 	var af *azidentity.AuthenticationFailedError
 	if errors.As(err, &af) {
 		return c.tokenError(af)
@@ -362,8 +531,10 @@ func (c *Connector) classify(what string, err error) error {
 }
 
 func (c *Connector) graphFailure(what string, ge *graphError) error {
-	switch ge.Status {
-	case http.StatusUnauthorized, http.StatusForbidden:
+	switch {
+	case ge.Code == notGraphCode:
+		// A proxy's 401 or 403 page is not Graph refusing the app.
+	case ge.Status == http.StatusUnauthorized || ge.Status == http.StatusForbidden:
 		return connectors.TerminalError("entra source %q: %s: Graph refused access (check the app's Graph permissions, e.g. User.Read.All, GroupMember.Read.All, Application.Read.All): %s",
 			c.opts.Name, what, ge)
 	}
@@ -375,6 +546,9 @@ func (c *Connector) graphFailure(what string, ge *graphError) error {
 func (c *Connector) tokenError(af *azidentity.AuthenticationFailedError) error {
 	resp := af.RawResponse
 	if resp == nil {
+		if why := c.tr.lastAuthFailure(); why != "" {
+			return fmt.Errorf("entra source %q: token request failed: %s", c.opts.Name, c.scrub(why))
+		}
 		return fmt.Errorf("entra source %q: token request failed: %s", c.opts.Name, c.scrub(firstLine(af.Error())))
 	}
 	var body struct {
@@ -382,10 +556,16 @@ func (c *Connector) tokenError(af *azidentity.AuthenticationFailedError) error {
 		Description string `json:"error_description"`
 		Codes       []int  `json:"error_codes"`
 	}
+	var data []byte
 	if resp.Body != nil {
-		data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		data, _ = io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 		resp.Body = io.NopCloser(bytes.NewReader(data))
 		_ = json.Unmarshal(data, &body)
+	}
+	if !isJSON(resp.Header) && len(bytes.TrimSpace(data)) > 0 {
+		// A proxy's page: Entra has not rejected anything.
+		return fmt.Errorf("entra source %q: token request failed: HTTP %d %s, answer %s", c.opts.Name,
+			resp.StatusCode, http.StatusText(resp.StatusCode), notJSON(resp.Header, data))
 	}
 	code := ""
 	if len(body.Codes) > 0 {
@@ -407,7 +587,7 @@ func (c *Connector) tokenError(af *azidentity.AuthenticationFailedError) error {
 	}
 	msg = c.scrub(msg)
 	if resp.StatusCode >= 400 && resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests {
-		return connectors.TerminalError("entra source %q: token request rejected: %s", c.opts.Name, msg)
+		return connectors.TerminalError("entra source %q: token request rejected (HTTP %d): %s", c.opts.Name, resp.StatusCode, msg)
 	}
 	return fmt.Errorf("entra source %q: token request failed: HTTP %d %s", c.opts.Name, resp.StatusCode, msg)
 }

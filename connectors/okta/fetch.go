@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"sort"
 	"strings"
@@ -131,6 +132,23 @@ func (r *run) apiError(ctx context.Context, what string, resp *okta.Response, er
 	name := r.c.name
 	if ctx.Err() != nil {
 		return fmt.Errorf("okta source %q: %s: %w", name, what, ctx.Err())
+	}
+	// http.Client puts the request's URL in front of a transport error; the
+	// URL of an OAuth token request holds the signed client assertion, a
+	// credential for an hour. The transport's own message names the
+	// endpoint already.
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	var ae *answerError
+	if errors.As(err, &ae) {
+		if ae.terminal {
+			return &statusError{status: ae.status, err: connectors.TerminalError("okta source %q: %s: %s", name, what, ae.msg)}
+		}
+		// A status that is not Okta's own (a proxy's 404 page) must not
+		// pass for Okta saying a group is gone: status 0.
+		return &statusError{status: 0, err: fmt.Errorf("okta source %q: %s: %w", name, what, err)}
 	}
 	status := 0
 	if resp != nil && resp.Response != nil {

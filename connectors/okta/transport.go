@@ -1,16 +1,24 @@
 package okta
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"mime"
+	"net"
 	"net/http"
+	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
+	"unicode"
 
 	"github.com/learnsync/learnsync/connectors"
 )
@@ -150,7 +158,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 				}
 				continue
 			}
-			return nil, networkError(family, failures, err)
+			return nil, networkError(family, failures, err, t.timeout)
 		}
 		t.hooks.OnRequest(family, resp.StatusCode, took)
 		date := t.observe(family, resp, st)
@@ -178,7 +186,45 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 			continue
 		}
-		resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: cancel}
+
+		// The whole answer is read here, within the attempt's timeout: a
+		// body that stalls or breaks off is a failed attempt like a
+		// network error, and a body that is not Okta's JSON never reaches
+		// the SDK, which would take an empty or cut answer for a last page.
+		body, err := readAnswer(resp.Body)
+		// net/http may end a body cut by the attempt's deadline as if it
+		// were complete: then it is the timeout, not a truncated answer.
+		timedOut := actx.Err() != nil && ctx.Err() == nil
+		cancel()
+		if err == nil {
+			err = checkAnswer(family, req.URL.Path, resp, body)
+			if ae := (*answerError)(nil); timedOut && errors.As(err, &ae) && ae.retry {
+				err = fmt.Errorf("answer cut off after %d bytes: %w", len(body), context.DeadlineExceeded)
+			}
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			var ae *answerError
+			if errors.As(err, &ae) && !ae.retry {
+				return nil, err
+			}
+			failures++
+			if failures < attempts && replayable {
+				if err := connectors.Sleep(ctx, t.retry.Delay(failures)); err != nil {
+					return nil, err
+				}
+				continue
+			}
+			if ae != nil {
+				ae.msg += fmt.Sprintf(" (%d attempts)", failures)
+				return nil, ae
+			}
+			return nil, networkError(family, failures, err, t.timeout)
+		}
+		resp.Body = io.NopCloser(bytes.NewReader(body))
+		resp.ContentLength = int64(len(body))
 		return resp, nil
 	}
 }
@@ -244,27 +290,182 @@ func drain(body io.ReadCloser) {
 // networkError reports a request that failed at the network level. It does
 // not wrap the cause: the SDK retries errors matching io.EOF forever, and
 // this one has been retried already.
-func networkError(family string, tries int, err error) error {
+func networkError(family string, tries int, err error, timeout time.Duration) error {
 	if connectors.CertificateError(err) {
 		return &netError{msg: fmt.Sprintf("okta %s request: the server's TLS certificate is not trusted (a private CA or TLS proxy needs ca_file): %v", family, err)}
 	}
-	return &netError{msg: fmt.Sprintf("okta %s request failed after %d attempts: %v", family, tries, err)}
+	return &netError{msg: fmt.Sprintf("okta %s request failed after %d attempts: %s", family, tries, describeNetError(err, timeout))}
 }
 
 type netError struct{ msg string }
 
 func (e *netError) Error() string { return e.msg }
 
-// cancelBody ends an attempt's timeout context once the SDK has read the body.
-type cancelBody struct {
-	io.ReadCloser
-	cancel context.CancelFunc
+// describeNetError says in an admin's words why a request got no answer.
+// The request's URL is left out: the SDK puts the signed client assertion
+// of an OAuth token request into it.
+func describeNetError(err error, timeout time.Duration) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	var ne net.Error
+	switch {
+	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
+		return fmt.Sprintf("timed out: no complete answer within request_timeout (%s)", timeout)
+	case errors.Is(err, syscall.ECONNRESET):
+		return "connection reset by the server or a proxy"
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed):
+		return "the server or a proxy closed the connection without a complete answer"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused (is org_url right, is a proxy in the way?)"
+	}
+	return err.Error()
 }
 
-func (b *cancelBody) Close() error {
-	err := b.ReadCloser.Close()
-	b.cancel()
-	return err
+// maxAnswer bounds one answer's body; a page of 200 users is about 300 kB.
+const maxAnswer = 64 << 20
+
+func readAnswer(body io.ReadCloser) ([]byte, error) {
+	defer body.Close()
+	b, err := io.ReadAll(io.LimitReader(body, maxAnswer+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxAnswer {
+		return nil, &answerError{msg: fmt.Sprintf("answer larger than %d MiB", maxAnswer>>20)}
+	}
+	return b, nil
+}
+
+// answerError is an answer that is not what Okta sends: a proxy's page, a
+// body cut short, a token endpoint refusing the client. Its message names
+// the endpoint and says what was wrong.
+type answerError struct {
+	msg string
+	// status is the answer's HTTP status when it came from Okta itself (a
+	// JSON error body), else 0.
+	status int
+	// retry says a new attempt may get a good answer (a body cut short).
+	retry bool
+	// terminal says retrying cannot help (the token endpoint refused the
+	// client's credentials).
+	terminal bool
+}
+
+func (e *answerError) Error() string { return e.msg }
+
+// checkAnswer refuses an answer the SDK would misread: a 2xx answer whose
+// body is not complete JSON (an HTML page from a proxy, an empty or cut
+// body would be taken for an empty last page), an error status without
+// Okta's JSON body (a proxy's 404 page is not Okta saying a group is gone),
+// and the token endpoint's errors, whose status the SDK drops.
+func checkAnswer(family, path string, resp *http.Response, body []byte) error {
+	status := resp.StatusCode
+	ct := resp.Header.Get("Content-Type")
+	mt, _, _ := mime.ParseMediaType(ct)
+	isJSON := mt == "application/json" || strings.HasSuffix(mt, "+json")
+	ok := status >= 200 && status < 300
+	switch {
+	case ok && status == http.StatusNoContent:
+		return nil
+	case !isJSON && len(body) > 0:
+		what := "answer"
+		if !ok {
+			what = fmt.Sprintf("HTTP %d %s answer", status, http.StatusText(status))
+		}
+		return &answerError{msg: fmt.Sprintf("okta %s %s is not JSON (%s)%s: a proxy or firewall between learnsync and Okta may have answered instead",
+			family, what, orNone(mt), pageTitle(body))}
+	case ok && len(bytes.TrimSpace(body)) == 0:
+		return &answerError{retry: true, msg: fmt.Sprintf("okta %s answer is empty (HTTP %d with no body): truncated on the way", family, status)}
+	case ok && !json.Valid(body):
+		return &answerError{retry: true, msg: fmt.Sprintf("okta %s answer is truncated or not valid JSON (%d bytes: %s)", family, len(body), jsonProblem(body))}
+	case ok && !bytes.HasPrefix(bytes.TrimSpace(body), []byte("[")) && !bytes.HasPrefix(bytes.TrimSpace(body), []byte("{")):
+		// The SDK decodes a JSON null into an empty list.
+		return &answerError{retry: true, msg: fmt.Sprintf("okta %s answer is JSON but not an object or a list (%s)", family, clean(string(body)))}
+	case !ok && (len(body) == 0 || !json.Valid(body)):
+		return &answerError{msg: fmt.Sprintf("okta %s answered HTTP %d %s without Okta's error body", family, status, http.StatusText(status))}
+	case !ok && strings.HasPrefix(path, "/oauth2/"):
+		return tokenAnswerError(status, body)
+	}
+	return nil
+}
+
+// tokenAnswerError explains an error answer of the OAuth token endpoint.
+// Refusals (4xx but 429) are terminal: the client id, key or scopes are
+// wrong.
+func tokenAnswerError(status int, body []byte) error {
+	var e struct {
+		Error        string `json:"error"`
+		Description  string `json:"error_description"`
+		ErrorCode    string `json:"errorCode"`
+		ErrorSummary string `json:"errorSummary"`
+	}
+	_ = json.Unmarshal(body, &e)
+	code, desc := e.Error, e.Description
+	if code == "" {
+		code, desc = e.ErrorCode, e.ErrorSummary
+	}
+	msg := fmt.Sprintf("HTTP %d %s", status, http.StatusText(status))
+	if code != "" {
+		msg = fmt.Sprintf("%s: %s (HTTP %d)", clean(code), clean(desc), status)
+	}
+	if status >= 400 && status < 500 && status != http.StatusTooManyRequests {
+		return &answerError{status: status, terminal: true, msg: "OAuth token refused: " + msg}
+	}
+	return &answerError{status: status, msg: "OAuth token request failed: " + msg}
+}
+
+// jsonProblem says where a JSON body breaks.
+func jsonProblem(body []byte) string {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	var v any
+	err := dec.Decode(&v)
+	switch {
+	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
+		return "the document ends in the middle"
+	case err != nil:
+		return clean(err.Error())
+	}
+	return "extra data after the document"
+}
+
+var titlePattern = regexp.MustCompile(`(?is)<title[^>]*>(.*?)</title>`)
+
+// pageTitle quotes an HTML page's title, which usually names the proxy's
+// complaint ("Web Page Blocked", "502 Bad Gateway").
+func pageTitle(body []byte) string {
+	m := titlePattern.FindSubmatch(body)
+	if m == nil {
+		return ""
+	}
+	t := clean(string(m[1]))
+	if t == "" {
+		return ""
+	}
+	return fmt.Sprintf(", page title %q", t)
+}
+
+func orNone(ct string) string {
+	if ct == "" {
+		return "no Content-Type"
+	}
+	return ct
+}
+
+// clean makes text from an answer safe and short for one log line.
+func clean(s string) string {
+	s = strings.Join(strings.Fields(strings.ToValidUTF8(s, "?")), " ")
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return -1
+		}
+		return r
+	}, s)
+	if len(s) > 120 {
+		s = strings.ToValidUTF8(s[:120], "") + "…"
+	}
+	return s
 }
 
 // errGaveUp is reported when one request stayed rate limited beyond the

@@ -7,11 +7,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
+	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 	"unicode"
 
@@ -40,6 +44,8 @@ type client struct {
 	now     func() time.Time
 	backoff connectors.Backoff
 	budget  *connectors.Budget
+	// timeout is request_timeout, for messages.
+	timeout time.Duration
 
 	// renew serializes token requests; mu guards token and expires.
 	renew   sync.Mutex
@@ -59,6 +65,8 @@ type answer struct {
 	status int
 	header http.Header
 	body   []byte
+	// took is how long the request took, body included.
+	took time.Duration
 }
 
 // httpError is an answer the client did not expect (after retries).
@@ -66,6 +74,10 @@ type httpError struct {
 	method, path string
 	status       int
 	msg          string
+	// foreign says the answer is not OneLogin's: its body is not JSON (a
+	// proxy's HTML page). Its status says nothing about OneLogin's objects
+	// or credentials.
+	foreign bool
 }
 
 func (e *httpError) Error() string {
@@ -76,9 +88,10 @@ func (e *httpError) Error() string {
 	return s
 }
 
+// isStatus reports whether err is OneLogin's own answer with status.
 func isStatus(err error, status int) bool {
 	var he *httpError
-	return errors.As(err, &he) && he.status == status
+	return errors.As(err, &he) && he.status == status && !he.foreign
 }
 
 // accessToken returns a token that is valid for a while yet, fetching a new
@@ -134,7 +147,7 @@ func (c *client) newToken(ctx context.Context, st *stats) (string, time.Duration
 	}, false)
 	if err != nil {
 		var he *httpError
-		if errors.As(err, &he) && he.status >= 400 && he.status < 500 && he.status != http.StatusTooManyRequests {
+		if errors.As(err, &he) && !he.foreign && he.status >= 400 && he.status < 500 && he.status != http.StatusTooManyRequests {
 			return "", 0, connectors.TerminalError("onelogin refused the API credentials (%d %s): %s",
 				he.status, http.StatusText(he.status), orUnknown(he.msg))
 		}
@@ -182,6 +195,9 @@ func (c *client) get(ctx context.Context, st *stats, endpoint, path string, q ur
 		switch {
 		case err == nil:
 			return a, nil
+		case errors.As(err, &he) && he.foreign:
+			// A proxy's page: OneLogin has not refused anything.
+			return nil, err
 		case errors.As(err, &he) && he.status == http.StatusUnauthorized && !renewed:
 			c.dropToken(tok)
 			continue
@@ -217,17 +233,31 @@ func (c *client) do(ctx context.Context, st *stats, endpoint string, newReq func
 			return nil, err
 		}
 		a, err := c.send(st, endpoint, req)
+		if err == nil && a.status >= 200 && a.status < 300 {
+			err = checkAnswer(a)
+			var bad *badAnswer
+			if errors.As(err, &bad) && bad.retry && c.timeout > 0 && a.took >= c.timeout {
+				// net/http may end a body cut by Client.Timeout cleanly.
+				err = &badAnswer{retry: true, msg: fmt.Sprintf("timed out: the answer was cut off after %d bytes at request_timeout (%s)", len(a.body), c.timeout)}
+			}
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
-			if try < attempts && !connectors.CertificateError(err) {
+			var bad *badAnswer
+			retry := !errors.As(err, &bad) || bad.retry
+			if retry && try < attempts && !connectors.CertificateError(err) {
 				if err := connectors.Sleep(ctx, c.backoff.Delay(try)); err != nil {
 					return nil, err
 				}
 				continue
 			}
-			return nil, fmt.Errorf("%s %s: %s", req.Method, req.URL.Path, c.scrub(err.Error()))
+			msg := describeNetError(err, c.timeout)
+			if retry && try > 1 {
+				msg += fmt.Sprintf(" (%d attempts)", try)
+			}
+			return nil, fmt.Errorf("%s %s: %s", req.Method, req.URL.Path, c.scrub(msg))
 		}
 		if budgeted {
 			c.observe(a.header)
@@ -247,7 +277,19 @@ func (c *client) do(ctx context.Context, st *stats, endpoint string, newReq func
 			}
 			continue
 		}
-		return nil, &httpError{method: req.Method, path: req.URL.Path, status: a.status, msg: c.scrub(errorMessage(a.body))}
+		he := &httpError{method: req.Method, path: req.URL.Path, status: a.status, msg: c.scrub(errorMessage(a.body))}
+		// Only OneLogin's own JSON error says something about OneLogin's
+		// objects and credentials: a proxy's 404 page does not mean that a
+		// role was deleted, nor its 401 that the secret is wrong.
+		switch body := bytes.TrimSpace(a.body); {
+		case len(body) == 0:
+			he.foreign, he.msg = true, "no body, not OneLogin's error answer"
+		case !isJSON(a.header):
+			he.foreign, he.msg = true, notJSON(a)
+		case !json.Valid(body):
+			he.foreign, he.msg = true, "error answer truncated or not valid JSON"
+		}
+		return nil, he
 	}
 }
 
@@ -269,7 +311,95 @@ func (c *client) send(st *stats, endpoint string, req *http.Request) (*answer, e
 	if len(body) > maxBody {
 		return nil, fmt.Errorf("answer larger than %d bytes", maxBody)
 	}
-	return &answer{status: resp.StatusCode, header: resp.Header, body: body}, nil
+	return &answer{status: resp.StatusCode, header: resp.Header, body: body, took: time.Since(start)}, nil
+}
+
+// badAnswer is a 2xx answer that is not complete JSON.
+type badAnswer struct {
+	msg string
+	// retry says another attempt may get a good answer (a body cut short).
+	retry bool
+}
+
+func (e *badAnswer) Error() string { return e.msg }
+
+// checkAnswer refuses a 2xx answer that is not complete JSON: a proxy's
+// HTML page, an empty body, a body cut short. Decoding them would fail at
+// best, and at worst (an empty manager record) lose data quietly.
+func checkAnswer(a *answer) error {
+	body := bytes.TrimSpace(a.body)
+	switch {
+	case !isJSON(a.header) && len(body) > 0:
+		return &badAnswer{msg: notJSON(a)}
+	case len(body) == 0:
+		return &badAnswer{retry: true, msg: fmt.Sprintf("answer is empty (HTTP %d with no body): truncated on the way", a.status)}
+	case !json.Valid(body):
+		return &badAnswer{retry: true, msg: fmt.Sprintf("answer is truncated or not valid JSON (%d bytes: %s)", len(a.body), jsonProblem(body))}
+	case body[0] != '[' && body[0] != '{':
+		// A JSON null decodes into an empty list: a listing would end there.
+		return &badAnswer{retry: true, msg: fmt.Sprintf("answer is JSON but not an object or a list (%s)", clean(string(body), 80))}
+	}
+	return nil
+}
+
+// isJSON reports whether the answer says it is JSON. OneLogin always does.
+func isJSON(h http.Header) bool {
+	mt, _, _ := mime.ParseMediaType(h.Get("Content-Type"))
+	return mt == "application/json" || strings.HasSuffix(mt, "+json")
+}
+
+// notJSON describes an answer that is not JSON.
+func notJSON(a *answer) string {
+	mt, _, _ := mime.ParseMediaType(a.header.Get("Content-Type"))
+	if mt == "" {
+		mt = "no Content-Type"
+	}
+	title := ""
+	if m := titlePattern.FindSubmatch(a.body); m != nil {
+		if t := clean(string(m[1]), 80); t != "" {
+			title = fmt.Sprintf(", page title %q", t)
+		}
+	}
+	return fmt.Sprintf("answer is not JSON (%s)%s: a proxy or firewall between learnsync and OneLogin may have answered instead", mt, title)
+}
+
+var titlePattern = regexp.MustCompile(`(?is)<title[^>]*>(.*?)</title>`)
+
+// jsonProblem says where a JSON body breaks.
+func jsonProblem(body []byte) string {
+	var v any
+	err := json.NewDecoder(bytes.NewReader(body)).Decode(&v)
+	switch {
+	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
+		return "the document ends in the middle"
+	case err != nil:
+		return clean(err.Error(), 120)
+	}
+	return "extra data after the document"
+}
+
+// describeNetError says in an admin's words why a request got no answer.
+func describeNetError(err error, timeout time.Duration) string {
+	var bad *badAnswer
+	if errors.As(err, &bad) {
+		return bad.msg
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	var ne net.Error
+	switch {
+	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
+		return fmt.Sprintf("timed out: no complete answer within request_timeout (%s)", timeout)
+	case errors.Is(err, syscall.ECONNRESET):
+		return "connection reset by the server or a proxy"
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed):
+		return "the server or a proxy closed the connection without a complete answer"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused (is api_url right, is a proxy in the way?)"
+	}
+	return err.Error()
 }
 
 // observe feeds the X-RateLimit-* headers to the budget. OneLogin sends the

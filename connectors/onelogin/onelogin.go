@@ -91,6 +91,7 @@ func New(cfg Config, opts connectors.Options) (*Connector, error) {
 			now:     opts.Clock(),
 			backoff: connectors.DefaultBackoff,
 			budget:  &connectors.Budget{Share: cfg.RateLimitShare, MaxWait: maxWait},
+			timeout: cfg.RequestTimeout,
 		},
 	}, nil
 }

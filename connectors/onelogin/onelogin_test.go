@@ -595,7 +595,7 @@ func TestServerErrors(t *testing.T) {
 			Header: http.Header{"Content-Type": {"text/html"}}})
 		c, _ := newConnector(t, cfg, connectors.Options{})
 		res, err := c.FetchAll(context.Background())
-		if err == nil || res != nil || !strings.Contains(err.Error(), "not a JSON array") {
+		if err == nil || res != nil || !strings.Contains(err.Error(), "not JSON (text/html)") {
 			t.Fatalf("FetchAll = %v, %v; want nil and a JSON error", res, err)
 		}
 	})

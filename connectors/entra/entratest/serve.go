@@ -1,6 +1,7 @@
 package entratest
 
 import (
+	"cmp"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/rsa"
@@ -10,6 +11,7 @@ import (
 	"fmt"
 	"math/big"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"sort"
@@ -34,31 +36,105 @@ type pageRef struct {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	f := s.answer(w, r, false)
+	if f == nil {
+		return
+	}
+	// A fault of the connection or of the body: given without the lock,
+	// so that a slow answer does not hold up the others.
+	if f.Delay > 0 && !f.Stall {
+		select {
+		case <-time.After(f.Delay):
+		case <-r.Context().Done():
+			return
+		}
+	}
+	switch {
+	case f.Drop:
+		if hj, ok := w.(http.Hijacker); ok {
+			if conn, _, err := hj.Hijack(); err == nil {
+				_ = conn.Close()
+				return
+			}
+		}
+		panic(http.ErrAbortHandler)
+	case f.HTML:
+		status := f.Status
+		if status == 0 {
+			status = http.StatusOK
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.WriteHeader(status)
+		_, _ = w.Write([]byte(ProxyPage(status)))
+	case f.Empty:
+		w.Header().Set("Content-Type", "application/json; odata.metadata=minimal; odata.streaming=true; IEEE754Compatible=false; charset=utf-8")
+		w.WriteHeader(cmp.Or(f.Status, http.StatusOK))
+	case f.Truncate || f.Stall:
+		rec := httptest.NewRecorder()
+		s.answer(rec, r, true)
+		for k, vs := range rec.Header() {
+			if k != "Content-Length" {
+				w.Header()[k] = vs
+			}
+		}
+		body := rec.Body.Bytes()
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(body[:len(body)/2])
+		if !f.Stall {
+			return
+		}
+		if fl, ok := w.(http.Flusher); ok {
+			fl.Flush()
+		}
+		select {
+		case <-time.After(f.Delay):
+			_, _ = w.Write(body[len(body)/2:])
+		case <-r.Context().Done():
+		}
+	default:
+		// Late, but the real answer.
+		s.answer(w, r, true)
+	}
+}
+
+// answer gives the real answer, or an injected error answer. A due fault
+// of the connection or the body is returned instead, with nothing written.
+// again answers a request whose fault has been given already: it is not
+// counted twice and gets the real answer.
+func (s *Server) answer(w http.ResponseWriter, r *http.Request, again bool) *Fault {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ep, parts := classify(r.URL.Path)
-	s.counts[ep]++
-	s.queries[ep] = append(s.queries[ep], r.URL.RawQuery)
+	if !again {
+		s.counts[ep]++
+		s.queries[ep] = append(s.queries[ep], r.URL.RawQuery)
+	}
+	injected := func() (*Fault, bool) {
+		if again {
+			return nil, false
+		}
+		return s.injected(w, r, ep)
+	}
 
 	switch ep {
 	case "openid-configuration", "token":
-		if s.injected(w, r, ep) {
-			return
+		if f, done := injected(); done {
+			return f
 		}
 		if parts[0] != s.TenantID {
 			aadError(w, http.StatusBadRequest, "invalid_request", 90002,
 				fmt.Sprintf("Tenant '%s' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.", parts[0]))
-			return
+			return nil
 		}
 		if ep == "token" {
 			s.token(w, r)
 		} else {
 			s.openID(w)
 		}
-		return
+		return nil
 	case "unknown":
 		http.NotFound(w, r)
-		return
+		return nil
 	}
 
 	// Graph: a missing token is what the SDK sends to a host outside its
@@ -67,18 +143,18 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	tok, ok := strings.CutPrefix(auth, "Bearer ")
 	if auth == "" {
 		graphError(w, r, http.StatusUnauthorized, "InvalidAuthenticationToken", "Access token is empty.")
-		return
+		return nil
 	}
 	if !ok || !s.tokens[tok] {
 		graphError(w, r, http.StatusUnauthorized, "InvalidAuthenticationToken", "IDX14100: JWT is not well formed, there are no dots (.).")
-		return
+		return nil
 	}
 	if r.Method != http.MethodGet {
 		graphError(w, r, http.StatusMethodNotAllowed, "Request_BadRequest", "The fake only serves GET.")
-		return
+		return nil
 	}
-	if s.injected(w, r, ep) {
-		return
+	if f, done := injected(); done {
+		return f
 	}
 	q := r.URL.Query()
 	switch ep {
@@ -90,12 +166,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		u, ok := s.users[parts[1]]
 		if !ok || u.removed != "" {
 			notFound(w, r, parts[1])
-			return
+			return nil
 		}
 		sel, err := checkSelect(q, userProps)
 		if err != nil {
 			graphError(w, r, http.StatusBadRequest, "Request_BadRequest", err.Error())
-			return
+			return nil
 		}
 		body := renderUser(&u.User, sel)
 		body["@odata.context"] = s.GraphURL + "/$metadata#users/$entity"
@@ -110,6 +186,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		graphError(w, r, http.StatusBadRequest, "BadRequest",
 			fmt.Sprintf("Resource not found for the segment '%s'.", r.URL.Path))
 	}
+	return nil
 }
 
 // classify names the endpoint of a path and returns its variable parts:
@@ -150,8 +227,10 @@ func classify(p string) (string, []string) {
 	return "unknown", seg
 }
 
-// injected answers with a pending fault for ep, if one is due.
-func (s *Server) injected(w http.ResponseWriter, r *http.Request, ep string) bool {
+// injected answers with a pending fault for ep, if one is due, and reports
+// whether one was. A fault of the connection or the body is returned to be
+// given by serve, with nothing written.
+func (s *Server) injected(w http.ResponseWriter, r *http.Request, ep string) (*Fault, bool) {
 	for i, f := range s.faults {
 		if f.Endpoint != ep {
 			continue
@@ -163,6 +242,10 @@ func (s *Server) injected(w http.ResponseWriter, r *http.Request, ep string) boo
 		if f.Times > 0 && f.seen >= f.Nth+f.Times-1 {
 			s.faults = append(s.faults[:i:i], s.faults[i+1:]...)
 		}
+		if f.Drop || f.HTML || f.Empty || f.Truncate || f.Stall || f.Delay > 0 {
+			c := *f
+			return &c, true
+		}
 		if f.RetryAfter != "" {
 			w.Header().Set("Retry-After", f.RetryAfter)
 		}
@@ -170,16 +253,26 @@ func (s *Server) injected(w http.ResponseWriter, r *http.Request, ep string) boo
 			w.Header().Set("Content-Type", "application/json; odata.metadata=minimal; odata.streaming=true; IEEE754Compatible=false; charset=utf-8")
 			w.WriteHeader(f.Status)
 			_, _ = w.Write([]byte(strings.ReplaceAll(f.Body, "{{graph}}", s.GraphURL)))
-			return true
+			return nil, true
 		}
 		if ep == "token" || ep == "openid-configuration" {
 			aadError(w, f.Status, f.Code, 0, f.Message)
 		} else {
 			graphError(w, r, f.Status, f.Code, f.Message)
 		}
-		return true
+		return nil, true
 	}
-	return false
+	return nil, false
+}
+
+// ProxyPage is the HTML error page a proxy sends for status.
+func ProxyPage(status int) string {
+	title := fmt.Sprintf("%d %s", status, http.StatusText(status))
+	if status == http.StatusOK {
+		title = "Web Page Blocked"
+	}
+	return "<!DOCTYPE html>\n<html><head><title>" + title + "</title></head>\n<body><center><h1>" + title +
+		"</h1></center>\n<hr><center>corporate-proxy</center>\n</body></html>\n"
 }
 
 func (s *Server) openID(w http.ResponseWriter) {

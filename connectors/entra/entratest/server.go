@@ -15,6 +15,8 @@ import (
 	"encoding/hex"
 	"encoding/pem"
 	"fmt"
+	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -23,6 +25,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Default credentials of a new Server.
@@ -88,6 +91,26 @@ type Fault struct {
 	// with Status 200 it replaces a page by a recorded one. "{{graph}}" in
 	// it is replaced by GraphURL.
 	Body string
+
+	// Faults of the connection and the body, as proxies and networks make
+	// them. Delay is waited first; a fault with nothing but a Delay gives
+	// the real answer late.
+	Delay time.Duration
+	// Drop closes the connection without an answer (hijack and close).
+	Drop bool
+	// HTML answers a proxy's HTML error page (Content-Type text/html) with
+	// Status, or 200 if Status is 0.
+	HTML bool
+	// Empty answers Status (200 if 0) as JSON with no body at all.
+	Empty bool
+	// Truncate sends the real answer with its body cut in the middle,
+	// without Content-Length: a complete HTTP answer holding half a JSON
+	// document.
+	Truncate bool
+	// Stall sends the real answer's headers and half its body at once, and
+	// the rest after Delay: an answer that starts in time but is slow to
+	// finish.
+	Stall bool
 
 	seen int
 }
@@ -176,7 +199,11 @@ func New(t testing.TB) *Server {
 		counts:       map[string]int{},
 		queries:      map[string][]string{},
 	}
-	s.srv = httptest.NewTLSServer(http.HandlerFunc(s.serve))
+	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
+	// Clients that hang up (tests of timeouts and dropped connections) are
+	// no news worth logging.
+	s.srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	s.srv.StartTLS()
 	t.Cleanup(s.srv.Close)
 	s.URL = s.srv.URL
 	s.GraphURL = s.URL + "/v1.0"

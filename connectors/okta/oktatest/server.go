@@ -20,6 +20,7 @@
 package oktatest
 
 import (
+	"cmp"
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/base64"
@@ -144,6 +145,7 @@ type Server struct {
 	window    time.Duration
 	buckets   map[string]*bucket
 	faults    []fault
+	injected  []*Fault
 	counts    map[string]int
 	total     int
 	log       []Request
@@ -342,15 +344,56 @@ func family(path string) string {
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	latency := s.latency
+	path := r.URL.Path
+	s.counts[path]++
+	s.total++
+	n := s.counts[path]
+	f := s.dueFault(path)
 	s.mu.Unlock()
 	if latency > 0 {
 		time.Sleep(latency)
 	}
 	rw := &recorder{ResponseWriter: w}
-	s.handle(rw, r)
+	s.answer(rw, r, n, f)
 	s.mu.Lock()
 	s.log = append(s.log, Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.Query(), Status: rw.status})
 	s.mu.Unlock()
+}
+
+// answer gives the request its answer, or the injected fault f.
+func (s *Server) answer(w *recorder, r *http.Request, n int, f *Fault) {
+	if f == nil {
+		s.handle(w, r, n, 0)
+		return
+	}
+	if f.Delay > 0 && !f.Stall {
+		select {
+		case <-time.After(f.Delay):
+		case <-r.Context().Done():
+			return
+		}
+	}
+	switch {
+	case f.Stall:
+		rec := httptest.NewRecorder()
+		s.handle(rec, r, n, f.Status)
+		writeStalled(w, r, rec, f.Delay)
+	case f.Reset:
+		w.status = -1
+		resetConn(w.ResponseWriter)
+	case f.HTML:
+		writeProxyPage(w, f.Status)
+	case f.Empty || f.Body != "":
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(cmp.Or(f.Status, http.StatusOK))
+		_, _ = w.Write([]byte(f.Body))
+	case f.Truncate:
+		rec := httptest.NewRecorder()
+		s.handle(rec, r, n, f.Status)
+		writeTruncated(w, rec)
+	default:
+		s.handle(w, r, n, f.Status)
+	}
 }
 
 type recorder struct {
@@ -363,13 +406,12 @@ func (r *recorder) WriteHeader(code int) {
 	r.ResponseWriter.WriteHeader(code)
 }
 
-func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
+// handle answers a request, the nth to its path; a status other than 0
+// answers Okta's error for it once the rate limit is counted.
+func (s *Server) handle(w http.ResponseWriter, r *http.Request, n, status int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	path := r.URL.Path
-	s.counts[path]++
-	s.total++
-	n := s.counts[path]
 	fam := family(path)
 	now := s.now()
 	h := w.Header()
@@ -400,6 +442,14 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	}
 	b.used++
 	h.Set("X-Rate-Limit-Remaining", strconv.Itoa(limit-b.used))
+	if status != 0 {
+		if fam == FamilyOAuth && (status == http.StatusBadRequest || status == http.StatusUnauthorized) {
+			oauthError(w, status, "invalid_client", "Client authentication failed.")
+			return
+		}
+		writeStatusError(w, status)
+		return
+	}
 
 	if fam == FamilyOAuth {
 		if r.Method == http.MethodPost && path == "/oauth2/v1/token" {

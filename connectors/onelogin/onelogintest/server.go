@@ -85,9 +85,12 @@ type Group struct {
 	Reference string
 }
 
-// Fault is an answer the fake gives instead of the real one.
+// Fault is an answer the fake gives instead of the real one, at any
+// endpoint and page position (see FailAt): an error status, a proxy's HTML
+// page, an empty or truncated body, a dropped connection, a slow answer.
 type Fault struct {
-	// Status is the HTTP status (default 500).
+	// Status is the HTTP status (default 500; 200 for HTML and Empty). A
+	// fault that only delays or truncates keeps the real answer's status.
 	Status int
 	// Body is sent as is; empty means a OneLogin-shaped error for Status.
 	Body string
@@ -96,10 +99,24 @@ type Fault struct {
 	// Times is how many requests in a row get the fault (default 1; a
 	// negative value means every one from then on).
 	Times int
-	// Delay is waited before answering (slow answers, timeouts).
+	// Delay is waited before answering (slow answers, timeouts). A fault
+	// with nothing but a Delay gives the real answer late.
 	Delay time.Duration
 	// Drop closes the connection without an answer.
 	Drop bool
+	// HTML answers a proxy's HTML error page (Content-Type text/html) with
+	// Status: what a corporate proxy or captive portal sends.
+	HTML bool
+	// Truncate sends the real answer with its body cut in the middle,
+	// without Content-Length: a complete HTTP answer holding half a JSON
+	// document.
+	Truncate bool
+	// Empty answers Status as application/json with no body at all.
+	Empty bool
+	// Stall sends the real answer's headers and half its body at once, and
+	// the rest after Delay: an answer that starts in time but is slow to
+	// finish.
+	Stall bool
 }
 
 type fault struct {
@@ -359,18 +376,58 @@ func (s *Server) SetGroupPageSize(n int) {
 }
 
 // FailAt makes the nth request to path from now on (1 = the next one) get f
-// instead of its answer. path is an exact URL path, or "*" for any path.
+// instead of its answer. path is an exact URL path, a pattern in which
+// "{id}" stands for any one segment ("/api/2/roles/{id}/users"), or "*" for
+// any path. With a page size of n, request k of a listing is its page k.
 func (s *Server) FailAt(path string, nth int, f Fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if f.Status == 0 {
-		f.Status = http.StatusInternalServerError
+		switch {
+		case f.HTML || f.Empty:
+			f.Status = http.StatusOK
+		case f.Truncate || f.Stall || f.Drop || f.Delay > 0 && f.Body == "":
+			// The real answer (late or cut), or none.
+		default:
+			f.Status = http.StatusInternalServerError
+		}
 	}
 	times := f.Times
 	if times == 0 {
 		times = 1
 	}
 	s.faults = append(s.faults, &fault{path: path, skip: max(nth-1, 0), times: times, Fault: f})
+}
+
+// ProxyPage is the HTML error page a proxy sends for status.
+func ProxyPage(status int) string {
+	title := fmt.Sprintf("%d %s", status, http.StatusText(status))
+	if status == http.StatusOK {
+		title = "Web Page Blocked"
+	}
+	return "<!DOCTYPE html>\n<html><head><title>" + title + "</title></head>\n<body><center><h1>" + title +
+		"</h1></center>\n<hr><center>corporate-proxy</center>\n</body></html>\n"
+}
+
+// matchPath reports whether path matches pattern ("*", exact, or with
+// "{id}" segments).
+func matchPath(pattern, path string) bool {
+	if pattern == "*" || pattern == path {
+		return true
+	}
+	if !strings.Contains(pattern, "{id}") {
+		return false
+	}
+	ps, xs := strings.Split(pattern, "/"), strings.Split(path, "/")
+	if len(ps) != len(xs) {
+		return false
+	}
+	for i := range ps {
+		if ps[i] != "{id}" && ps[i] != xs[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // ClearFaults removes every pending fault.
@@ -415,6 +472,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, f)
 		return
 	}
+	s.answer(w, r)
+}
+
+// answer gives the real answer.
+func (s *Server) answer(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	w.Header().Set("Date", s.clock().Format(http.TimeFormat))
@@ -458,7 +520,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) dueFault(path string) *Fault {
 	for i, f := range s.faults {
-		if f.path != "*" && f.path != path {
+		if !matchPath(f.path, path) {
 			continue
 		}
 		if f.skip > 0 {
@@ -478,7 +540,7 @@ func (s *Server) dueFault(path string) *Fault {
 }
 
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, f *Fault) {
-	if f.Delay > 0 {
+	if f.Delay > 0 && !f.Stall {
 		select {
 		case <-time.After(f.Delay):
 		case <-r.Context().Done():
@@ -498,6 +560,44 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, f *Fault) {
 		for _, v := range vs {
 			w.Header().Add(k, v)
 		}
+	}
+	switch {
+	case f.Truncate || f.Stall:
+		rec := httptest.NewRecorder()
+		s.answer(rec, r)
+		for k, vs := range rec.Header() {
+			if k != "Content-Length" {
+				w.Header()[k] = vs
+			}
+		}
+		body := rec.Body.Bytes()
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(body[:len(body)/2])
+		if !f.Stall {
+			return
+		}
+		if fl, ok := w.(http.Flusher); ok {
+			fl.Flush()
+		}
+		select {
+		case <-time.After(f.Delay):
+			_, _ = w.Write(body[len(body)/2:])
+		case <-r.Context().Done():
+		}
+		return
+	case f.Status == 0:
+		// Late, but the real answer.
+		s.answer(w, r)
+		return
+	case f.HTML:
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.WriteHeader(f.Status)
+		_, _ = w.Write([]byte(ProxyPage(f.Status)))
+		return
+	case f.Empty:
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.WriteHeader(f.Status)
+		return
 	}
 	if f.Body != "" {
 		if w.Header().Get("Content-Type") == "" {
