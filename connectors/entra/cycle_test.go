@@ -1,6 +1,11 @@
 package entra_test
 
 import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -46,5 +51,30 @@ func TestTransitiveGroupsInACycle(t *testing.T) {
 		if got := res.Members[g]; len(got) != 3 {
 			t.Errorf("after adding a user to A, %s lists %v, want all three users", g, got)
 		}
+	}
+}
+
+// TestForeignNextLinkIsNotFollowed: a page whose nextLink points at another
+// server (another port on the same host included) fails the fetch; the
+// token is never sent there.
+func TestForeignNextLinkIsNotFollowed(t *testing.T) {
+	srv := entratest.New(t)
+	srv.AddUser(entratest.User{UserPrincipalName: "one@corp.example"})
+	var hits atomic.Int32
+	other := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"value": [], "@odata.deltaLink": "x"}`)
+	}))
+	defer other.Close()
+	srv.Inject(entratest.Fault{Endpoint: "users/delta", Status: 200,
+		Body: `{"value": [], "@odata.nextLink": "` + other.URL + `/v1.0/users/delta?$skiptoken=steal"}`})
+	h := newHarness(t, srv, nil)
+	res, err := h.conn.FetchAll(ctx(t))
+	if err == nil || res != nil || !strings.Contains(err.Error(), "outside graph_url") {
+		t.Fatalf("FetchAll = %v, %v; want a failure naming the foreign link", res, err)
+	}
+	if n := hits.Load(); n != 0 {
+		t.Errorf("the foreign server got %d requests", n)
 	}
 }

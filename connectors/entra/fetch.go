@@ -191,6 +191,9 @@ func (f *fetch) userRound(link string) (map[string]*graphUser, string, error) {
 		}
 		f.page(n, 0)
 		if next := str(page.GetOdataNextLink()); next != "" {
+			if err := f.checkLink("read users delta", next); err != nil {
+				return nil, "", err
+			}
 			if seen[next] {
 				return nil, "", fmt.Errorf("entra source %q: read users delta: nextLink repeats", f.c.opts.Name)
 			}
@@ -199,6 +202,9 @@ func (f *fetch) userRound(link string) (map[string]*graphUser, string, error) {
 			continue
 		}
 		if delta := str(page.GetOdataDeltaLink()); delta != "" {
+			if err := f.checkLink("read users delta", delta); err != nil {
+				return nil, "", err
+			}
 			return users, delta, nil
 		}
 		return nil, "", fmt.Errorf("entra source %q: read users delta: a page had neither nextLink nor deltaLink", f.c.opts.Name)
@@ -260,6 +266,9 @@ func (f *fetch) groupRound(link string) (map[string]*graphGroup, string, error) 
 		}
 		f.page(0, n)
 		if next := str(page.GetOdataNextLink()); next != "" {
+			if err := f.checkLink("read groups delta", next); err != nil {
+				return nil, "", err
+			}
 			if seen[next] {
 				return nil, "", fmt.Errorf("entra source %q: read groups delta: nextLink repeats", f.c.opts.Name)
 			}
@@ -268,6 +277,9 @@ func (f *fetch) groupRound(link string) (map[string]*graphGroup, string, error) 
 			continue
 		}
 		if delta := str(page.GetOdataDeltaLink()); delta != "" {
+			if err := f.checkLink("read groups delta", delta); err != nil {
+				return nil, "", err
+			}
 			return groups, delta, nil
 		}
 		return nil, "", fmt.Errorf("entra source %q: read groups delta: a page had neither nextLink nor deltaLink", f.c.opts.Name)
@@ -391,6 +403,9 @@ func (f *fetch) readScope() (*scope, error) {
 		if next == "" {
 			break
 		}
+		if err := f.checkLink("read app role assignments", next); err != nil {
+			return nil, err
+		}
 		page, err = b.WithUrl(next).Get(f.ctx, nil)
 	}
 	groupIDs := keys(sc.groups)
@@ -474,6 +489,9 @@ func (f *fetch) groupUsers(ctx context.Context, gid string, transitive bool) ([]
 		if link == "" {
 			return out, nil
 		}
+		if err := f.checkLink("read group members", link); err != nil {
+			return nil, err
+		}
 		page, err = next(link)
 	}
 }
@@ -502,6 +520,9 @@ func (f *fetch) ancestors(ctx context.Context, gid string) ([]string, error) {
 		link := str(page.GetOdataNextLink())
 		if link == "" {
 			return out, nil
+		}
+		if err := f.checkLink("read groups containing a group", link); err != nil {
+			return nil, err
 		}
 		page, err = b.WithUrl(link).Get(ctx, nil)
 	}
@@ -543,6 +564,9 @@ func (f *fetch) lookupTypes(ids []string, types map[string]string) error {
 			link := str(page.GetOdataNextLink())
 			if link == "" {
 				break
+			}
+			if err := f.checkLink("look up user types", link); err != nil {
+				return err
 			}
 			page, err = b.WithUrl(link).Get(f.ctx, nil)
 		}
@@ -868,4 +892,14 @@ func (f *fetch) finish(res *connectors.Result) {
 	sort.Slice(res.Groups, func(i, j int) bool { return res.Groups[i].ExternalID < res.Groups[j].ExternalID })
 	res.Problems = f.problems
 	res.Requests = int(f.st.requests.Load())
+}
+
+// checkLink refuses a next or delta link that leaves graph_url: following it
+// would send the access token to another server (the SDK's allowed-hosts
+// check compares host names only, not ports).
+func (f *fetch) checkLink(what, link string) error {
+	if f.c.ownLink(link) {
+		return nil
+	}
+	return fmt.Errorf("entra source %q: %s: Graph named a page outside graph_url (%.200s); not following it", f.c.opts.Name, what, link)
 }
