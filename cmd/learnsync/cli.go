@@ -433,7 +433,7 @@ printed with its field path. Exit 0 when valid, 2 when not.`,
 				fmt.Fprintf(a.stdout, "directory.dsn: %v\n", err)
 				return &exitErr{code: exitUsage, err: fmt.Errorf("%s: %s", a.configPath, plural(1, "problem"))}
 			}
-			fmt.Fprintf(a.stdout, "%s: valid (%d sources, %d license pools)\n", a.configPath, len(cfg.Sources), len(cfg.Licenses))
+			fmt.Fprintf(a.stdout, "%s: valid (%s, %s)\n", a.configPath, plural(len(cfg.Sources), "source"), plural(len(cfg.Licenses), "license pool"))
 			return nil
 		},
 	}

@@ -342,3 +342,40 @@ func TestExampleConfigRunsAsIs(t *testing.T) {
 		t.Errorf("database not next to the config: %v", err)
 	}
 }
+
+// TestExampleConfigIdPBlocksAreValid: the commented Okta, Entra ID and
+// OneLogin blocks of config.example.yaml, uncommented, are a valid
+// configuration: the example documents no key that does not exist.
+func TestExampleConfigIdPBlocksAreValid(t *testing.T) {
+	b, err := os.ReadFile("../../config.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	blocks := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		rest, ok := strings.CutPrefix(line, "  # ")
+		switch {
+		case !ok:
+			out = append(out, line)
+		case strings.HasPrefix(rest, "- name: "):
+			blocks++
+			out = append(out, "  "+rest)
+		case strings.HasPrefix(rest, "  ") && !strings.HasPrefix(strings.TrimSpace(rest), "#"):
+			out = append(out, "  "+rest)
+		}
+	}
+	if blocks != 3 {
+		t.Fatalf("found %d commented source blocks, want okta, entra and onelogin", blocks)
+	}
+	c := newCLI(t)
+	c.env["OKTA_API_TOKEN"], c.env["ENTRA_CLIENT_SECRET"], c.env["ONELOGIN_CLIENT_SECRET"] = "t", "s", "o"
+	c.write("learnsync.yaml", strings.Join(out, "\n"))
+	if err := os.Mkdir(c.path("examples"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c.write("examples/org.json", "{}")
+	if out, _ := c.mustRun(0, "validate"); !strings.Contains(out, "valid (4 sources") {
+		t.Errorf("validate: %s", out)
+	}
+}
