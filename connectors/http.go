@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -209,4 +211,28 @@ func CertificateError(err error) bool {
 		verifyTL *tls.CertificateVerificationError
 	)
 	return errors.As(err, &unknown) || errors.As(err, &host) || errors.As(err, &invalid) || errors.As(err, &verifyTL)
+}
+
+// DescribeNetError says in an admin's words why a request got no answer:
+// a timeout (naming timeout, the connector's request_timeout), a reset or
+// closed connection, a refused connection (with hint, e.g. "is org_url
+// right?"). The request's URL is left out: it may hold tokens (delta links,
+// an OAuth client assertion).
+func DescribeNetError(err error, timeout time.Duration, hint string) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	var ne net.Error
+	switch {
+	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
+		return fmt.Sprintf("timed out: no complete answer within request_timeout (%s)", timeout)
+	case errors.Is(err, syscall.ECONNRESET):
+		return "connection reset by the server or a proxy"
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed):
+		return "the server or a proxy closed the connection without a complete answer"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused (" + hint + ")"
+	}
+	return err.Error()
 }

@@ -8,14 +8,12 @@ import (
 	"fmt"
 	"io"
 	"mime"
-	"net"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -114,11 +112,11 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	auth := ep == "token" || ep == "openid-configuration"
 	if err != nil {
-		err = &netError{endpoint: ep, msg: describeNetError(err, t.timeout)}
+		err = &netError{endpoint: ep, msg: connectors.DescribeNetError(err, t.timeout, "are graph_url and authority_host right, is a proxy in the way?")}
 	} else if err = checkAnswer(ep, resp, body); err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		// net/http may end a body cut by the attempt's deadline as if it
 		// were complete: then it is the timeout, not a bad answer.
-		err = &netError{endpoint: ep, msg: describeNetError(context.DeadlineExceeded, t.timeout)}
+		err = &netError{endpoint: ep, msg: connectors.DescribeNetError(context.DeadlineExceeded, t.timeout, "are graph_url and authority_host right, is a proxy in the way?")}
 	}
 	if auth {
 		msg := ""
@@ -168,26 +166,6 @@ type netError struct {
 }
 
 func (e *netError) Error() string { return fmt.Sprintf("%s request: %s", e.endpoint, e.msg) }
-
-// describeNetError says in an admin's words why a request got no answer.
-func describeNetError(err error, timeout time.Duration) string {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
-	var ne net.Error
-	switch {
-	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
-		return fmt.Sprintf("timed out: no complete answer within request_timeout (%s)", timeout)
-	case errors.Is(err, syscall.ECONNRESET):
-		return "connection reset by the server or a proxy"
-	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed):
-		return "the server or a proxy closed the connection without a complete answer"
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return "connection refused (are graph_url and authority_host right, is a proxy in the way?)"
-	}
-	return err.Error()
-}
 
 // maxAnswer bounds one answer's body; a delta page of 999 users is about
 // 1 MB.

@@ -8,15 +8,12 @@ import (
 	"fmt"
 	"io"
 	"mime"
-	"net"
 	"net/http"
-	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 	"unicode"
 
@@ -294,34 +291,12 @@ func networkError(family string, tries int, err error, timeout time.Duration) er
 	if connectors.CertificateError(err) {
 		return &netError{msg: fmt.Sprintf("okta %s request: the server's TLS certificate is not trusted (a private CA or TLS proxy needs ca_file): %v", family, err)}
 	}
-	return &netError{msg: fmt.Sprintf("okta %s request failed after %d attempts: %s", family, tries, describeNetError(err, timeout))}
+	return &netError{msg: fmt.Sprintf("okta %s request failed after %d attempts: %s", family, tries, connectors.DescribeNetError(err, timeout, "is org_url right, is a proxy in the way?"))}
 }
 
 type netError struct{ msg string }
 
 func (e *netError) Error() string { return e.msg }
-
-// describeNetError says in an admin's words why a request got no answer.
-// The request's URL is left out: the SDK puts the signed client assertion
-// of an OAuth token request into it.
-func describeNetError(err error, timeout time.Duration) string {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
-	var ne net.Error
-	switch {
-	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
-		return fmt.Sprintf("timed out: no complete answer within request_timeout (%s)", timeout)
-	case errors.Is(err, syscall.ECONNRESET):
-		return "connection reset by the server or a proxy"
-	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed):
-		return "the server or a proxy closed the connection without a complete answer"
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return "connection refused (is org_url right, is a proxy in the way?)"
-	}
-	return err.Error()
-}
 
 // maxAnswer bounds one answer's body; a page of 200 users is about 300 kB.
 const maxAnswer = 64 << 20

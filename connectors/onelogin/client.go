@@ -8,14 +8,12 @@ import (
 	"fmt"
 	"io"
 	"mime"
-	"net"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 	"unicode"
 
@@ -384,22 +382,7 @@ func describeNetError(err error, timeout time.Duration) string {
 	if errors.As(err, &bad) {
 		return bad.msg
 	}
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
-	var ne net.Error
-	switch {
-	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
-		return fmt.Sprintf("timed out: no complete answer within request_timeout (%s)", timeout)
-	case errors.Is(err, syscall.ECONNRESET):
-		return "connection reset by the server or a proxy"
-	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed):
-		return "the server or a proxy closed the connection without a complete answer"
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return "connection refused (is api_url right, is a proxy in the way?)"
-	}
-	return err.Error()
+	return connectors.DescribeNetError(err, timeout, "is api_url right, is a proxy in the way?")
 }
 
 // observe feeds the X-RateLimit-* headers to the budget. OneLogin sends the
