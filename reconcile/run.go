@@ -28,7 +28,8 @@ const (
 	TriggerOnce     Trigger = "once"
 	TriggerSchedule Trigger = "schedule"
 	TriggerFullSync Trigger = "full_sync"
-	TriggerReload   Trigger = "start"
+	TriggerStart    Trigger = "start"
+	TriggerReload   Trigger = "reload"
 )
 
 // SourceRun is what happened to one source in a run.

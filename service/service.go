@@ -72,9 +72,9 @@ type Options struct {
 // Triggers of the runs the service starts besides the schedules.
 const (
 	// TriggerStart is the first cycle after the service starts.
-	TriggerStart = reconcile.TriggerReload // "start"
+	TriggerStart = reconcile.TriggerStart
 	// TriggerConfigReload is the reconcile that follows a configuration reload.
-	TriggerConfigReload reconcile.Trigger = "reload"
+	TriggerConfigReload = reconcile.TriggerReload
 )
 
 // Kinds of scheduled fetch.
