@@ -3,6 +3,7 @@ package reconcile
 import (
 	"cmp"
 	"slices"
+	"sync"
 	"time"
 )
 
@@ -25,9 +26,17 @@ func Diff(d *Desired, s *State) *Plan {
 	df := differ{d: d, s: s, p: &Plan{}}
 	df.index()
 	df.people()
+	// Groups and memberships on one side, seats on the other: both only
+	// read what people() decided, and each writes its own part of the plan.
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		df.licenses()
+	}()
 	df.groups()
 	df.members()
-	df.licenses()
+	wg.Wait()
 	df.sort()
 	return df.p
 }
