@@ -52,6 +52,13 @@ func (s *Store) Commit(ctx context.Context, c *reconcile.Commit) error {
 		if err := w.flushAudit(); err != nil {
 			return err
 		}
+		if c.End != nil {
+			end := c.End()
+			if _, err := w.exec(`UPDATE runs SET ended_at = ? WHERE id = ?`, end.UTC(), runID); err != nil {
+				return fmt.Errorf("record run: %w", err)
+			}
+			c.Run.EndedAt = end
+		}
 		c.Run.ID = runID
 		return nil
 	})

@@ -241,7 +241,7 @@ func (e *Engine) Run(ctx context.Context, opts RunOptions) (*Outcome, error) {
 		e.logRun(log, run)
 		return out, nil
 	}
-	if err := e.Store.Commit(ctx, &Commit{Plan: plan, Mirrors: deltas, Run: run, Now: now}); err != nil {
+	if err := e.Store.Commit(ctx, &Commit{Plan: plan, Mirrors: deltas, Run: run, Now: now, End: e.now}); err != nil {
 		return nil, fmt.Errorf("apply: %w", err)
 	}
 	out.Applied = true

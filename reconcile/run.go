@@ -69,6 +69,10 @@ type Commit struct {
 	Mirrors []*MirrorDelta
 	Run     *Run
 	Now     time.Time
+	// End, if set, is called once everything else is written, and the run
+	// record's end time becomes what it returns: a run's duration includes
+	// its apply.
+	End func() time.Time
 }
 
 // Store is what the engine needs of the learning directory.
