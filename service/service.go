@@ -562,6 +562,22 @@ func (s *Service) runBatch(ctx context.Context, b batch) {
 		return
 	}
 	s.metrics.observeRun(out)
+	// The directory's gauges are set before the run counts for readiness,
+	// so that a scrape after /readyz says ready sees them.
+	if n, err := s.store.PruneRuns(s.applyCtx, cfg.History.KeepRuns); err != nil {
+		s.log.Warn("prune run history", "error", err)
+	} else if n > 0 {
+		s.log.Debug("pruned run history", "runs", n)
+	}
+	if st, err := s.store.Status(s.applyCtx); err != nil {
+		s.log.Warn("read directory status", "error", err)
+	} else {
+		configured := make(map[string]bool)
+		for _, src := range cfg.Sources {
+			configured[src.Name] = true
+		}
+		s.metrics.observeDirectory(st, configured)
+	}
 	s.mu.Lock()
 	if out.Applied {
 		s.applied = true
@@ -593,20 +609,6 @@ func (s *Service) runBatch(ctx context.Context, b batch) {
 		}
 	}
 	s.mu.Unlock()
-	if n, err := s.store.PruneRuns(s.applyCtx, cfg.History.KeepRuns); err != nil {
-		s.log.Warn("prune run history", "error", err)
-	} else if n > 0 {
-		s.log.Debug("pruned run history", "runs", n)
-	}
-	if st, err := s.store.Status(s.applyCtx); err != nil {
-		s.log.Warn("read directory status", "error", err)
-	} else {
-		configured := make(map[string]bool)
-		for _, src := range cfg.Sources {
-			configured[src.Name] = true
-		}
-		s.metrics.observeDirectory(st, configured)
-	}
 }
 
 // applyStore lets an apply finish when the service stops: the engine's
