@@ -240,9 +240,9 @@ func (w *writer) applyPlan(p *reconcile.Plan) error {
 		return err
 	}
 	for _, c := range p.Members {
-		gid, ok := w.groupIDs[c.Group]
+		gid, ok := w.groupIDs[c.Group.Ref]
 		if !ok {
-			return fmt.Errorf("plan refers to unknown group %s/%s", c.Group.Source, c.Group.ExternalID)
+			return fmt.Errorf("plan refers to unknown group %s/%s", c.Group.Ref.Source, c.Group.Ref.ExternalID)
 		}
 		pid, err := w.personID(c.Person)
 		if err != nil {
@@ -255,10 +255,10 @@ func (w *writer) applyPlan(p *reconcile.Plan) error {
 		if _, err := w.exec(q, gid, pid); err != nil {
 			return fmt.Errorf("write membership: %w", err)
 		}
-		label := c.Group.Source + "/" + c.GroupName + " " + c.Group.ExternalID
+		label := c.Group.Ref.Source + "/" + c.Group.Name + " " + c.Group.Ref.ExternalID
 		a := w.members[label]
 		if a == nil {
-			a = &memberAudit{Group: c.Group.Source + "/" + c.GroupName, id: gid}
+			a = &memberAudit{Group: c.Group.Ref.Source + "/" + c.Group.Name, id: gid}
 			w.members[label] = a
 		}
 		if c.Op == reconcile.OpAdd {

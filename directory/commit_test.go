@@ -60,10 +60,10 @@ func plan1() *reconcile.Plan {
 			{Op: reconcile.OpCreate, Group: gref("okta", "g9"), Name: "Everyone"},
 		},
 		Members: []reconcile.MemberChange{
-			{Op: reconcile.OpAdd, Group: gref("hr", "g1"), GroupName: "Engineering", Person: newKey("alice@example.com")},
-			{Op: reconcile.OpAdd, Group: gref("hr", "g1"), GroupName: "Engineering", Person: newKey("bob@example.com")},
-			{Op: reconcile.OpAdd, Group: gref("hr", "g2"), GroupName: "Sales", Person: newKey("carol@example.com")},
-			{Op: reconcile.OpAdd, Group: gref("okta", "g9"), GroupName: "Everyone", Person: newKey("alice@example.com")},
+			{Op: reconcile.OpAdd, Group: &reconcile.MemberGroup{Ref: gref("hr", "g1"), Name: "Engineering"}, Person: newKey("alice@example.com")},
+			{Op: reconcile.OpAdd, Group: &reconcile.MemberGroup{Ref: gref("hr", "g1"), Name: "Engineering"}, Person: newKey("bob@example.com")},
+			{Op: reconcile.OpAdd, Group: &reconcile.MemberGroup{Ref: gref("hr", "g2"), Name: "Sales"}, Person: newKey("carol@example.com")},
+			{Op: reconcile.OpAdd, Group: &reconcile.MemberGroup{Ref: gref("okta", "g9"), Name: "Everyone"}, Person: newKey("alice@example.com")},
 		},
 		Licenses: []reconcile.LicenseChange{
 			{Op: reconcile.OpGrant, Pool: "learning-basic", Person: newKey("alice@example.com")},
@@ -361,8 +361,8 @@ func plan2() *reconcile.Plan {
 			{Op: reconcile.OpDelete, Group: gref("hr", "g2"), ID: 2, Name: "Sales"},
 		},
 		Members: []reconcile.MemberChange{
-			{Op: reconcile.OpRemove, Group: gref("hr", "g1"), GroupName: "Platform Engineering", Person: known(2, "bob@example.com")},
-			{Op: reconcile.OpAdd, Group: gref("okta", "g9"), GroupName: "Everyone", Person: newKey("dave@example.com")},
+			{Op: reconcile.OpRemove, Group: &reconcile.MemberGroup{Ref: gref("hr", "g1"), Name: "Platform Engineering"}, Person: known(2, "bob@example.com")},
+			{Op: reconcile.OpAdd, Group: &reconcile.MemberGroup{Ref: gref("okta", "g9"), Name: "Everyone"}, Person: newKey("dave@example.com")},
 		},
 		Licenses: []reconcile.LicenseChange{
 			{Op: reconcile.OpRevoke, Pool: "learning-basic", Person: known(2, "bob@example.com"), Reason: "deactivated"},
@@ -599,7 +599,7 @@ func TestCommitFailureWritesNothing(t *testing.T) {
 			name: "unknown group",
 			plan: &reconcile.Plan{
 				People:  []reconcile.PersonChange{{Op: reconcile.OpCreate, Person: newKey("eve@example.com"), Profile: reconcile.Profile{Email: "eve@example.com"}}},
-				Members: []reconcile.MemberChange{{Op: reconcile.OpAdd, Group: gref("hr", "nope"), GroupName: "Nope", Person: newKey("eve@example.com")}},
+				Members: []reconcile.MemberChange{{Op: reconcile.OpAdd, Group: &reconcile.MemberGroup{Ref: gref("hr", "nope"), Name: "Nope"}, Person: newKey("eve@example.com")}},
 			},
 			want: "unknown group hr/nope",
 		},
@@ -632,7 +632,7 @@ func TestCommitFailureWritesNothing(t *testing.T) {
 		{
 			name: "membership added twice",
 			plan: &reconcile.Plan{
-				Members: []reconcile.MemberChange{{Op: reconcile.OpAdd, Group: gref("hr", "g1"), GroupName: "Engineering", Person: known(1, "alice@example.com")}},
+				Members: []reconcile.MemberChange{{Op: reconcile.OpAdd, Group: &reconcile.MemberGroup{Ref: gref("hr", "g1"), Name: "Engineering"}, Person: known(1, "alice@example.com")}},
 			},
 			want: "write membership",
 		},
@@ -647,7 +647,7 @@ func TestCommitFailureWritesNothing(t *testing.T) {
 		{
 			name: "membership of a person who does not exist",
 			plan: &reconcile.Plan{
-				Members: []reconcile.MemberChange{{Op: reconcile.OpAdd, Group: gref("hr", "g1"), GroupName: "Engineering", Person: known(99, "ghost@example.com")}},
+				Members: []reconcile.MemberChange{{Op: reconcile.OpAdd, Group: &reconcile.MemberGroup{Ref: gref("hr", "g1"), Name: "Engineering"}, Person: known(99, "ghost@example.com")}},
 			},
 			want: "FOREIGN KEY",
 		},

@@ -66,7 +66,7 @@ func TestExportJSONContract(t *testing.T) {
 		People: []reconcile.PersonChange{{Op: reconcile.OpDeactivate, Person: known(2, "bob@example.com"), Profile: bobProfile,
 			Unlink: []reconcile.IdentityRef{ident("hr", "u2")}}},
 		Groups:  []reconcile.GroupChange{{Op: reconcile.OpCreate, Group: gref("hr", "g3"), Name: "Empty"}},
-		Members: []reconcile.MemberChange{{Op: reconcile.OpRemove, Group: gref("hr", "g1"), GroupName: "Engineering", Person: known(2, "bob@example.com")}},
+		Members: []reconcile.MemberChange{{Op: reconcile.OpRemove, Group: &reconcile.MemberGroup{Ref: gref("hr", "g1"), Name: "Engineering"}, Person: known(2, "bob@example.com")}},
 		Licenses: []reconcile.LicenseChange{
 			{Op: reconcile.OpRevoke, Pool: "learning-basic", Person: known(2, "bob@example.com"), Reason: "deactivated"},
 			{Op: reconcile.OpRevoke, Pool: "learning-pro", Person: known(2, "bob@example.com"), Reason: "deactivated"},
@@ -178,10 +178,10 @@ func TestExportSorting(t *testing.T) {
 			{Op: reconcile.OpCreate, Group: gref("hr", "g0"), Name: "Alpha"},
 		},
 		Members: []reconcile.MemberChange{
-			{Op: reconcile.OpAdd, Group: gref("hr", "g1"), Person: newKey("zed")},
-			{Op: reconcile.OpAdd, Group: gref("hr", "g1"), Person: newKey("amy")},
-			{Op: reconcile.OpAdd, Group: gref("hr", "g2"), Person: newKey("amy")},
-			{Op: reconcile.OpAdd, Group: gref("okta", "g1"), Person: newKey("amy")},
+			{Op: reconcile.OpAdd, Group: &reconcile.MemberGroup{Ref: gref("hr", "g1")}, Person: newKey("zed")},
+			{Op: reconcile.OpAdd, Group: &reconcile.MemberGroup{Ref: gref("hr", "g1")}, Person: newKey("amy")},
+			{Op: reconcile.OpAdd, Group: &reconcile.MemberGroup{Ref: gref("hr", "g2")}, Person: newKey("amy")},
+			{Op: reconcile.OpAdd, Group: &reconcile.MemberGroup{Ref: gref("okta", "g1")}, Person: newKey("amy")},
 		},
 		Licenses: []reconcile.LicenseChange{
 			{Op: reconcile.OpGrant, Pool: "zeta", Person: newKey("amy")},

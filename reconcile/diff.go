@@ -284,6 +284,7 @@ func (df *differ) members() {
 	}
 	for _, ref := range sortedGroupRefs(d.Groups) {
 		dg := d.Groups[ref]
+		mg := &MemberGroup{Ref: ref, Name: dg.Name}
 		want := make(map[int64]struct{}, len(dg.Members))
 		var have map[int64]struct{}
 		if g := s.Groups[ref]; g != nil {
@@ -292,19 +293,19 @@ func (df *differ) members() {
 		for _, key := range dg.Members {
 			t := df.target[key]
 			if t.ID == 0 {
-				df.p.Members = append(df.p.Members, MemberChange{Op: OpAdd, Group: ref, GroupName: dg.Name, Person: t})
+				df.p.Members = append(df.p.Members, MemberChange{Op: OpAdd, Group: mg, Person: t})
 				continue
 			}
 			want[t.ID] = struct{}{}
 			if _, ok := have[t.ID]; !ok {
-				df.p.Members = append(df.p.Members, MemberChange{Op: OpAdd, Group: ref, GroupName: dg.Name, Person: t})
+				df.p.Members = append(df.p.Members, MemberChange{Op: OpAdd, Group: mg, Person: t})
 			}
 		}
 		for id := range have {
 			if _, ok := want[id]; ok || df.protected[id] || df.deleted[id] {
 				continue
 			}
-			df.p.Members = append(df.p.Members, MemberChange{Op: OpRemove, Group: ref, GroupName: dg.Name, Person: PersonRef{ID: id, Key: df.keyOf(id)}})
+			df.p.Members = append(df.p.Members, MemberChange{Op: OpRemove, Group: mg, Person: PersonRef{ID: id, Key: df.keyOf(id)}})
 		}
 	}
 	// Groups that stay only because their source is frozen keep their
@@ -313,9 +314,10 @@ func (df *differ) members() {
 		if _, desired := d.Groups[ref]; desired || deletedGroups[ref] {
 			continue
 		}
+		mg := &MemberGroup{Ref: ref, Name: g.Name}
 		for id := range s.Members[g.ID] {
 			if !df.active[id] && !df.protected[id] && !df.deleted[id] {
-				df.p.Members = append(df.p.Members, MemberChange{Op: OpRemove, Group: ref, GroupName: g.Name, Person: PersonRef{ID: id, Key: df.keyOf(id)}})
+				df.p.Members = append(df.p.Members, MemberChange{Op: OpRemove, Group: mg, Person: PersonRef{ID: id, Key: df.keyOf(id)}})
 			}
 		}
 	}
@@ -447,7 +449,7 @@ func (df *differ) sort() {
 	p := df.p
 	slices.SortStableFunc(p.People, func(a, b PersonChange) int { return cmp.Compare(a.Person.Key, b.Person.Key) })
 	slices.SortFunc(p.Members, func(a, b MemberChange) int {
-		return cmp.Or(cmp.Compare(a.Group.Source, b.Group.Source), cmp.Compare(a.Group.ExternalID, b.Group.ExternalID),
+		return cmp.Or(cmp.Compare(a.Group.Ref.Source, b.Group.Ref.Source), cmp.Compare(a.Group.Ref.ExternalID, b.Group.Ref.ExternalID),
 			cmp.Compare(a.Person.Key, b.Person.Key), cmp.Compare(a.Op, b.Op))
 	})
 	slices.SortFunc(p.Licenses, func(a, b LicenseChange) int {

@@ -238,9 +238,9 @@ func applyPlan(st *State, p *Plan, now time.Time, nextID *int64) error {
 		}
 	}
 	for _, c := range p.Members {
-		g := st.Groups[c.Group]
+		g := st.Groups[c.Group.Ref]
 		if g == nil {
-			return fmt.Errorf("unknown group %v", c.Group)
+			return fmt.Errorf("unknown group %v", c.Group.Ref)
 		}
 		id, err := pid(c.Person)
 		if err != nil {
@@ -251,7 +251,7 @@ func applyPlan(st *State, p *Plan, now time.Time, nextID *int64) error {
 				st.Members[g.ID] = map[int64]struct{}{}
 			}
 			if _, dup := st.Members[g.ID][id]; dup {
-				return fmt.Errorf("member %d of %v added twice", id, c.Group)
+				return fmt.Errorf("member %d of %v added twice", id, c.Group.Ref)
 			}
 			st.Members[g.ID][id] = struct{}{}
 		} else {

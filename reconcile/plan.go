@@ -1,5 +1,7 @@
 package reconcile
 
+import "encoding/json"
+
 // Op is what a change does.
 type Op string
 
@@ -51,12 +53,46 @@ type GroupChange struct {
 	Fields      []FieldChange `json:"fields,omitempty"`
 }
 
+// MemberGroup names the group of membership changes. All the changes of one
+// group share one: a first import plans half a million memberships, and the
+// plan is held in memory whole.
+type MemberGroup struct {
+	Ref  GroupRef
+	Name string
+}
+
 // MemberChange adds a person to a group or removes them.
 type MemberChange struct {
+	Op     Op
+	Group  *MemberGroup
+	Person PersonRef
+}
+
+// memberChangeJSON is how a MemberChange reads in JSON.
+type memberChangeJSON struct {
 	Op        Op        `json:"op"`
 	Group     GroupRef  `json:"group"`
 	GroupName string    `json:"group_name"`
 	Person    PersonRef `json:"person"`
+}
+
+// MarshalJSON writes the change with its group's reference and name.
+func (c MemberChange) MarshalJSON() ([]byte, error) {
+	j := memberChangeJSON{Op: c.Op, Person: c.Person}
+	if c.Group != nil {
+		j.Group, j.GroupName = c.Group.Ref, c.Group.Name
+	}
+	return json.Marshal(j)
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (c *MemberChange) UnmarshalJSON(b []byte) error {
+	var j memberChangeJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	*c = MemberChange{Op: j.Op, Group: &MemberGroup{Ref: j.Group, Name: j.GroupName}, Person: j.Person}
+	return nil
 }
 
 // LicenseChange grants or revokes a seat of a pool.

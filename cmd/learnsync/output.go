@@ -74,7 +74,7 @@ func planJSON(out *reconcile.Outcome) planDoc {
 		doc.Changes = append(doc.Changes, planChange{Kind: "group", Op: c.Op, Object: g, ID: idString(c.ID), Group: g, Fields: c.Fields})
 	}
 	for _, c := range p.Members {
-		g := groupLabel(c.Group, c.GroupName)
+		g := groupLabel(c.Group.Ref, c.Group.Name)
 		doc.Changes = append(doc.Changes, planChange{Kind: "membership", Op: c.Op, Object: g + " " + c.Person.Key, Group: g, Person: c.Person.Key})
 	}
 	for _, c := range p.Licenses {
@@ -159,7 +159,7 @@ func writePlanText(w io.Writer, out *reconcile.Outcome) {
 		if c.Op == reconcile.OpRemove {
 			sign = "-"
 		}
-		fmt.Fprintf(w, "%s member %s ∈ %s\n", sign, c.Person.Key, groupLabel(c.Group, c.GroupName))
+		fmt.Fprintf(w, "%s member %s ∈ %s\n", sign, c.Person.Key, groupLabel(c.Group.Ref, c.Group.Name))
 	}
 	for _, c := range p.Licenses {
 		if c.Op == reconcile.OpGrant {
