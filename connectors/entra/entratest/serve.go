@@ -728,13 +728,7 @@ var inFilter = regexp.MustCompile(`^id in \((.*)\)$`)
 var eqFilter = regexp.MustCompile(`^id eq '([^']*)'$`)
 
 func (s *Server) listUsers(w http.ResponseWriter, r *http.Request, q url.Values) {
-	if tok := q.Get("$skiptoken"); tok != "" {
-		ref, ok := s.pages[tok]
-		if !ok {
-			graphError(w, r, http.StatusBadRequest, "Request_BadRequest", "Invalid skip token.")
-			return
-		}
-		s.writePage(w, ref.r, ref.offset, s.pageSize)
+	if s.nextPage(w, r, q) {
 		return
 	}
 	sel, err := checkSelect(q, userProps)
@@ -776,13 +770,7 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request, q url.Values)
 // listMembers serves /groups/{id}/members and /transitiveMembers, with the
 // optional graph.user or graph.group cast.
 func (s *Server) listMembers(w http.ResponseWriter, r *http.Request, q url.Values, gid, cast string, transitive bool) {
-	if tok := q.Get("$skiptoken"); tok != "" {
-		ref, ok := s.pages[tok]
-		if !ok {
-			graphError(w, r, http.StatusBadRequest, "Request_BadRequest", "Invalid skip token.")
-			return
-		}
-		s.writePage(w, ref.r, ref.offset, s.pageSize)
+	if s.nextPage(w, r, q) {
 		return
 	}
 	if !s.isGroup(gid) {
@@ -839,13 +827,7 @@ func (s *Server) listMembers(w http.ResponseWriter, r *http.Request, q url.Value
 
 // listMemberOf serves /groups/{id}/transitiveMemberOf[/graph.group].
 func (s *Server) listMemberOf(w http.ResponseWriter, r *http.Request, q url.Values, gid, cast string) {
-	if tok := q.Get("$skiptoken"); tok != "" {
-		ref, ok := s.pages[tok]
-		if !ok {
-			graphError(w, r, http.StatusBadRequest, "Request_BadRequest", "Invalid skip token.")
-			return
-		}
-		s.writePage(w, ref.r, ref.offset, s.pageSize)
+	if s.nextPage(w, r, q) {
 		return
 	}
 	if !s.isGroup(gid) {
@@ -882,13 +864,7 @@ func (s *Server) listMemberOf(w http.ResponseWriter, r *http.Request, q url.Valu
 }
 
 func (s *Server) listAssignments(w http.ResponseWriter, r *http.Request, q url.Values, spID string) {
-	if tok := q.Get("$skiptoken"); tok != "" {
-		ref, ok := s.pages[tok]
-		if !ok {
-			graphError(w, r, http.StatusBadRequest, "Request_BadRequest", "Invalid skip token.")
-			return
-		}
-		s.writePage(w, ref.r, ref.offset, s.pageSize)
+	if s.nextPage(w, r, q) {
 		return
 	}
 	ps, ok := s.sps[spID]
@@ -981,4 +957,20 @@ func aadError(w http.ResponseWriter, status int, code string, aadsts int, msg st
 		"correlation_id":    newToken(),
 		"error_uri":         fmt.Sprintf("https://login.microsoftonline.com/error?code=%d", aadsts),
 	})
+}
+
+// nextPage serves the page a $skiptoken names, if the request has one, and
+// reports whether it did (an unknown token gets Graph's error).
+func (s *Server) nextPage(w http.ResponseWriter, r *http.Request, q url.Values) bool {
+	tok := q.Get("$skiptoken")
+	if tok == "" {
+		return false
+	}
+	ref, ok := s.pages[tok]
+	if !ok {
+		graphError(w, r, http.StatusBadRequest, "Request_BadRequest", "Invalid skip token.")
+		return true
+	}
+	s.writePage(w, ref.r, ref.offset, s.pageSize)
+	return true
 }
