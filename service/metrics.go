@@ -8,7 +8,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/learnsync/learnsync/directory"
 	"github.com/learnsync/learnsync/reconcile"
 )
 
@@ -146,7 +145,7 @@ func newMetrics(ready func() bool) *metrics {
 	for _, r := range []reconcile.Result{reconcile.ResultOK, reconcile.ResultPartial, reconcile.ResultBlocked, reconcile.ResultFailed} {
 		m.runs.WithLabelValues(string(r))
 	}
-	m.runs.WithLabelValues(resultError)
+	m.runs.WithLabelValues(resultLabelError)
 	for _, k := range changeKinds {
 		m.planChanges.WithLabelValues(k)
 	}
@@ -155,8 +154,8 @@ func newMetrics(ready func() bool) *metrics {
 	return m
 }
 
-// resultError labels a run that could not be carried out at all.
-const resultError = "error"
+// resultLabelError labels a run that could not be carried out at all.
+const resultLabelError = "error"
 
 // changeKinds are the values of learnsync_plan_changes_total's kind label.
 var changeKinds = []string{
@@ -208,8 +207,8 @@ func (m *metrics) observeRun(out *reconcile.Outcome) {
 		if sr.Mode == "" || sr.Result == "unchanged" {
 			continue
 		}
-		m.fetches.WithLabelValues(sr.Name, sr.Mode, sr.Result).Inc()
-		m.fetchDuration.WithLabelValues(sr.Name, sr.Mode).Observe(sr.Duration.Seconds())
+		m.fetches.WithLabelValues(sr.Name, string(sr.Mode), string(sr.Result)).Inc()
+		m.fetchDuration.WithLabelValues(sr.Name, string(sr.Mode)).Observe(sr.Duration.Seconds())
 		if sr.Result == "failed" {
 			m.sourceFrozen.WithLabelValues(sr.Name).Set(1)
 			continue
@@ -222,9 +221,9 @@ func (m *metrics) observeRun(out *reconcile.Outcome) {
 }
 
 // observeDirectory sets the gauges that describe the directory.
-func (m *metrics) observeDirectory(st *directory.Status, configured map[string]bool) {
-	m.people.WithLabelValues("active").Set(float64(st.Active))
-	m.people.WithLabelValues("inactive").Set(float64(st.Inactive))
+func (m *metrics) observeDirectory(st *StoredStatus, configured map[string]bool) {
+	m.people.WithLabelValues("active").Set(float64(st.People.Active))
+	m.people.WithLabelValues("inactive").Set(float64(st.People.Inactive))
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	seen := make(map[string]bool, len(st.Pools))
@@ -243,8 +242,8 @@ func (m *metrics) observeDirectory(st *directory.Status, configured map[string]b
 	}
 	m.pools = seen
 	for _, ss := range st.Sources {
-		if configured[ss.Source] && !ss.FetchedAt.IsZero() {
-			m.sourceLastSuccess.WithLabelValues(ss.Source).Set(unix(ss.FetchedAt))
+		if configured[ss.Name] && !ss.FetchedAt.IsZero() {
+			m.sourceLastSuccess.WithLabelValues(ss.Name).Set(unix(ss.FetchedAt))
 		}
 	}
 }

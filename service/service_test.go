@@ -22,34 +22,6 @@ func oneSource(schedule, fullSync string) func(string) *config.Config {
 	return func(dir string) *config.Config { return testConfig(dir, testSource("hr", schedule, fullSync)) }
 }
 
-func TestParseSchedule(t *testing.T) {
-	from := time.Date(2026, 3, 2, 9, 0, 0, 123, time.UTC)
-	for _, tt := range []struct {
-		spec string
-		want time.Time
-	}{
-		{"@every 150ms", from.Add(150 * time.Millisecond)}, // cron/v3 would make it 1s
-		{"@every 90s", from.Add(90 * time.Second)},
-		{"@every 1h30m", from.Add(90 * time.Minute)},
-		{"0 3 * * *", time.Date(2026, 3, 3, 3, 0, 0, 0, time.UTC)},
-		{"@hourly", time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)},
-	} {
-		s, err := ParseSchedule(tt.spec)
-		if err != nil {
-			t.Errorf("ParseSchedule(%q): %v", tt.spec, err)
-			continue
-		}
-		if got := s.Next(from); !got.Equal(tt.want) {
-			t.Errorf("ParseSchedule(%q).Next = %v, want %v", tt.spec, got, tt.want)
-		}
-	}
-	for _, spec := range []string{"", "@every", "@every soon", "0 0 3 * * *"} {
-		if _, err := ParseSchedule(spec); err == nil {
-			t.Errorf("ParseSchedule(%q) succeeded", spec)
-		}
-	}
-}
-
 // One cycle at start; then incremental fetches on the schedule and full
 // ones on full_sync, each followed by a reconcile.
 func TestScheduleTicks(t *testing.T) {
@@ -161,9 +133,7 @@ func TestRunsNeverOverlap(t *testing.T) {
 	if n := b.full.Load() + b.incremental.Load(); n != 1 {
 		t.Fatalf("b fetched %d times while a's run was in progress, want 1 (the start)", n)
 	}
-	h.svc.mu.Lock()
-	_, queued := h.svc.pending["b"]
-	h.svc.mu.Unlock()
+	_, queued := h.svc.queue.source("b")
 	if !queued {
 		t.Error("b is not waiting for the next run")
 	}
@@ -263,7 +233,7 @@ func TestReadinessFirstRunAndFailures(t *testing.T) {
 	h.store.broken.Store(true)
 	h.advance(time.Minute)
 	eventually(t, "a run error", func() bool {
-		return testutil.ToFloat64(h.svc.metrics.runs.WithLabelValues(resultError)) == 1 && h.idle()
+		return testutil.ToFloat64(h.svc.metrics.runs.WithLabelValues(resultLabelError)) == 1 && h.idle()
 	})
 	code, body = h.get("/readyz")
 	if code != http.StatusServiceUnavailable || !strings.Contains(body, "the last run failed: disk I/O error") {
@@ -592,7 +562,7 @@ func TestStatusDocument(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("/status = %d %s", code, body)
 	}
-	var st Status
+	var st StatusReport
 	if err := json.Unmarshal([]byte(body), &st); err != nil {
 		t.Fatalf("/status is not JSON: %v\n%s", err, body)
 	}

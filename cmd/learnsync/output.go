@@ -246,7 +246,7 @@ license pools. --output json prints the document a running service serves on
 				return err
 			}
 			defer store.Close()
-			st, err := service.ReadStatus(cmd.Context(), store, cfg, time.Now(), limit)
+			st, err := service.ReadStatus(cmd.Context(), serviceStore{store}, cfg, time.Now(), limit)
 			if err != nil {
 				return err
 			}
@@ -264,7 +264,7 @@ license pools. --output json prints the document a running service serves on
 	return cmd
 }
 
-func writeStatusText(w io.Writer, st *service.Status) {
+func writeStatusText(w io.Writer, st *service.StatusReport) {
 	if len(st.Runs) == 0 {
 		fmt.Fprintln(w, "No runs yet. Start one with: learnsync run --once")
 		return

@@ -31,7 +31,7 @@ func (a *app) serve(ctx context.Context, full bool) error {
 	defer store.Close()
 	svc, err := service.New(service.Options{
 		Config: cfg,
-		Store:  store,
+		Store:  serviceStore{store},
 		Build: func(cfg *config.Config, hooks func(string) connectors.Hooks) (*reconcile.Engine, error) {
 			return a.engine(cfg, store, hooks)
 		},
