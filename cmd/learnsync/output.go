@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strconv"
@@ -237,11 +236,7 @@ license pools. --output json prints the document a running service serves on
 			if output != "text" && output != "json" {
 				return usageErr("--output must be text or json, got %q", output)
 			}
-			cfg, err := a.loadConfig()
-			if err != nil {
-				return err
-			}
-			store, err := a.openStore(cmd.Context(), cfg)
+			cfg, store, err := a.open(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -251,9 +246,7 @@ license pools. --output json prints the document a running service serves on
 				return err
 			}
 			if output == "json" {
-				enc := json.NewEncoder(a.stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(st)
+				return writeJSON(a.stdout, st)
 			}
 			writeStatusText(a.stdout, st)
 			return nil

@@ -20,11 +20,7 @@ func (a *app) serve(ctx context.Context, full bool) error {
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 
-	cfg, err := a.loadConfig()
-	if err != nil {
-		return err
-	}
-	store, err := a.openStore(ctx, cfg)
+	cfg, store, err := a.open(ctx)
 	if err != nil {
 		return err
 	}
