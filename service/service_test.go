@@ -461,11 +461,7 @@ func TestShutdownLetsApplyFinish(t *testing.T) {
 // transaction rolls back and nothing of the run is kept.
 func TestShutdownAbandonsSlowApply(t *testing.T) {
 	hr := newFakeSource("hr", "alice", "bob", "carol")
-	h := newHarness(t, func(dir string) *config.Config {
-		cfg := testConfig(dir, testSource("hr", "@every 1m", "@every 24h"))
-		cfg.Server.ShutdownTimeout = 100 * time.Millisecond
-		return cfg
-	}, hr)
+	h := newHarness(t, withShutdownTimeout(100*time.Millisecond), hr)
 	entered := make(chan struct{})
 	h.store.beforeCommit = func(ctx context.Context) {
 		close(entered)
@@ -473,17 +469,7 @@ func TestShutdownAbandonsSlowApply(t *testing.T) {
 	}
 	h.start(nil)
 	<-entered
-	began := time.Now()
-	if err := h.stop(); err != nil {
-		t.Fatalf("Run = %v, want nil", err)
-	}
-	if took := time.Since(began); took > 3*time.Second {
-		t.Errorf("stopping took %v with a 100ms shutdown_timeout", took)
-	}
-	if rs := h.runs(); len(rs) != 0 {
-		t.Errorf("an abandoned apply left runs: %s", describe(rs))
-	}
-	checkDirectory(t, h, 0)
+	stopLeavingNothing(t, h, "an abandoned apply (100ms shutdown_timeout)")
 	if !strings.Contains(h.logs.String(), "did not finish within server.shutdown_timeout") {
 		t.Error("abandoning the apply is not logged")
 	}
@@ -493,22 +479,34 @@ func TestShutdownAbandonsSlowApply(t *testing.T) {
 func TestShutdownCancelsFetch(t *testing.T) {
 	hr := newFakeSource("hr", "alice")
 	hr.setGate(make(chan struct{})) // never opens
-	h := newHarness(t, func(dir string) *config.Config {
-		cfg := testConfig(dir, testSource("hr", "@every 1m", "@every 24h"))
-		cfg.Server.ShutdownTimeout = time.Minute
-		return cfg
-	}, hr)
+	h := newHarness(t, withShutdownTimeout(time.Minute), hr)
 	h.start(nil)
 	hr.waitStarted(t)
+	stopLeavingNothing(t, h, "a cancelled fetch")
+}
+
+// withShutdownTimeout is one source hr with server.shutdown_timeout d.
+func withShutdownTimeout(d time.Duration) func(dir string) *config.Config {
+	return func(dir string) *config.Config {
+		cfg := testConfig(dir, testSource("hr", "@every 1m", "@every 24h"))
+		cfg.Server.ShutdownTimeout = d
+		return cfg
+	}
+}
+
+// stopLeavingNothing stops the service during what (a fetch or an apply):
+// Run returns nil within 3 seconds, and nothing of the run is kept.
+func stopLeavingNothing(t *testing.T, h *harness, what string) {
+	t.Helper()
 	began := time.Now()
 	if err := h.stop(); err != nil {
-		t.Fatalf("Run = %v", err)
+		t.Fatalf("Run = %v, want nil", err)
 	}
 	if took := time.Since(began); took > 3*time.Second {
-		t.Errorf("stopping during a fetch took %v", took)
+		t.Errorf("stopping during %s took %v", what, took)
 	}
 	if rs := h.runs(); len(rs) != 0 {
-		t.Errorf("a cancelled fetch left runs: %s", describe(rs))
+		t.Errorf("%s left runs: %s", what, describe(rs))
 	}
 	checkDirectory(t, h, 0)
 }
