@@ -222,12 +222,7 @@ func TestReadinessFirstRunAndFailures(t *testing.T) {
 		!strings.Contains(body, "the last 4 runs failed") {
 		t.Errorf("/readyz does not say why: %q", body)
 	}
-	hr.setFail(nil)
-	h.advance(time.Minute)
-	h.waitRuns(6)
-	if code, body := h.get("/readyz"); code != 200 {
-		t.Errorf("/readyz after recovering = %d %q", code, body)
-	}
+	h.recoverSource(hr, 6, "recovering")
 
 	// The directory cannot be read: not ready at once.
 	h.store.broken.Store(true)
@@ -290,12 +285,7 @@ func TestReadinessStaleSource(t *testing.T) {
 		t.Errorf("status of okta = %+v", o)
 	}
 
-	okta.setFail(nil)
-	h.advance(time.Minute)
-	h.waitRuns(9)
-	if code, body := h.get("/readyz"); code != 200 {
-		t.Errorf("/readyz after okta recovered = %d %q", code, body)
-	}
+	h.recoverSource(okta, 9, "okta recovered")
 	if testutil.ToFloat64(frozen) != 0 {
 		t.Error("learnsync_source_frozen{source=okta} is not back to 0")
 	}
@@ -483,6 +473,18 @@ func TestShutdownCancelsFetch(t *testing.T) {
 	h.start(nil)
 	hr.waitStarted(t)
 	stopLeavingNothing(t, h, "a cancelled fetch")
+}
+
+// recoverSource lets src's fetches succeed again, moves to the next tick,
+// waits for the runs-th run and checks that /readyz says ready (after what).
+func (h *harness) recoverSource(src *fakeSource, runs int, what string) {
+	h.t.Helper()
+	src.setFail(nil)
+	h.advance(time.Minute)
+	h.waitRuns(runs)
+	if code, body := h.get("/readyz"); code != 200 {
+		h.t.Errorf("/readyz after %s = %d %q", what, code, body)
+	}
 }
 
 // withShutdownTimeout is one source hr with server.shutdown_timeout d.
