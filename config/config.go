@@ -21,7 +21,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/robfig/cron/v3"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/learnsync/learnsync/connectors"
@@ -68,10 +67,12 @@ const (
 
 // Source is one identity source. Earlier sources win attribute conflicts.
 type Source struct {
-	Name       string   `yaml:"name"`
-	Type       string   `yaml:"type"`
-	Schedule   string   `yaml:"schedule"`
-	FullSync   string   `yaml:"full_sync"`
+	Name string `yaml:"name"`
+	Type string `yaml:"type"`
+	// Schedule is when an incremental fetch (where the source can, else a
+	// full one) is due; FullSync when a full fetch is.
+	Schedule   Schedule `yaml:"schedule"`
+	FullSync   Schedule `yaml:"full_sync"`
 	Scope      Scope    `yaml:"scope"`
 	SyncGroups []string `yaml:"sync_groups"`
 	// ScheduleJitter delays each scheduled fetch (schedule and full_sync)
@@ -163,7 +164,7 @@ func Default() *Config {
 }
 
 func defaultSource() Source {
-	return Source{Schedule: DefaultSchedule, FullSync: DefaultFullSync, SyncGroups: []string{"*"}, StaleAfter: DefaultStaleAfter}
+	return Source{Schedule: unparsedSchedule(DefaultSchedule), FullSync: unparsedSchedule(DefaultFullSync), SyncGroups: []string{"*"}, StaleAfter: DefaultStaleAfter}
 }
 
 // Errors is every problem found in a configuration.
@@ -311,14 +312,6 @@ func withoutKey(n *yaml.Node, key string) *yaml.Node {
 
 var sourceName = regexp.MustCompile(`^[a-z0-9-]+$`)
 
-// cronParser accepts five-field cron specs and descriptors (@every 5m, @daily).
-var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
-
-// ParseSchedule parses a schedule or full_sync value.
-func ParseSchedule(spec string) (cron.Schedule, error) {
-	return cronParser.Parse(spec)
-}
-
 func (c *Config) validate(d *decoder, reg connectors.Registry) {
 	switch c.Directory.Driver {
 	case "sqlite":
@@ -340,44 +333,74 @@ func (c *Config) validate(d *decoder, reg connectors.Registry) {
 	}
 	names := make(map[string]int)
 	for i := range c.Sources {
-		s := &c.Sources[i]
-		p := fmt.Sprintf("sources[%d]", i)
-		switch {
-		case s.Name == "":
-			d.fail(p+".name", "required")
-		case !sourceName.MatchString(s.Name):
-			d.fail(p+".name", "%q must be lowercase letters, digits and dashes", s.Name)
-		default:
-			if j, dup := names[s.Name]; dup {
-				d.fail(p+".name", "%q is already the name of sources[%d]", s.Name, j)
-			} else {
-				names[s.Name] = i
-			}
-		}
-		if _, err := ParseSchedule(s.Schedule); err != nil {
-			d.fail(p+".schedule", "%q is not a cron spec or @every interval: %v", s.Schedule, err)
-		}
-		if _, err := ParseSchedule(s.FullSync); err != nil {
-			d.fail(p+".full_sync", "%q is not a cron spec or @every interval: %v", s.FullSync, err)
-		}
-		if s.ScheduleJitter < 0 {
-			d.fail(p+".schedule_jitter", "must not be negative")
-		}
-		if s.StaleAfter < 0 {
-			d.fail(p+".stale_after", "must be 0 (never) or more")
-		}
-		for j, g := range s.Scope.Groups {
-			if strings.TrimSpace(g) == "" {
-				d.fail(fmt.Sprintf("%s.scope.groups[%d]", p, j), "must not be empty")
-			}
-		}
-		for j, g := range s.SyncGroups {
-			if _, err := path.Match(g, ""); err != nil || g == "" {
-				d.fail(fmt.Sprintf("%s.sync_groups[%d]", p, j), "%q is not a valid glob pattern", g)
-			}
-		}
-		c.decodeConnector(d, reg, s, p)
+		c.validateSource(d, reg, i, names)
 	}
+	c.validateLicenses(d)
+	if c.Deprovision.DeleteAfter < 0 {
+		d.fail("deprovision.delete_after", "must not be negative")
+	}
+	if c.Safety.MaxDeactivations < 0 {
+		d.fail("safety.max_deactivations", "must be 0 (off) or more")
+	}
+	if c.Safety.MaxDeactivationPercent < 0 || c.Safety.MaxDeactivationPercent > 100 {
+		d.fail("safety.max_deactivation_percent", "must be between 0 (off) and 100")
+	}
+	if c.History.KeepRuns < 1 {
+		d.fail("history.keep_runs", "must be at least 1")
+	}
+	c.validateServer(d)
+}
+
+// validateSource checks sources[i] (names holds the names of the sources
+// before it), parses its schedules and decodes its connector block.
+func (c *Config) validateSource(d *decoder, reg connectors.Registry, i int, names map[string]int) {
+	s := &c.Sources[i]
+	p := fmt.Sprintf("sources[%d]", i)
+	switch {
+	case s.Name == "":
+		d.fail(p+".name", "required")
+	case !sourceName.MatchString(s.Name):
+		d.fail(p+".name", "%q must be lowercase letters, digits and dashes", s.Name)
+	default:
+		if j, dup := names[s.Name]; dup {
+			d.fail(p+".name", "%q is already the name of sources[%d]", s.Name, j)
+		} else {
+			names[s.Name] = i
+		}
+	}
+	d.parseSchedule(&s.Schedule, p+".schedule")
+	d.parseSchedule(&s.FullSync, p+".full_sync")
+	if s.ScheduleJitter < 0 {
+		d.fail(p+".schedule_jitter", "must not be negative")
+	}
+	if s.StaleAfter < 0 {
+		d.fail(p+".stale_after", "must be 0 (never) or more")
+	}
+	for j, g := range s.Scope.Groups {
+		if strings.TrimSpace(g) == "" {
+			d.fail(fmt.Sprintf("%s.scope.groups[%d]", p, j), "must not be empty")
+		}
+	}
+	for j, g := range s.SyncGroups {
+		if _, err := path.Match(g, ""); err != nil || g == "" {
+			d.fail(fmt.Sprintf("%s.sync_groups[%d]", p, j), "%q is not a valid glob pattern", g)
+		}
+	}
+	c.decodeConnector(d, reg, s, p)
+}
+
+// parseSchedule replaces the spec the decoder stored in sched with the
+// parsed schedule; a bad spec is a problem at path.
+func (d *decoder) parseSchedule(sched *Schedule, path string) {
+	parsed, err := ParseSchedule(sched.String())
+	if err != nil {
+		d.fail(path, "%q is not a cron spec or @every interval: %v", sched.String(), err)
+		return
+	}
+	*sched = parsed
+}
+
+func (c *Config) validateLicenses(d *decoder) {
 	pools := make(map[string]int)
 	for i, l := range c.Licenses {
 		p := fmt.Sprintf("licenses[%d]", i)
@@ -403,18 +426,9 @@ func (c *Config) validate(d *decoder, reg connectors.Registry) {
 			}
 		}
 	}
-	if c.Deprovision.DeleteAfter < 0 {
-		d.fail("deprovision.delete_after", "must not be negative")
-	}
-	if c.Safety.MaxDeactivations < 0 {
-		d.fail("safety.max_deactivations", "must be 0 (off) or more")
-	}
-	if c.Safety.MaxDeactivationPercent < 0 || c.Safety.MaxDeactivationPercent > 100 {
-		d.fail("safety.max_deactivation_percent", "must be between 0 (off) and 100")
-	}
-	if c.History.KeepRuns < 1 {
-		d.fail("history.keep_runs", "must be at least 1")
-	}
+}
+
+func (c *Config) validateServer(d *decoder) {
 	if host, port, err := net.SplitHostPort(c.Server.Listen); err != nil {
 		d.fail("server.listen", "%q is not host:port", c.Server.Listen)
 	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {

@@ -253,8 +253,8 @@ func TestIssueExample(t *testing.T) {
 		Sources: []config.Source{{
 			Name:       "hr",
 			Type:       "file",
-			Schedule:   "@every 5m",
-			FullSync:   "0 3 * * *",
+			Schedule:   config.MustParseSchedule("@every 5m"),
+			FullSync:   config.MustParseSchedule("0 3 * * *"),
 			Scope:      config.Scope{Groups: []string{"Learning Users"}},
 			SyncGroups: []string{"*"},
 			StaleAfter: time.Hour,
@@ -301,8 +301,8 @@ func TestDefaults(t *testing.T) {
 		Sources: []config.Source{{
 			Name:       "hr",
 			Type:       "fake",
-			Schedule:   "@every 5m",
-			FullSync:   "0 3 * * *",
+			Schedule:   config.MustParseSchedule("@every 5m"),
+			FullSync:   config.MustParseSchedule("0 3 * * *"),
 			SyncGroups: []string{"*"},
 			StaleAfter: time.Hour,
 		}},
@@ -348,7 +348,7 @@ safety:
 server: ~
 `, nil)
 	s := cfg.Sources[0]
-	if s.Schedule != config.DefaultSchedule || s.FullSync != config.DefaultFullSync || !slices.Equal(s.SyncGroups, []string{"*"}) {
+	if s.Schedule.String() != config.DefaultSchedule || s.FullSync.String() != config.DefaultFullSync || !slices.Equal(s.SyncGroups, []string{"*"}) {
 		t.Errorf("source defaults lost: %+v", s)
 	}
 	if cfg.Identity.MatchOn != "email" || cfg.Safety.MaxDeactivations != 50 || cfg.Server.Listen != config.DefaultListen {
@@ -374,11 +374,11 @@ sources:
     config: {path: org.json}
 `, nil)
 	a, b := cfg.Sources[0], cfg.Sources[1]
-	if a.Schedule != "@hourly" || a.FullSync != "@every 24h" || !slices.Equal(a.SyncGroups, []string{"Eng*", "Sales"}) ||
+	if a.Schedule.String() != "@hourly" || a.FullSync.String() != "@every 24h" || !slices.Equal(a.SyncGroups, []string{"Eng*", "Sales"}) ||
 		!slices.Equal(a.Scope.Groups, []string{"Staff"}) {
 		t.Errorf("sources[0] = %+v", a)
 	}
-	if b.Schedule != config.DefaultSchedule || b.FullSync != config.DefaultFullSync || !slices.Equal(b.SyncGroups, []string{"*"}) ||
+	if b.Schedule.String() != config.DefaultSchedule || b.FullSync.String() != config.DefaultFullSync || !slices.Equal(b.SyncGroups, []string{"*"}) ||
 		b.Scope.Groups != nil {
 		t.Errorf("sources[1] = %+v", b)
 	}
@@ -671,7 +671,7 @@ licenses:
 		if fc.Path != "org.json" || !slices.Equal(fc.Scopes, []string{"a"}) || !slices.Equal(s.SyncGroups, []string{"Eng*"}) {
 			t.Errorf("sources[%d] = %+v, connector %+v", i, s, fc)
 		}
-		if s.Schedule != config.DefaultSchedule {
+		if s.Schedule.String() != config.DefaultSchedule {
 			t.Errorf("sources[%d] lost its default schedule: %q", i, s.Schedule)
 		}
 	}
@@ -876,7 +876,7 @@ server: {listen: "${HOST}:${PORT}", allow_remote: "${REMOTE}"}
 		s := cfg.Sources[0]
 		fc := s.Connector.(*fakeConfig)
 		if cfg.Directory.DSN != "/var/lib/ls/learnsync.db" || cfg.Identity.MatchOn != "user_name" || s.Name != "hr" ||
-			s.Schedule != "@every 10m" || fc.Path != "org.json" || fc.Token.Reveal() != "tok-123" || fc.Timeout != 2*time.Minute ||
+			s.Schedule.String() != "@every 10m" || fc.Path != "org.json" || fc.Token.Reveal() != "tok-123" || fc.Timeout != 2*time.Minute ||
 			!slices.Equal(fc.Scopes, []string{"s", "x-s-y"}) || cfg.Licenses[0].Seats != 42 || cfg.Licenses[0].Groups[0] != "hr/Eng" ||
 			!cfg.Licenses[1].AllActive || cfg.Safety.MaxDeactivations != 7 || cfg.Safety.MaxDeactivationPercent != 12.5 ||
 			cfg.Server.Listen != "0.0.0.0:8080" || !cfg.Server.AllowRemote {
@@ -1128,11 +1128,14 @@ func TestSecretsNeverInErrors(t *testing.T) {
 
 func TestParseSchedule(t *testing.T) {
 	for _, spec := range []string{"@every 5m", "0 3 * * *", "@daily", "@hourly", "*/10 * * * 1-5"} {
-		if _, err := config.ParseSchedule(spec); err != nil {
+		s, err := config.ParseSchedule(spec)
+		if err != nil {
 			t.Errorf("ParseSchedule(%q): %v", spec, err)
+		} else if s.String() != spec || s.IsZero() {
+			t.Errorf("ParseSchedule(%q) = %q (zero %v)", spec, s, s.IsZero())
 		}
 	}
-	for _, spec := range []string{"", "every 5m", "@every", "0 0 3 * * *", "61 * * * *", "* * *"} {
+	for _, spec := range []string{"", "every 5m", "@every", "@every soon", "0 0 3 * * *", "61 * * * *", "* * *"} {
 		if _, err := config.ParseSchedule(spec); err == nil {
 			t.Errorf("ParseSchedule(%q) succeeded, want an error", spec)
 		}
@@ -1144,6 +1147,30 @@ func TestParseSchedule(t *testing.T) {
 	from := time.Date(2026, 1, 2, 10, 0, 0, 0, time.UTC)
 	if got, want := s.Next(from), time.Date(2026, 1, 3, 3, 0, 0, 0, time.UTC); !got.Equal(want) {
 		t.Errorf("next full sync after %v = %v, want %v", from, got, want)
+	}
+}
+
+// "@every" is taken exactly, cron specs and descriptors go to robfig/cron.
+func TestScheduleNext(t *testing.T) {
+	from := time.Date(2026, 3, 2, 9, 0, 0, 123, time.UTC)
+	for _, tt := range []struct {
+		spec string
+		want time.Time
+	}{
+		{"@every 150ms", from.Add(150 * time.Millisecond)}, // cron/v3 would make it 1s
+		{"@every 90s", from.Add(90 * time.Second)},
+		{"@every 1h30m", from.Add(90 * time.Minute)},
+		{"0 3 * * *", time.Date(2026, 3, 3, 3, 0, 0, 0, time.UTC)},
+		{"@hourly", time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)},
+	} {
+		s, err := config.ParseSchedule(tt.spec)
+		if err != nil {
+			t.Errorf("ParseSchedule(%q): %v", tt.spec, err)
+			continue
+		}
+		if got := s.Next(from); !got.Equal(tt.want) {
+			t.Errorf("ParseSchedule(%q).Next = %v, want %v", tt.spec, got, tt.want)
+		}
 	}
 }
 

@@ -30,6 +30,7 @@ var (
 	secretType   = reflect.TypeFor[connectors.Secret]()
 	nodeType     = reflect.TypeFor[yaml.Node]()
 	durationType = reflect.TypeFor[time.Duration]()
+	scheduleType = reflect.TypeFor[Schedule]()
 	envRef       = regexp.MustCompile(`\$\{([^}]*)\}`)
 )
 
@@ -141,6 +142,11 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		return
 	}
 	switch {
+	case t == scheduleType:
+		// A spec, parsed with the other checks (Config.validate).
+		spec := v.Interface().(Schedule).String()
+		d.decodeScalar(n, reflect.ValueOf(&spec).Elem(), path)
+		v.Set(reflect.ValueOf(unparsedSchedule(spec)))
 	case t.Kind() == reflect.Struct:
 		if n.Kind != yaml.MappingNode {
 			d.fail(path, "must be a mapping, got %s", kindName(n))

@@ -84,10 +84,10 @@ func FuzzParse(f *testing.F) {
 			if s.Connector == nil {
 				t.Errorf("sources[%d]: no connector config", i)
 			}
-			if _, err := config.ParseSchedule(s.Schedule); err != nil {
+			if _, err := config.ParseSchedule(s.Schedule.String()); err != nil {
 				t.Errorf("sources[%d]: bad schedule accepted: %v", i, err)
 			}
-			if _, err := config.ParseSchedule(s.FullSync); err != nil {
+			if _, err := config.ParseSchedule(s.FullSync.String()); err != nil {
 				t.Errorf("sources[%d]: bad full_sync accepted: %v", i, err)
 			}
 		}

@@ -260,6 +260,26 @@ func (h *hookedStore) RecordRun(ctx context.Context, r *reconcile.Run) error {
 	return h.Store.RecordRun(ctx, r)
 }
 
+// StoredStatus is the directory's status the way the command wires it in.
+func (h *hookedStore) StoredStatus(ctx context.Context) (*StoredStatus, error) {
+	ds, err := h.Store.Status(ctx)
+	if err != nil {
+		return nil, err
+	}
+	st := &StoredStatus{People: People{Active: ds.Active, Inactive: ds.Inactive}, Pools: []Pool{}}
+	for _, p := range ds.Pools {
+		st.Pools = append(st.Pools, Pool(p))
+	}
+	for _, src := range ds.Sources {
+		st.Sources = append(st.Sources, StoredSource{Name: src.Source, HasCursor: src.HasCursor, FetchedAt: src.FetchedAt,
+			FullAt: src.FullAt, Users: src.Users, Groups: src.Groups, FrozenSince: src.FrozenSince})
+		if f := src.LastFetch; f != nil {
+			st.Sources[len(st.Sources)-1].LastFetch = &StoredFetch{RunID: f.RunID, At: f.At, SourceRun: f.SourceRun}
+		}
+	}
+	return st, nil
+}
+
 // syncBuffer collects log lines from several goroutines.
 type syncBuffer struct {
 	mu sync.Mutex
@@ -301,7 +321,8 @@ type harness struct {
 }
 
 func testSource(name, schedule, fullSync string) config.Source {
-	return config.Source{Name: name, Type: "fake", Schedule: schedule, FullSync: fullSync, SyncGroups: []string{"*"},
+	return config.Source{Name: name, Type: "fake", Schedule: config.MustParseSchedule(schedule),
+		FullSync: config.MustParseSchedule(fullSync), SyncGroups: []string{"*"},
 		StaleAfter: time.Hour}
 }
 
@@ -456,9 +477,7 @@ func (h *harness) runs() []reconcile.Run {
 }
 
 func (h *harness) idle() bool {
-	h.svc.mu.Lock()
-	defer h.svc.mu.Unlock()
-	return !h.svc.inRun && len(h.svc.pending) == 0 && !h.svc.wantRun
+	return h.svc.queue.idle()
 }
 
 // waitIdle waits until no run is in progress or due, and returns the runs.
@@ -494,7 +513,7 @@ func describe(rs []reconcile.Run) string {
 func fetched(r reconcile.Run, name string) string {
 	for _, s := range r.Sources {
 		if s.Name == name && s.Result != "unchanged" {
-			return s.Mode + "/" + s.Result
+			return string(s.Mode) + "/" + string(s.Result)
 		}
 	}
 	return ""

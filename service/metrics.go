@@ -8,7 +8,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/learnsync/learnsync/directory"
 	"github.com/learnsync/learnsync/reconcile"
 )
 
@@ -41,6 +40,27 @@ type metrics struct {
 	pools map[string]bool // pool label values set, to drop pools that went away
 }
 
+func counterVec(name, help string, labels ...string) *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+}
+
+func gaugeVec(name, help string, labels ...string) *prometheus.GaugeVec {
+	return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labels)
+}
+
+func gauge(name, help string) prometheus.Gauge {
+	return prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help})
+}
+
+// histogram and histogramVec use fetchBuckets.
+func histogram(name, help string) prometheus.Histogram {
+	return prometheus.NewHistogram(prometheus.HistogramOpts{Name: name, Help: help, Buckets: fetchBuckets})
+}
+
+func histogramVec(name, help string, labels ...string) *prometheus.HistogramVec {
+	return prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: fetchBuckets}, labels)
+}
+
 // fetchBuckets span a file read of a few milliseconds to a full fetch of a
 // large tenant (minutes).
 var fetchBuckets = []float64{0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900}
@@ -48,84 +68,39 @@ var fetchBuckets = []float64{0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900}
 func newMetrics(ready func() bool) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
-		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "learnsync_runs_total",
-			Help: "Runs (fetch, plan, apply) by result: ok, partial, blocked, failed; error = the run could not be carried out (directory unreadable or unwritable).",
-		}, []string{"result"}),
-		runDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "learnsync_run_duration_seconds",
-			Help:    "Duration of runs, fetches included.",
-			Buckets: fetchBuckets,
-		}),
-		lastRun: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "learnsync_last_run_timestamp_seconds",
-			Help: "When the last run ended, whatever its result.",
-		}),
-		lastRunSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "learnsync_last_success_timestamp_seconds",
-			Help: "When the last run that applied (ok or partial) ended.",
-		}),
-		blocked: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "learnsync_run_blocked",
-			Help: "1 while the last run was blocked by a safety limit (nothing is applied until someone acts), else 0.",
-		}),
-		planChanges: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "learnsync_plan_changes_total",
-			Help: "Changes applied to the directory, by kind.",
-		}, []string{"kind"}),
-		fetches: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "learnsync_fetches_total",
-			Help: "Fetches by source, mode (full, incremental) and result (ok, failed).",
-		}, []string{"source", "mode", "result"}),
-		fetchDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "learnsync_fetch_duration_seconds",
-			Help:    "Duration of fetches by source and mode.",
-			Buckets: fetchBuckets,
-		}, []string{"source", "mode"}),
-		fetchSkipped: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "learnsync_fetch_skipped_total",
-			Help: "Scheduled fetches skipped because the source's previous fetch was still running or waiting to run, by source and kind (schedule, full_sync).",
-		}, []string{"source", "kind"}),
-		sourceLastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "learnsync_source_last_success_timestamp_seconds",
-			Help: "When a fetch of the source was last committed with its mirror and cursor.",
-		}, []string{"source"}),
-		sourceFrozen: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "learnsync_source_frozen",
-			Help: "1 while the source's last fetch failed (its mirror is frozen), else 0.",
-		}, []string{"source"}),
-		apiRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "learnsync_api_requests_total",
-			Help: "HTTP requests to identity providers by source and status code (\"error\" = no answer).",
-		}, []string{"source", "status"}),
-		throttled: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "learnsync_throttled_waits_total",
-			Help: "Waits for an identity provider's rate limit, by source.",
-		}, []string{"source"}),
-		throttledSeconds: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "learnsync_throttled_wait_seconds_total",
-			Help: "Time spent waiting for an identity provider's rate limit, by source.",
-		}, []string{"source"}),
-		people: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "learnsync_people",
-			Help: "People in the directory by state (active, inactive).",
-		}, []string{"state"}),
-		poolSeats: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "learnsync_pool_seats",
-			Help: "Seats of each license pool (0 = unlimited).",
-		}, []string{"pool"}),
-		poolAssigned: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "learnsync_pool_seats_assigned",
-			Help: "Seats assigned in each license pool.",
-		}, []string{"pool"}),
-		poolWaiting: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "learnsync_pool_seats_waiting",
-			Help: "People who qualify for a license pool but wait for a seat.",
-		}, []string{"pool"}),
-		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "learnsync_config_reloads_total",
-			Help: "Configuration reloads (SIGHUP) by result: ok, refused (the running configuration stays).",
-		}, []string{"result"}),
+		runs: counterVec("learnsync_runs_total",
+			"Runs (fetch, plan, apply) by result: ok, partial, blocked, failed; error = the run could not be carried out (directory unreadable or unwritable).", "result"),
+		runDuration: histogram("learnsync_run_duration_seconds", "Duration of runs, fetches included."),
+		lastRun:     gauge("learnsync_last_run_timestamp_seconds", "When the last run ended, whatever its result."),
+		lastRunSuccess: gauge("learnsync_last_success_timestamp_seconds",
+			"When the last run that applied (ok or partial) ended."),
+		blocked: gauge("learnsync_run_blocked",
+			"1 while the last run was blocked by a safety limit (nothing is applied until someone acts), else 0."),
+		planChanges: counterVec("learnsync_plan_changes_total",
+			"Changes applied to the directory, by kind.", "kind"),
+		fetches: counterVec("learnsync_fetches_total",
+			"Fetches by source, mode (full, incremental) and result (ok, failed).", "source", "mode", "result"),
+		fetchDuration: histogramVec("learnsync_fetch_duration_seconds",
+			"Duration of fetches by source and mode.", "source", "mode"),
+		fetchSkipped: counterVec("learnsync_fetch_skipped_total",
+			"Scheduled fetches skipped because the source's previous fetch was still running or waiting to run, by source and kind (schedule, full_sync).", "source", "kind"),
+		sourceLastSuccess: gaugeVec("learnsync_source_last_success_timestamp_seconds",
+			"When a fetch of the source was last committed with its mirror and cursor.", "source"),
+		sourceFrozen: gaugeVec("learnsync_source_frozen",
+			"1 while the source's last fetch failed (its mirror is frozen), else 0.", "source"),
+		apiRequests: counterVec("learnsync_api_requests_total",
+			"HTTP requests to identity providers by source and status code (\"error\" = no answer).", "source", "status"),
+		throttled: counterVec("learnsync_throttled_waits_total",
+			"Waits for an identity provider's rate limit, by source.", "source"),
+		throttledSeconds: counterVec("learnsync_throttled_wait_seconds_total",
+			"Time spent waiting for an identity provider's rate limit, by source.", "source"),
+		people:       gaugeVec("learnsync_people", "People in the directory by state (active, inactive).", "state"),
+		poolSeats:    gaugeVec("learnsync_pool_seats", "Seats of each license pool (0 = unlimited).", "pool"),
+		poolAssigned: gaugeVec("learnsync_pool_seats_assigned", "Seats assigned in each license pool.", "pool"),
+		poolWaiting: gaugeVec("learnsync_pool_seats_waiting",
+			"People who qualify for a license pool but wait for a seat.", "pool"),
+		reloads: counterVec("learnsync_config_reloads_total",
+			"Configuration reloads (SIGHUP) by result: ok, refused (the running configuration stays).", "result"),
 		pools: map[string]bool{},
 	}
 	readyGauge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -146,7 +121,7 @@ func newMetrics(ready func() bool) *metrics {
 	for _, r := range []reconcile.Result{reconcile.ResultOK, reconcile.ResultPartial, reconcile.ResultBlocked, reconcile.ResultFailed} {
 		m.runs.WithLabelValues(string(r))
 	}
-	m.runs.WithLabelValues(resultError)
+	m.runs.WithLabelValues(resultLabelError)
 	for _, k := range changeKinds {
 		m.planChanges.WithLabelValues(k)
 	}
@@ -155,8 +130,8 @@ func newMetrics(ready func() bool) *metrics {
 	return m
 }
 
-// resultError labels a run that could not be carried out at all.
-const resultError = "error"
+// resultLabelError labels a run that could not be carried out at all.
+const resultLabelError = "error"
 
 // changeKinds are the values of learnsync_plan_changes_total's kind label.
 var changeKinds = []string{
@@ -208,8 +183,8 @@ func (m *metrics) observeRun(out *reconcile.Outcome) {
 		if sr.Mode == "" || sr.Result == "unchanged" {
 			continue
 		}
-		m.fetches.WithLabelValues(sr.Name, sr.Mode, sr.Result).Inc()
-		m.fetchDuration.WithLabelValues(sr.Name, sr.Mode).Observe(sr.Duration.Seconds())
+		m.fetches.WithLabelValues(sr.Name, string(sr.Mode), string(sr.Result)).Inc()
+		m.fetchDuration.WithLabelValues(sr.Name, string(sr.Mode)).Observe(sr.Duration.Seconds())
 		if sr.Result == "failed" {
 			m.sourceFrozen.WithLabelValues(sr.Name).Set(1)
 			continue
@@ -222,9 +197,9 @@ func (m *metrics) observeRun(out *reconcile.Outcome) {
 }
 
 // observeDirectory sets the gauges that describe the directory.
-func (m *metrics) observeDirectory(st *directory.Status, configured map[string]bool) {
-	m.people.WithLabelValues("active").Set(float64(st.Active))
-	m.people.WithLabelValues("inactive").Set(float64(st.Inactive))
+func (m *metrics) observeDirectory(st *StoredStatus, configured map[string]bool) {
+	m.people.WithLabelValues("active").Set(float64(st.People.Active))
+	m.people.WithLabelValues("inactive").Set(float64(st.People.Inactive))
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	seen := make(map[string]bool, len(st.Pools))
@@ -243,8 +218,8 @@ func (m *metrics) observeDirectory(st *directory.Status, configured map[string]b
 	}
 	m.pools = seen
 	for _, ss := range st.Sources {
-		if configured[ss.Source] && !ss.FetchedAt.IsZero() {
-			m.sourceLastSuccess.WithLabelValues(ss.Source).Set(unix(ss.FetchedAt))
+		if configured[ss.Name] && !ss.FetchedAt.IsZero() {
+			m.sourceLastSuccess.WithLabelValues(ss.Name).Set(unix(ss.FetchedAt))
 		}
 	}
 }

@@ -22,34 +22,6 @@ func oneSource(schedule, fullSync string) func(string) *config.Config {
 	return func(dir string) *config.Config { return testConfig(dir, testSource("hr", schedule, fullSync)) }
 }
 
-func TestParseSchedule(t *testing.T) {
-	from := time.Date(2026, 3, 2, 9, 0, 0, 123, time.UTC)
-	for _, tt := range []struct {
-		spec string
-		want time.Time
-	}{
-		{"@every 150ms", from.Add(150 * time.Millisecond)}, // cron/v3 would make it 1s
-		{"@every 90s", from.Add(90 * time.Second)},
-		{"@every 1h30m", from.Add(90 * time.Minute)},
-		{"0 3 * * *", time.Date(2026, 3, 3, 3, 0, 0, 0, time.UTC)},
-		{"@hourly", time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)},
-	} {
-		s, err := ParseSchedule(tt.spec)
-		if err != nil {
-			t.Errorf("ParseSchedule(%q): %v", tt.spec, err)
-			continue
-		}
-		if got := s.Next(from); !got.Equal(tt.want) {
-			t.Errorf("ParseSchedule(%q).Next = %v, want %v", tt.spec, got, tt.want)
-		}
-	}
-	for _, spec := range []string{"", "@every", "@every soon", "0 0 3 * * *"} {
-		if _, err := ParseSchedule(spec); err == nil {
-			t.Errorf("ParseSchedule(%q) succeeded", spec)
-		}
-	}
-}
-
 // One cycle at start; then incremental fetches on the schedule and full
 // ones on full_sync, each followed by a reconcile.
 func TestScheduleTicks(t *testing.T) {
@@ -161,9 +133,7 @@ func TestRunsNeverOverlap(t *testing.T) {
 	if n := b.full.Load() + b.incremental.Load(); n != 1 {
 		t.Fatalf("b fetched %d times while a's run was in progress, want 1 (the start)", n)
 	}
-	h.svc.mu.Lock()
-	_, queued := h.svc.pending["b"]
-	h.svc.mu.Unlock()
+	_, queued := h.svc.queue.source("b")
 	if !queued {
 		t.Error("b is not waiting for the next run")
 	}
@@ -252,18 +222,13 @@ func TestReadinessFirstRunAndFailures(t *testing.T) {
 		!strings.Contains(body, "the last 4 runs failed") {
 		t.Errorf("/readyz does not say why: %q", body)
 	}
-	hr.setFail(nil)
-	h.advance(time.Minute)
-	h.waitRuns(6)
-	if code, body := h.get("/readyz"); code != 200 {
-		t.Errorf("/readyz after recovering = %d %q", code, body)
-	}
+	h.recoverSource(hr, 6, "recovering")
 
 	// The directory cannot be read: not ready at once.
 	h.store.broken.Store(true)
 	h.advance(time.Minute)
 	eventually(t, "a run error", func() bool {
-		return testutil.ToFloat64(h.svc.metrics.runs.WithLabelValues(resultError)) == 1 && h.idle()
+		return testutil.ToFloat64(h.svc.metrics.runs.WithLabelValues(resultLabelError)) == 1 && h.idle()
 	})
 	code, body = h.get("/readyz")
 	if code != http.StatusServiceUnavailable || !strings.Contains(body, "the last run failed: disk I/O error") {
@@ -320,12 +285,7 @@ func TestReadinessStaleSource(t *testing.T) {
 		t.Errorf("status of okta = %+v", o)
 	}
 
-	okta.setFail(nil)
-	h.advance(time.Minute)
-	h.waitRuns(9)
-	if code, body := h.get("/readyz"); code != 200 {
-		t.Errorf("/readyz after okta recovered = %d %q", code, body)
-	}
+	h.recoverSource(okta, 9, "okta recovered")
 	if testutil.ToFloat64(frozen) != 0 {
 		t.Error("learnsync_source_frozen{source=okta} is not back to 0")
 	}
@@ -491,11 +451,7 @@ func TestShutdownLetsApplyFinish(t *testing.T) {
 // transaction rolls back and nothing of the run is kept.
 func TestShutdownAbandonsSlowApply(t *testing.T) {
 	hr := newFakeSource("hr", "alice", "bob", "carol")
-	h := newHarness(t, func(dir string) *config.Config {
-		cfg := testConfig(dir, testSource("hr", "@every 1m", "@every 24h"))
-		cfg.Server.ShutdownTimeout = 100 * time.Millisecond
-		return cfg
-	}, hr)
+	h := newHarness(t, withShutdownTimeout(100*time.Millisecond), hr)
 	entered := make(chan struct{})
 	h.store.beforeCommit = func(ctx context.Context) {
 		close(entered)
@@ -503,17 +459,7 @@ func TestShutdownAbandonsSlowApply(t *testing.T) {
 	}
 	h.start(nil)
 	<-entered
-	began := time.Now()
-	if err := h.stop(); err != nil {
-		t.Fatalf("Run = %v, want nil", err)
-	}
-	if took := time.Since(began); took > 3*time.Second {
-		t.Errorf("stopping took %v with a 100ms shutdown_timeout", took)
-	}
-	if rs := h.runs(); len(rs) != 0 {
-		t.Errorf("an abandoned apply left runs: %s", describe(rs))
-	}
-	checkDirectory(t, h, 0)
+	stopLeavingNothing(t, h, "an abandoned apply (100ms shutdown_timeout)")
 	if !strings.Contains(h.logs.String(), "did not finish within server.shutdown_timeout") {
 		t.Error("abandoning the apply is not logged")
 	}
@@ -523,22 +469,46 @@ func TestShutdownAbandonsSlowApply(t *testing.T) {
 func TestShutdownCancelsFetch(t *testing.T) {
 	hr := newFakeSource("hr", "alice")
 	hr.setGate(make(chan struct{})) // never opens
-	h := newHarness(t, func(dir string) *config.Config {
-		cfg := testConfig(dir, testSource("hr", "@every 1m", "@every 24h"))
-		cfg.Server.ShutdownTimeout = time.Minute
-		return cfg
-	}, hr)
+	h := newHarness(t, withShutdownTimeout(time.Minute), hr)
 	h.start(nil)
 	hr.waitStarted(t)
+	stopLeavingNothing(t, h, "a cancelled fetch")
+}
+
+// recoverSource lets src's fetches succeed again, moves to the next tick,
+// waits for the runs-th run and checks that /readyz says ready (after what).
+func (h *harness) recoverSource(src *fakeSource, runs int, what string) {
+	h.t.Helper()
+	src.setFail(nil)
+	h.advance(time.Minute)
+	h.waitRuns(runs)
+	if code, body := h.get("/readyz"); code != 200 {
+		h.t.Errorf("/readyz after %s = %d %q", what, code, body)
+	}
+}
+
+// withShutdownTimeout is one source hr with server.shutdown_timeout d.
+func withShutdownTimeout(d time.Duration) func(dir string) *config.Config {
+	return func(dir string) *config.Config {
+		cfg := testConfig(dir, testSource("hr", "@every 1m", "@every 24h"))
+		cfg.Server.ShutdownTimeout = d
+		return cfg
+	}
+}
+
+// stopLeavingNothing stops the service during what (a fetch or an apply):
+// Run returns nil within 3 seconds, and nothing of the run is kept.
+func stopLeavingNothing(t *testing.T, h *harness, what string) {
+	t.Helper()
 	began := time.Now()
 	if err := h.stop(); err != nil {
-		t.Fatalf("Run = %v", err)
+		t.Fatalf("Run = %v, want nil", err)
 	}
 	if took := time.Since(began); took > 3*time.Second {
-		t.Errorf("stopping during a fetch took %v", took)
+		t.Errorf("stopping during %s took %v", what, took)
 	}
 	if rs := h.runs(); len(rs) != 0 {
-		t.Errorf("a cancelled fetch left runs: %s", describe(rs))
+		t.Errorf("%s left runs: %s", what, describe(rs))
 	}
 	checkDirectory(t, h, 0)
 }
@@ -592,7 +562,7 @@ func TestStatusDocument(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("/status = %d %s", code, body)
 	}
-	var st Status
+	var st StatusReport
 	if err := json.Unmarshal([]byte(body), &st); err != nil {
 		t.Fatalf("/status is not JSON: %v\n%s", err, body)
 	}

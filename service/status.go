@@ -5,26 +5,25 @@ import (
 	"time"
 
 	"github.com/learnsync/learnsync/config"
-	"github.com/learnsync/learnsync/directory"
 	"github.com/learnsync/learnsync/reconcile"
 )
 
-// Status is the document /status serves and `learnsync status --output
-// json` prints: the configured sources with their mirror, cursor age and
-// last fetch, the last runs, the people and the license pools. Service holds
-// what only a running service knows, and is absent from the command's
-// output.
-type Status struct {
-	GeneratedAt time.Time                 `json:"generated_at"`
-	Service     *ServiceStatus            `json:"service,omitempty"`
-	Sources     []SourceStatus            `json:"sources"`
-	Runs        []reconcile.Run           `json:"runs"`
-	People      People                    `json:"people"`
-	Pools       []directory.ExportLicense `json:"pools"`
+// StatusReport is the document /status serves and `learnsync status
+// --output json` prints: the configured sources with their mirror, cursor
+// age and last fetch, the last runs, the people and the license pools.
+// Service holds what only a running service knows, and is absent from the
+// command's output.
+type StatusReport struct {
+	GeneratedAt time.Time       `json:"generated_at"`
+	Service     *ServiceState   `json:"service,omitempty"`
+	Sources     []SourceReport  `json:"sources"`
+	Runs        []reconcile.Run `json:"runs"`
+	People      People          `json:"people"`
+	Pools       []Pool          `json:"pools"`
 }
 
-// ServiceStatus is the live state of a running service.
-type ServiceStatus struct {
+// ServiceState is the live state of a running service.
+type ServiceState struct {
 	StartedAt time.Time `json:"started_at"`
 	Ready     bool      `json:"ready"`
 	// NotReady says why /readyz answers 503 (empty when ready).
@@ -36,8 +35,8 @@ type ServiceStatus struct {
 	Running bool `json:"running"`
 }
 
-// SourceStatus is one configured source.
-type SourceStatus struct {
+// SourceReport is one configured source in the status report.
+type SourceReport struct {
 	Name     string `json:"name"`
 	Type     string `json:"type"`
 	Schedule string `json:"schedule"`
@@ -55,7 +54,7 @@ type SourceStatus struct {
 	Users  int `json:"users"`
 	Groups int `json:"groups"`
 	// LastFetch is the newest fetch in the kept run history.
-	LastFetch *FetchStatus `json:"last_fetch"`
+	LastFetch *FetchReport `json:"last_fetch"`
 	// FrozenSince is when the source's fetches began to fail; null when its
 	// last fetch did not fail. Stale: frozen for longer than StaleAfter.
 	FrozenSince *time.Time `json:"frozen_since"`
@@ -63,15 +62,15 @@ type SourceStatus struct {
 	Stale       bool       `json:"stale"`
 
 	// Only in a running service:
-	Fetching     bool            `json:"fetching,omitempty"`
-	Queued       bool            `json:"queued,omitempty"`
-	NextFetch    *time.Time      `json:"next_fetch,omitempty"`
-	NextFullSync *time.Time      `json:"next_full_sync,omitempty"`
-	Progress     *ProgressStatus `json:"progress,omitempty"`
+	Fetching     bool           `json:"fetching,omitempty"`
+	Queued       bool           `json:"queued,omitempty"`
+	NextFetch    *time.Time     `json:"next_fetch,omitempty"`
+	NextFullSync *time.Time     `json:"next_full_sync,omitempty"`
+	Progress     *FetchProgress `json:"progress,omitempty"`
 }
 
-// FetchStatus is one fetch as its run recorded it.
-type FetchStatus struct {
+// FetchReport is one fetch as its run recorded it.
+type FetchReport struct {
 	Run             int64     `json:"run"`
 	At              time.Time `json:"at"`
 	Mode            string    `json:"mode"`
@@ -84,8 +83,8 @@ type FetchStatus struct {
 	DurationSeconds float64   `json:"duration_seconds"`
 }
 
-// ProgressStatus is how far a running fetch has come.
-type ProgressStatus struct {
+// FetchProgress is how far a running fetch has come.
+type FetchProgress struct {
 	Pages     int     `json:"pages"`
 	Users     int     `json:"users"`
 	Groups    int     `json:"groups"`
@@ -99,17 +98,19 @@ type People struct {
 	Inactive int `json:"inactive"`
 }
 
-// StatusStore is what ReadStatus needs of the directory.
-type StatusStore interface {
-	Status(ctx context.Context) (*directory.Status, error)
-	Runs(ctx context.Context, limit int) ([]reconcile.Run, error)
+// Pool is one license pool's seats.
+type Pool struct {
+	Name     string `json:"name"`
+	Seats    int    `json:"seats"`
+	Assigned int    `json:"assigned"`
+	Waiting  int    `json:"waiting"`
 }
 
-// ReadStatus reads the status document for cfg's sources with the last
+// ReadStatus reads the status report for cfg's sources with the last
 // runs (newest first, without the plans of blocked runs). now is the clock
 // for the ages.
-func ReadStatus(ctx context.Context, store StatusStore, cfg *config.Config, now time.Time, runs int) (*Status, error) {
-	ds, err := store.Status(ctx)
+func ReadStatus(ctx context.Context, store StatusStore, cfg *config.Config, now time.Time, runs int) (*StatusReport, error) {
+	ds, err := store.StoredStatus(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -120,21 +121,21 @@ func ReadStatus(ctx context.Context, store StatusStore, cfg *config.Config, now 
 	for i := range rs {
 		rs[i].Plan = nil
 	}
-	st := &Status{
+	st := &StatusReport{
 		GeneratedAt: now.UTC(),
-		Sources:     []SourceStatus{},
+		Sources:     []SourceReport{},
 		Runs:        rs,
-		People:      People{Active: ds.Active, Inactive: ds.Inactive},
+		People:      ds.People,
 		Pools:       ds.Pools,
 	}
-	known := make(map[string]directory.SourceStatus, len(ds.Sources))
+	known := make(map[string]StoredSource, len(ds.Sources))
 	for _, s := range ds.Sources {
-		known[s.Source] = s
+		known[s.Name] = s
 	}
 	for _, src := range cfg.Sources {
 		d := known[src.Name]
-		ss := SourceStatus{
-			Name: src.Name, Type: src.Type, Schedule: src.Schedule, FullSync: src.FullSync,
+		ss := SourceReport{
+			Name: src.Name, Type: src.Type, Schedule: src.Schedule.String(), FullSync: src.FullSync.String(),
 			Cursor: d.HasCursor, FetchedAt: timePtr(d.FetchedAt), FullAt: timePtr(d.FullAt),
 			Users: d.Users, Groups: d.Groups, FrozenSince: timePtr(d.FrozenSince),
 			StaleAfter: src.StaleAfter.String(), Stale: stale(d.FrozenSince, src.StaleAfter, now),
@@ -144,8 +145,8 @@ func ReadStatus(ctx context.Context, store StatusStore, cfg *config.Config, now 
 			ss.CursorAgeSeconds = &age
 		}
 		if f := d.LastFetch; f != nil {
-			ss.LastFetch = &FetchStatus{
-				Run: f.RunID, At: f.At.UTC(), Mode: f.Mode, Result: f.Result, Error: f.Error, Users: f.Users, Groups: f.Groups,
+			ss.LastFetch = &FetchReport{
+				Run: f.RunID, At: f.At.UTC(), Mode: string(f.Mode), Result: string(f.Result), Error: f.Error, Users: f.Users, Groups: f.Groups,
 				Requests: f.Requests, Problems: f.Problems, DurationSeconds: f.Duration.Seconds(),
 			}
 		}

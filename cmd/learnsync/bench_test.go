@@ -97,20 +97,11 @@ func BenchmarkFirstImport(b *testing.B) {
 	dir := b.TempDir()
 	writeOrg(b, filepath.Join(dir, "org.json"), 0)
 	cfg := benchConfig(b, dir)
-	var peak float64
-	b.ResetTimer()
-	for range b.N {
-		b.StopTimer()
+	measureRuns(b, cfg, func(int) {
 		for _, suffix := range []string{"", "-wal", "-shm"} {
 			os.Remove(filepath.Join(dir, "bench.db"+suffix))
 		}
-		read := peakRSS()
-		b.StartTimer()
-		runBench(b, cfg)
-		b.StopTimer()
-		peak = max(peak, read())
-	}
-	b.ReportMetric(peak, "peak-RSS-MB")
+	})
 }
 
 func benchSteadyState(b *testing.B, changed float64) {
@@ -119,14 +110,22 @@ func benchSteadyState(b *testing.B, changed float64) {
 	writeOrg(b, org, 0)
 	cfg := benchConfig(b, dir)
 	runBench(b, cfg)
-	var peak float64
-	b.ResetTimer()
-	for i := range b.N {
-		b.StopTimer()
+	measureRuns(b, cfg, func(i int) {
 		if changed > 0 {
 			// Alternate between two versions so every op sees 1% changed.
 			writeOrg(b, org, changed*float64(i%2+1))
 		}
+	})
+}
+
+// measureRuns times b.N runs on cfg, each after an untimed prepare(i), and
+// reports the peak RSS.
+func measureRuns(b *testing.B, cfg string, prepare func(i int)) {
+	var peak float64
+	b.ResetTimer()
+	for i := range b.N {
+		b.StopTimer()
+		prepare(i)
 		read := peakRSS()
 		b.StartTimer()
 		runBench(b, cfg)

@@ -155,15 +155,29 @@ func (a *app) loadConfig() (*config.Config, error) {
 	return cfg, nil
 }
 
-func (a *app) openStore(ctx context.Context, cfg *config.Config) (*directory.Store, error) {
+// open loads the configuration and opens its directory, which the caller
+// closes. A bad configuration, or a dsn that is not learnsync's database,
+// exits 2.
+func (a *app) open(ctx context.Context) (*config.Config, *directory.Store, error) {
+	cfg, err := a.loadConfig()
+	if err != nil {
+		return nil, nil, err
+	}
 	st, err := directory.Open(ctx, cfg.DatabasePath(), directory.Options{})
 	if err != nil {
 		if errors.Is(err, directory.ErrNotSQLite) || errors.Is(err, directory.ErrTooNew) {
-			return nil, &exitErr{code: exitUsage, err: fmt.Errorf("directory.dsn: %w", err)}
+			return nil, nil, &exitErr{code: exitUsage, err: fmt.Errorf("directory.dsn: %w", err)}
 		}
-		return nil, err
+		return nil, nil, err
 	}
-	return st, nil
+	return cfg, st, nil
+}
+
+// writeJSON prints v as indented JSON.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
 
 // engine wires the configured sources and rules into a reconcile engine.
@@ -219,11 +233,7 @@ func resultCode(r reconcile.Result) int {
 // the path shared by `run --once` and `plan`. lockWait bounds the wait for
 // another process's run on the same directory (0: the engine's default).
 func (a *app) cycle(ctx context.Context, opts reconcile.RunOptions, full bool, lockWait time.Duration) (*reconcile.Outcome, error) {
-	cfg, err := a.loadConfig()
-	if err != nil {
-		return nil, err
-	}
-	store, err := a.openStore(ctx, cfg)
+	cfg, store, err := a.open(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -360,9 +370,7 @@ blocked by a safety limit, 4 a source failed (the plan treats it as frozen).`,
 				return err
 			}
 			if output == "json" {
-				enc := json.NewEncoder(a.stdout)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(planJSON(out)); err != nil {
+				if err := writeJSON(a.stdout, planJSON(out)); err != nil {
 					return err
 				}
 			} else {
@@ -388,11 +396,7 @@ identities), groups (with their members' emails) and license pools, sorted. The
 shape is stable; see the README.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := a.loadConfig()
-			if err != nil {
-				return err
-			}
-			store, err := a.openStore(cmd.Context(), cfg)
+			_, store, err := a.open(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -401,9 +405,7 @@ shape is stable; see the README.`,
 			if err != nil {
 				return err
 			}
-			enc := json.NewEncoder(a.stdout)
-			enc.SetIndent("", "  ")
-			return enc.Encode(ex)
+			return writeJSON(a.stdout, ex)
 		},
 	}
 }

@@ -6,18 +6,16 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/learnsync/learnsync/reconcile"
 )
 
+// fileUser is one user of a file source's JSON: the profile's keys with
+// an id and a status.
 type fileUser struct {
-	ID          string `json:"id"`
-	UserName    string `json:"user_name"`
-	Email       string `json:"email"`
-	GivenName   string `json:"given_name"`
-	FamilyName  string `json:"family_name"`
-	DisplayName string `json:"display_name"`
-	Title       string `json:"title"`
-	Department  string `json:"department"`
-	Status      string `json:"status"`
+	ID string `json:"id"`
+	reconcile.Profile
+	Status string `json:"status"`
 }
 
 type fileGroup struct {
@@ -32,8 +30,9 @@ type fileOrg struct {
 }
 
 func person(id, name, title string) fileUser {
-	return fileUser{ID: id, UserName: name, Email: name + "@example.com", GivenName: strings.ToUpper(name[:1]) + name[1:],
-		FamilyName: "Test", DisplayName: name + " Test", Title: title, Department: "Engineering", Status: "active"}
+	return fileUser{ID: id, Status: "active", Profile: reconcile.Profile{UserName: name, Email: name + "@example.com",
+		GivenName: strings.ToUpper(name[:1]) + name[1:], FamilyName: "Test", DisplayName: name + " Test", Title: title,
+		Department: "Engineering"}}
 }
 
 const fileConfig = `
@@ -320,19 +319,19 @@ func TestExampleConfigRunsAsIs(t *testing.T) {
 	c := newCLI(t)
 	// The bundled example and its data, copied as they are into a test
 	// directory so that the database lands there.
-	b, err := os.ReadFile("../../config.example.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	org, err := os.ReadFile("../../examples/org.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.write("learnsync.yaml", string(b))
 	if err := os.Mkdir(c.path("examples"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	c.write("examples/org.json", string(org))
+	for _, f := range []struct{ from, to string }{
+		{"../../config.example.yaml", "learnsync.yaml"},
+		{"../../examples/org.json", "examples/org.json"},
+	} {
+		b, err := os.ReadFile(f.from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.write(f.to, string(b))
+	}
 	c.mustRun(0, "validate")
 	out := c.runOnce(0)
 	if !strings.Contains(out, "run 1 ok") || !strings.Contains(out, "10 created") {

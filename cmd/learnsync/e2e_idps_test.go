@@ -13,6 +13,27 @@ import (
 	"github.com/learnsync/learnsync/connectors/onelogin/onelogintest"
 )
 
+// threeIdPConfig is a configuration with an okta, an entra and a onelogin
+// source, in that order: okta's token and onelogin's secret come from
+// $OKTA_API_TOKEN and $ONELOGIN_CLIENT_SECRET, entraBlock is the entra
+// source's config block, and rest follows the sources.
+func threeIdPConfig(t *testing.T, o *oktatest.Server, entraBlock string, ol *onelogintest.Server, rest string) string {
+	return fmt.Sprintf(`
+directory: {dsn: learnsync.db}
+sources:
+  - name: okta
+    type: okta
+    config: {org_url: %q, api_token: "${OKTA_API_TOKEN}", ca_file: %q}
+  - name: entra
+    type: entra
+    config:
+%s
+  - name: onelogin
+    type: onelogin
+    config: {api_url: %q, client_id: %q, client_secret: "${ONELOGIN_CLIENT_SECRET}", ca_file: %q}
+`, o.URL(), o.CACertFile(t), entraBlock, ol.URL, ol.ClientID, ol.CAFile) + rest
+}
+
 func identitiesOf(d exportDoc, email string) []string {
 	i := d.user(email)
 	if i < 0 {
@@ -127,22 +148,9 @@ func TestEndToEndThreeIdPs(t *testing.T) {
 	c.env["OKTA_API_TOKEN"] = o.Token
 	c.env["ONELOGIN_CLIENT_SECRET"] = ol.ClientSecret
 	g := &secretGuard{c: c, secrets: []string{o.Token, ol.ClientSecret, e.ClientSecret}}
-	c.write("learnsync.yaml", fmt.Sprintf(`
-directory: {dsn: learnsync.db}
-sources:
-  - name: okta
-    type: okta
-    config: {org_url: %q, api_token: "${OKTA_API_TOKEN}", ca_file: %q}
-  - name: entra
-    type: entra
-    config:
-%s
-  - name: onelogin
-    type: onelogin
-    config: {api_url: %q, client_id: %q, client_secret: "${ONELOGIN_CLIENT_SECRET}", ca_file: %q}
-licenses:
+	c.write("learnsync.yaml", threeIdPConfig(t, o, e.ConfigYAML("      "), ol, `licenses:
   - {name: agents-only, seats: 10, groups: ["onelogin/Agents"]}
-`, o.URL(), o.CACertFile(t), e.ConfigYAML("      "), ol.URL, ol.ClientID, ol.CAFile))
+`))
 	g.runOnce(0)
 	ex := g.export()
 	if len(ex.Users) != 2 {

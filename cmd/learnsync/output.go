@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strconv"
@@ -237,23 +236,17 @@ license pools. --output json prints the document a running service serves on
 			if output != "text" && output != "json" {
 				return usageErr("--output must be text or json, got %q", output)
 			}
-			cfg, err := a.loadConfig()
-			if err != nil {
-				return err
-			}
-			store, err := a.openStore(cmd.Context(), cfg)
+			cfg, store, err := a.open(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer store.Close()
-			st, err := service.ReadStatus(cmd.Context(), store, cfg, time.Now(), limit)
+			st, err := service.ReadStatus(cmd.Context(), serviceStore{store}, cfg, time.Now(), limit)
 			if err != nil {
 				return err
 			}
 			if output == "json" {
-				enc := json.NewEncoder(a.stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(st)
+				return writeJSON(a.stdout, st)
 			}
 			writeStatusText(a.stdout, st)
 			return nil
@@ -264,7 +257,7 @@ license pools. --output json prints the document a running service serves on
 	return cmd
 }
 
-func writeStatusText(w io.Writer, st *service.Status) {
+func writeStatusText(w io.Writer, st *service.StatusReport) {
 	if len(st.Runs) == 0 {
 		fmt.Fprintln(w, "No runs yet. Start one with: learnsync run --once")
 		return

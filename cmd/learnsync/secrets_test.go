@@ -43,23 +43,10 @@ func TestSecretsNeverShow(t *testing.T) {
 	if !strings.Contains(entraBlock, "client_secret_file") {
 		t.Fatalf("could not template the secret file in:\n%s", entraBlock)
 	}
-	c.write("learnsync.yaml", fmt.Sprintf(`
-directory: {dsn: learnsync.db}
-sources:
-  - name: okta
-    type: okta
-    config: {org_url: %q, api_token: "${OKTA_API_TOKEN}", ca_file: %q}
-  - name: entra
-    type: entra
-    config:
-%s
-  - name: onelogin
-    type: onelogin
-    config: {api_url: %q, client_id: %q, client_secret: "${ONELOGIN_CLIENT_SECRET}", ca_file: %q}
-licenses:
+	c.write("learnsync.yaml", threeIdPConfig(t, o, entraBlock, ol, `licenses:
   - {name: basic, all_active: true}
 server: {listen: "127.0.0.1:0"}
-`, o.URL(), o.CACertFile(t), entraBlock, ol.URL, ol.ClientID, ol.CAFile))
+`))
 	c.env["OKTA_API_TOKEN"] = o.Token
 	c.env["ONELOGIN_CLIENT_SECRET"] = ol.ClientSecret
 

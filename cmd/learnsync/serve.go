@@ -20,18 +20,14 @@ func (a *app) serve(ctx context.Context, full bool) error {
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 
-	cfg, err := a.loadConfig()
-	if err != nil {
-		return err
-	}
-	store, err := a.openStore(ctx, cfg)
+	cfg, store, err := a.open(ctx)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
 	svc, err := service.New(service.Options{
 		Config: cfg,
-		Store:  store,
+		Store:  serviceStore{store},
 		Build: func(cfg *config.Config, hooks func(string) connectors.Hooks) (*reconcile.Engine, error) {
 			return a.engine(cfg, store, hooks)
 		},

@@ -55,44 +55,50 @@ func TestTwoProcesses(t *testing.T) {
 		return writeCrashConfig(t, dir, "learnsync.yaml", db, org), db
 	}
 
-	t.Run("at once", func(t *testing.T) {
-		t.Parallel()
-		config, db := newDir(t, true)
-		a, b := startRun(t, bin, config), startRun(t, bin, config)
-		ra, rb := a.wait(t), b.wait(t)
-		for _, r := range []procResult{ra, rb} {
-			if r.code != 0 {
-				t.Fatalf("a run exited %d:\n%s", r.code, r)
-			}
-		}
-		checkOneApplied(t, ctx, db, single, a, b)
-	})
-
-	t.Run("at once on a new database file", func(t *testing.T) {
-		t.Parallel()
-		config, db := newDir(t, false)
-		a, b := startRun(t, bin, config), startRun(t, bin, config)
-		ra, rb := a.wait(t), b.wait(t)
-		for _, r := range []procResult{ra, rb} {
-			if r.code != 0 {
-				t.Fatalf("a run exited %d (two processes on a new file must both migrate it safely and wait for the lock):\n%s", r.code, r)
-			}
-		}
-		checkOneApplied(t, ctx, db, single, a, b)
-	})
-
-	t.Run("waits for the holder", func(t *testing.T) {
-		t.Parallel()
-		config, db := newDir(t, true)
+	// holdLock opens db and takes its run lock, as another process would.
+	holdLock := func(t *testing.T, db string) (*directory.Store, func()) {
 		st, err := directory.Open(ctx, db, directory.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer st.Close()
+		t.Cleanup(func() { st.Close() })
 		unlock, err := st.Lock(ctx, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
+		return st, unlock
+	}
+	// applied says whether r is the run that created everyone.
+	applied := func(r procResult) bool {
+		return r.code == 0 && strings.HasPrefix(r.stdout, fmt.Sprintf("run 1 ok: %d created", len(single.Export.Users)))
+	}
+
+	for _, tt := range []struct {
+		name     string
+		migrated bool
+		why      string
+	}{
+		{"at once", true, ""},
+		{"at once on a new database file", false,
+			" (two processes on a new file must both migrate it safely and wait for the lock)"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			config, db := newDir(t, tt.migrated)
+			a, b := startRun(t, bin, config), startRun(t, bin, config)
+			for _, r := range []procResult{a.wait(t), b.wait(t)} {
+				if r.code != 0 {
+					t.Fatalf("a run exited %d%s:\n%s", r.code, tt.why, r)
+				}
+			}
+			checkOneApplied(t, ctx, db, single, a, b)
+		})
+	}
+
+	t.Run("waits for the holder", func(t *testing.T) {
+		t.Parallel()
+		config, db := newDir(t, true)
+		st, unlock := holdLock(t, db)
 		p := startRun(t, bin, config)
 		time.Sleep(2 * time.Second)
 		if p.exited() {
@@ -103,7 +109,7 @@ func TestTwoProcesses(t *testing.T) {
 			t.Fatalf("the waiting run wrote %d runs (%v)", len(runs), err)
 		}
 		unlock()
-		if r := p.wait(t); r.code != 0 || !strings.HasPrefix(r.stdout, fmt.Sprintf("run 1 ok: %d created", len(single.Export.Users))) {
+		if r := p.wait(t); !applied(r) {
 			t.Fatalf("after the lock was released the run did not apply:\n%s", r)
 		}
 	})
@@ -117,7 +123,7 @@ func TestTwoProcesses(t *testing.T) {
 		if ra.code != 0 {
 			winner, won, lost = b, rb, ra
 		}
-		if won.code != 0 || !strings.HasPrefix(won.stdout, fmt.Sprintf("run 1 ok: %d created", len(single.Export.Users))) {
+		if !applied(won) {
 			t.Fatalf("no run applied:\n%s\n%s", ra, rb)
 		}
 		checkLockedOut(t, lost, winner.cmd.Process.Pid, db+".lock")
@@ -130,15 +136,7 @@ func TestTwoProcesses(t *testing.T) {
 	t.Run("lock held past a short wait", func(t *testing.T) {
 		t.Parallel()
 		config, db := newDir(t, true)
-		st, err := directory.Open(ctx, db, directory.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer st.Close()
-		unlock, err := st.Lock(ctx, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
+		st, unlock := holdLock(t, db)
 		defer unlock()
 		start := time.Now()
 		r := startRun(t, bin, config, "--lock-wait", "1s").wait(t)
