@@ -307,7 +307,7 @@ func openUnmigrated(t *testing.T, path string) *Store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Store{path: path, gdb: gdb, db: db, Now: time.Now}
+	s := &Store{path: path, db: db, Now: time.Now}
 	t.Cleanup(func() { s.Close() })
 	return s
 }

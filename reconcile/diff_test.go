@@ -235,7 +235,7 @@ func TestDiffRules(t *testing.T) {
 				mirrors[src] = mirrorOf(src, s)
 			}
 			stateBefore := cloneState(tt.state)
-			d := Desire(tt.rules, mirrors, LinkedIn(tt.state.Identities), tt.frozen, t0)
+			d := Desire(tt.rules, mirrors, KnownIdentities(tt.state.Identities), tt.frozen, t0)
 			p := Diff(d, tt.state)
 			if diff := cmp.Diff(tt.want, ops(p)); diff != "" {
 				t.Errorf("plan (-want +got):\n%s", diff)
@@ -252,7 +252,7 @@ func TestDiffRules(t *testing.T) {
 			if err := applyPlan(st, p, t0, &next); err != nil {
 				t.Fatalf("apply: %v", err)
 			}
-			d2 := Desire(tt.rules, mirrors, LinkedIn(st.Identities), tt.frozen, t0)
+			d2 := Desire(tt.rules, mirrors, KnownIdentities(st.Identities), tt.frozen, t0)
 			if p2 := Diff(d2, st); !p2.Empty() {
 				t.Errorf("re-plan not empty: %v", ops(p2))
 			}

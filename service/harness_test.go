@@ -494,7 +494,7 @@ func describe(rs []reconcile.Run) string {
 func fetched(r reconcile.Run, name string) string {
 	for _, s := range r.Sources {
 		if s.Name == name && s.Result != "unchanged" {
-			return s.Mode + "/" + s.Result
+			return s.Mode + "/" + string(s.Result)
 		}
 	}
 	return ""

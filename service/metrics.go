@@ -143,7 +143,7 @@ func newMetrics(ready func() bool) *metrics {
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Series that exist from the start, so that rate() and absent() work
 	// before the first event.
-	for _, r := range []reconcile.Result{reconcile.ResultOK, reconcile.ResultPartial, reconcile.ResultBlocked, reconcile.ResultFailed} {
+	for _, r := range []reconcile.RunResult{reconcile.ResultOK, reconcile.ResultPartial, reconcile.ResultBlocked, reconcile.ResultFailed} {
 		m.runs.WithLabelValues(string(r))
 	}
 	m.runs.WithLabelValues(resultError)
@@ -205,12 +205,12 @@ func (m *metrics) observeRun(out *reconcile.Outcome) {
 		m.blocked.Set(0)
 	}
 	for _, sr := range r.Sources {
-		if sr.Mode == "" || sr.Result == "unchanged" {
+		if !sr.Fetched() {
 			continue
 		}
-		m.fetches.WithLabelValues(sr.Name, sr.Mode, sr.Result).Inc()
+		m.fetches.WithLabelValues(sr.Name, sr.Mode, string(sr.Result)).Inc()
 		m.fetchDuration.WithLabelValues(sr.Name, sr.Mode).Observe(sr.Duration.Seconds())
-		if sr.Result == "failed" {
+		if sr.Result == reconcile.SourceFailed {
 			m.sourceFrozen.WithLabelValues(sr.Name).Set(1)
 			continue
 		}
@@ -222,7 +222,7 @@ func (m *metrics) observeRun(out *reconcile.Outcome) {
 }
 
 // observeDirectory sets the gauges that describe the directory.
-func (m *metrics) observeDirectory(st *directory.Status, configured map[string]bool) {
+func (m *metrics) observeDirectory(st *directory.StoreStatus, configured map[string]bool) {
 	m.people.WithLabelValues("active").Set(float64(st.Active))
 	m.people.WithLabelValues("inactive").Set(float64(st.Inactive))
 	m.mu.Lock()

@@ -596,12 +596,10 @@ func (s *Service) runBatch(ctx context.Context, b batch) {
 		// A failed run (its fetches all failed) says nothing of the plan.
 	}
 	for _, sr := range out.Run.Sources {
-		switch {
-		case sr.Mode == "" || sr.Result == "unchanged":
-		case sr.Result == "failed":
-			if _, ok := s.frozenSince[sr.Name]; !ok {
-				s.frozenSince[sr.Name] = out.Run.StartedAt
-			}
+		switch since := reconcile.FrozenSince(s.frozenSince[sr.Name], sr, out.Run.StartedAt); {
+		case !sr.Fetched():
+		case !since.IsZero():
+			s.frozenSince[sr.Name] = since
 			s.lastErrors[sr.Name] = sr.Error
 		default:
 			delete(s.frozenSince, sr.Name)

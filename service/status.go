@@ -101,7 +101,7 @@ type People struct {
 
 // StatusStore is what ReadStatus needs of the directory.
 type StatusStore interface {
-	Status(ctx context.Context) (*directory.Status, error)
+	Status(ctx context.Context) (*directory.StoreStatus, error)
 	Runs(ctx context.Context, limit int) ([]reconcile.Run, error)
 }
 
@@ -127,7 +127,7 @@ func ReadStatus(ctx context.Context, store StatusStore, cfg *config.Config, now 
 		People:      People{Active: ds.Active, Inactive: ds.Inactive},
 		Pools:       ds.Pools,
 	}
-	known := make(map[string]directory.SourceStatus, len(ds.Sources))
+	known := make(map[string]directory.MirrorStatus, len(ds.Sources))
 	for _, s := range ds.Sources {
 		known[s.Source] = s
 	}
@@ -145,7 +145,7 @@ func ReadStatus(ctx context.Context, store StatusStore, cfg *config.Config, now 
 		}
 		if f := d.LastFetch; f != nil {
 			ss.LastFetch = &FetchStatus{
-				Run: f.RunID, At: f.At.UTC(), Mode: f.Mode, Result: f.Result, Error: f.Error, Users: f.Users, Groups: f.Groups,
+				Run: f.RunID, At: f.At.UTC(), Mode: f.Mode, Result: string(f.Result), Error: f.Error, Users: f.Users, Groups: f.Groups,
 				Requests: f.Requests, Problems: f.Problems, DurationSeconds: f.Duration.Seconds(),
 			}
 		}
