@@ -2,7 +2,6 @@ package reconcile
 
 import (
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -24,10 +23,9 @@ type stateBuilder struct{ s *State }
 func newStateBuilder() *stateBuilder { return &stateBuilder{s: NewState()} }
 
 func (b *stateBuilder) person(id int64, key string, active bool, firstSeen time.Time, idents ...IdentityRef) *stateBuilder {
-	name, _, _ := strings.Cut(key, "@")
-	p := &Person{ID: id, Key: key, Active: active, FirstSeen: firstSeen,
-		Profile: Profile{UserName: name, Email: key, GivenName: strings.ToUpper(name[:1]) + name[1:], FamilyName: "Doe",
-			DisplayName: name + " Doe", Title: "Engineer", Department: "R&D"}}
+	// The profile the source user of that key has (see user).
+	u := user("", key)
+	p := &Person{ID: id, Key: key, Active: active, FirstSeen: firstSeen, Profile: ProfileOf(&u)}
 	if !active {
 		p.DeactivatedAt = firstSeen.Add(time.Hour)
 	}

@@ -39,17 +39,22 @@ type Trigger string
 
 // Triggers.
 const (
-	TriggerOnce     Trigger = "once"
+	// TriggerOnce: a command (run --once, plan); the default.
+	TriggerOnce Trigger = "once"
+	// TriggerSchedule: a source's fetch schedule, in the service.
 	TriggerSchedule Trigger = "schedule"
+	// TriggerFullSync: a source's full-sync schedule, in the service.
 	TriggerFullSync Trigger = "full_sync"
-	TriggerStart    Trigger = "start"
-	TriggerReload   Trigger = "reload"
+	// TriggerStart: the service's first cycle after it starts.
+	TriggerStart Trigger = "start"
+	// TriggerReload: the cycle after a configuration reload.
+	TriggerReload Trigger = "reload"
 )
 
 // SourceRun is what happened to one source in a run.
 type SourceRun struct {
 	Name string `json:"name"`
-	// Mode is "full" or "incremental".
+	// Mode is "full" or "incremental"; "" when the run did not fetch it.
 	Mode     string        `json:"mode"`
 	Result   SourceResult  `json:"result"`
 	Error    string        `json:"error,omitempty"`
