@@ -4,15 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
 	"strconv"
 	"strings"
-	"time"
-
-	"gorm.io/gorm"
 
 	"github.com/learnsync/learnsync/connectors"
 	"github.com/learnsync/learnsync/reconcile"
@@ -27,13 +23,8 @@ func (s *Store) Commit(ctx context.Context, c *reconcile.Commit) error {
 		now = s.Now()
 	}
 	now = now.UTC()
-	return s.gdb.WithContext(ctx).Transaction(func(gtx *gorm.DB) error {
-		tx, ok := gtx.Statement.ConnPool.(*sql.Tx)
-		if !ok {
-			return errors.New("commit: no SQL transaction")
-		}
-		w := &writer{ctx: ctx, tx: tx, now: now, stmts: map[string]*sql.Stmt{}}
-		defer w.close()
+	return s.update(ctx, now, func(t *tx) error {
+		w := &writer{tx: t}
 		runID, err := w.insertRun(c.Run)
 		if err != nil {
 			return err
@@ -66,13 +57,8 @@ func (s *Store) Commit(ctx context.Context, c *reconcile.Commit) error {
 
 // RecordRun stores a run that applied nothing.
 func (s *Store) RecordRun(ctx context.Context, r *reconcile.Run) error {
-	return s.gdb.WithContext(ctx).Transaction(func(gtx *gorm.DB) error {
-		tx, ok := gtx.Statement.ConnPool.(*sql.Tx)
-		if !ok {
-			return errors.New("record run: no SQL transaction")
-		}
-		w := &writer{ctx: ctx, tx: tx, now: s.Now().UTC(), stmts: map[string]*sql.Stmt{}}
-		defer w.close()
+	return s.update(ctx, s.Now().UTC(), func(t *tx) error {
+		w := &writer{tx: t}
 		id, err := w.insertRun(r)
 		if err != nil {
 			return err
@@ -82,12 +68,10 @@ func (s *Store) RecordRun(ctx context.Context, r *reconcile.Run) error {
 	})
 }
 
+// writer writes a plan, mirror changes and a run record in one transaction.
 type writer struct {
-	ctx   context.Context
-	tx    *sql.Tx
-	now   time.Time
+	*tx
 	runID int64
-	stmts map[string]*sql.Stmt
 	// auditErr is the first failure to write an audit event.
 	auditErr error
 	members  map[string]*memberAudit
@@ -95,26 +79,6 @@ type writer struct {
 	// ids of people and groups created in this transaction.
 	newPeople map[string]int64
 	groupIDs  map[reconcile.GroupRef]int64
-}
-
-func (w *writer) close() {
-	for _, st := range w.stmts {
-		st.Close()
-	}
-}
-
-// exec runs a statement, preparing it once per transaction.
-func (w *writer) exec(query string, args ...any) (sql.Result, error) {
-	st, ok := w.stmts[query]
-	if !ok {
-		var err error
-		st, err = w.tx.PrepareContext(w.ctx, query)
-		if err != nil {
-			return nil, err
-		}
-		w.stmts[query] = st
-	}
-	return st.ExecContext(w.ctx, args...)
 }
 
 // record writes an audit event at once: a large first import must not hold
@@ -306,20 +270,10 @@ func (w *writer) applyPlan(p *reconcile.Plan) error {
 
 func (w *writer) loadGroupIDs() error {
 	w.groupIDs = make(map[reconcile.GroupRef]int64)
-	rows, err := w.tx.QueryContext(w.ctx, `SELECT id, source, external_id FROM groups`)
-	if err != nil {
-		return fmt.Errorf("load group ids: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id int64
-		var ref reconcile.GroupRef
-		if err := rows.Scan(&id, &ref.Source, &ref.ExternalID); err != nil {
-			return fmt.Errorf("load group ids: %w", err)
-		}
-		w.groupIDs[ref] = id
-	}
-	return rows.Err()
+	var id int64
+	var ref reconcile.GroupRef
+	return eachRow(w.ctx, w.Tx, "load group ids", `SELECT id, source, external_id FROM groups`, nil,
+		[]any{&id, &ref.Source, &ref.ExternalID}, func() error { w.groupIDs[ref] = id; return nil })
 }
 
 const profileColumns = `user_name = ?, email = ?, given_name = ?, family_name = ?, display_name = ?, title = ?,

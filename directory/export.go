@@ -3,11 +3,8 @@ package directory
 import (
 	"cmp"
 	"context"
-	"encoding/json"
-	"fmt"
 	"slices"
 	"strconv"
-	"time"
 
 	"github.com/learnsync/learnsync/reconcile"
 )
@@ -118,95 +115,4 @@ func (s *Store) Export(ctx context.Context) (*Export, error) {
 	})
 	slices.SortFunc(out.Licenses, func(a, b ExportLicense) int { return cmp.Compare(a.Name, b.Name) })
 	return out, nil
-}
-
-// runRow is the runs table as gorm sees it.
-type runRow struct {
-	ID        int64
-	Trigger   string
-	StartedAt time.Time
-	EndedAt   time.Time
-	Result    string
-	Sources   string
-	Summary   string
-	Problems  string
-	Error     string
-	Plan      string
-}
-
-func (runRow) TableName() string { return "runs" }
-
-// Runs returns the last runs, newest first.
-func (s *Store) Runs(ctx context.Context, limit int) ([]reconcile.Run, error) {
-	var rows []runRow
-	if err := s.gdb.WithContext(ctx).Order("id DESC").Limit(limit).Find(&rows).Error; err != nil {
-		return nil, fmt.Errorf("read runs: %w", err)
-	}
-	out := make([]reconcile.Run, 0, len(rows))
-	for _, r := range rows {
-		run := reconcile.Run{ID: r.ID, Trigger: reconcile.Trigger(r.Trigger), StartedAt: r.StartedAt, EndedAt: r.EndedAt,
-			Result: reconcile.Result(r.Result), Error: r.Error}
-		if err := unmarshalField(r.Sources, &run.Sources); err != nil {
-			return nil, fmt.Errorf("read run %d: %w", r.ID, err)
-		}
-		if err := unmarshalField(r.Summary, &run.Summary); err != nil {
-			return nil, fmt.Errorf("read run %d: %w", r.ID, err)
-		}
-		if err := unmarshalField(r.Problems, &run.Problems); err != nil {
-			return nil, fmt.Errorf("read run %d: %w", r.ID, err)
-		}
-		if r.Plan != "" {
-			run.Plan = new(reconcile.Plan)
-			if err := json.Unmarshal([]byte(r.Plan), run.Plan); err != nil {
-				return nil, fmt.Errorf("read run %d: %w", r.ID, err)
-			}
-		}
-		out = append(out, run)
-	}
-	return out, nil
-}
-
-func unmarshalField(s string, v any) error {
-	if s == "" {
-		return nil
-	}
-	return json.Unmarshal([]byte(s), v)
-}
-
-// PruneRuns deletes all but the newest keep runs and their audit events.
-func (s *Store) PruneRuns(ctx context.Context, keep int) (int64, error) {
-	res := s.gdb.WithContext(ctx).Exec(`DELETE FROM runs WHERE id <= (SELECT id FROM runs ORDER BY id DESC LIMIT 1 OFFSET ?)`, keep)
-	return res.RowsAffected, res.Error
-}
-
-// AuditEvent is one recorded change.
-type AuditEvent struct {
-	ID         int64
-	RunID      int64
-	At         time.Time
-	Action     string
-	ObjectType string
-	ObjectID   string
-	Before     string
-	After      string
-}
-
-// TableName maps AuditEvent to its table.
-func (AuditEvent) TableName() string { return "audit_events" }
-
-// AuditEvents returns the audit events of a run (all runs when runID is 0),
-// oldest first, at most limit (0 = all).
-func (s *Store) AuditEvents(ctx context.Context, runID int64, limit int) ([]AuditEvent, error) {
-	q := s.gdb.WithContext(ctx).Order("id")
-	if runID != 0 {
-		q = q.Where("run_id = ?", runID)
-	}
-	if limit > 0 {
-		q = q.Limit(limit)
-	}
-	var evs []AuditEvent
-	if err := q.Find(&evs).Error; err != nil {
-		return nil, fmt.Errorf("read audit events: %w", err)
-	}
-	return evs, nil
 }

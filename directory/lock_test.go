@@ -10,16 +10,8 @@ import (
 func TestLockIsExclusiveAndReleased(t *testing.T) {
 	ctx := t.Context()
 	path := t.TempDir() + "/d.db"
-	a, err := Open(ctx, path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	b, err := Open(ctx, path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	a := openAt(t, path, Options{})
+	b := openAt(t, path, Options{})
 
 	unlock, err := a.Lock(ctx, 0)
 	if err != nil {

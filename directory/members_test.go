@@ -26,11 +26,7 @@ func TestMembersEncodingRoundTrips(t *testing.T) {
 
 func TestPackedColumnsRoundTrip(t *testing.T) {
 	ctx := t.Context()
-	s, err := Open(ctx, t.TempDir()+"/d.db", Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openAt(t, t.TempDir()+"/d.db", Options{})
 	values := []string{"", "a:b", "12:34", "Zoë O'Brien 👩‍💻", "line\nbreak", ":"}
 	var got [6]string
 	var packed string

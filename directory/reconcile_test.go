@@ -41,7 +41,7 @@ func (c *converge) run(now time.Time, results map[string]*connectors.Result, fro
 		}
 		deltas = append(deltas, m.Update(r, now))
 	}
-	desired := reconcile.Desire(c.rules, mirrors, reconcile.LinkedIn(state.Identities), frozen, now)
+	desired := reconcile.Desire(c.rules, mirrors, reconcile.KnownIdentities(state.Identities), frozen, now)
 	plan := reconcile.Diff(desired, state)
 	cm := &reconcile.Commit{Plan: plan, Mirrors: deltas, Run: okRun(now), Now: now}
 	cm.Run.Problems = desired.Problems
@@ -60,7 +60,7 @@ func (c *converge) run(now time.Time, results map[string]*connectors.Result, fro
 		t.Errorf("mirrors read back differ from the mirrors written (-memory +stored):\n%s", diff)
 	}
 	after := loadState(t, c.s)
-	again := reconcile.Diff(reconcile.Desire(c.rules, loadMirrors(t, c.s), reconcile.LinkedIn(after.Identities), frozen, now), after)
+	again := reconcile.Diff(reconcile.Desire(c.rules, loadMirrors(t, c.s), reconcile.KnownIdentities(after.Identities), frozen, now), after)
 	if !again.Empty() {
 		b, _ := json.MarshalIndent(again, "", "  ")
 		t.Errorf("plan after applying is not empty:\n%s", b)
@@ -404,11 +404,11 @@ func TestEngineWithStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var results []reconcile.Result
+	var results []reconcile.RunResult
 	for _, r := range runs {
 		results = append(results, r.Result)
 	}
-	want := []reconcile.Result{reconcile.ResultOK, reconcile.ResultPartial, reconcile.ResultOK, reconcile.ResultBlocked, reconcile.ResultOK}
+	want := []reconcile.RunResult{reconcile.ResultOK, reconcile.ResultPartial, reconcile.ResultOK, reconcile.ResultBlocked, reconcile.ResultOK}
 	if diff := cmp.Diff(want, results); diff != "" {
 		t.Errorf("run results, newest first (-want +got):\n%s", diff)
 	}

@@ -9,11 +9,7 @@ import (
 
 func TestCommitRecordsTheEndAfterTheApply(t *testing.T) {
 	ctx := t.Context()
-	s, err := Open(ctx, t.TempDir()+"/d.db", Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openAt(t, t.TempDir()+"/d.db", Options{})
 	start := time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
 	planned := start.Add(time.Second)
 	applied := start.Add(5 * time.Second)

@@ -59,13 +59,13 @@ func TestStatusMirrorsPeoplePoolsAndFetches(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Status: %v", err)
 	}
-	want := &Status{
-		Sources: []SourceStatus{
-			{Source: "entra", LastFetch: &Fetch{RunID: never.ID, At: t3m, SourceRun: never.Sources[0]}, FrozenSince: t3m},
+	want := &StoreStatus{
+		Sources: []MirrorStatus{
+			{Source: "entra", LastFetch: &RecordedFetch{RunID: never.ID, At: t3m, SourceRun: never.Sources[0]}, FrozenSince: t3m},
 			{Source: "hr", HasCursor: true, FetchedAt: t0, FullAt: t0, Users: 4, Groups: 3,
-				LastFetch: &Fetch{RunID: runs[1].ID, At: t2m, SourceRun: runs[1].Sources[0]}},
+				LastFetch: &RecordedFetch{RunID: runs[1].ID, At: t2m, SourceRun: runs[1].Sources[0]}},
 			{Source: "okta", HasCursor: true, FetchedAt: t0, Users: 1, Groups: 1,
-				LastFetch: &Fetch{RunID: runs[2].ID, At: t3m, SourceRun: runs[2].Sources[1]}, FrozenSince: t1m},
+				LastFetch: &RecordedFetch{RunID: runs[2].ID, At: t3m, SourceRun: runs[2].Sources[1]}, FrozenSince: t1m},
 		},
 		Active: 3,
 		Pools: []ExportLicense{

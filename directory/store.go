@@ -1,7 +1,8 @@
 // Package directory is the learning directory: people, their identities in
 // the sources, groups and memberships, license pools and seats, the mirror of
 // every source with its cursor, and the record of runs and audit events. It
-// is stored in SQLite through gorm.
+// is stored in SQLite (opened through gorm's driver) and read and written
+// with database/sql: plain statements, prepared once per transaction.
 package directory
 
 import (
@@ -33,7 +34,6 @@ var ErrTooNew = errors.New("database schema is newer than this learnsync")
 // Store is the learning directory on SQLite. It implements reconcile.Store.
 type Store struct {
 	path string
-	gdb  *gorm.DB
 	db   *sql.DB
 	// Now is the clock for timestamps not given by the caller.
 	Now func() time.Time
@@ -134,7 +134,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	// One writer at a time is all SQLite allows; a few readers may run
 	// beside it (the ops endpoint while a run applies).
 	db.SetMaxOpenConns(4)
-	s := &Store{path: path, gdb: gdb, db: db, Now: time.Now}
+	s := &Store{path: path, db: db, Now: time.Now}
 	if err := s.check(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -197,30 +197,22 @@ func (s *Store) migrateTo(ctx context.Context, target int) error {
 		// BEGIN IMMEDIATE (the DSN's txlock) waits for another process that
 		// migrates the same new file; the version is read again inside, so
 		// a step that process already applied is not applied twice.
-		tx, err := s.db.BeginTx(ctx, nil)
+		applied := 0
+		err := s.update(ctx, time.Time{}, func(t *tx) error {
+			if err := t.QueryRowContext(ctx, "PRAGMA user_version").Scan(&applied); err != nil || applied > v {
+				return err
+			}
+			if _, err := t.ExecContext(ctx, migrations[v]); err != nil {
+				return err
+			}
+			_, err := t.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", v+1))
+			return err
+		})
 		if err != nil {
 			return fmt.Errorf("migrate to schema %d: %w", v+1, err)
 		}
-		var now int
-		if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&now); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("migrate to schema %d: %w", v+1, err)
-		}
-		if now > v {
-			tx.Rollback()
-			v = now - 1
-			continue
-		}
-		if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("migrate to schema %d: %w", v+1, err)
-		}
-		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", v+1)); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("migrate to schema %d: %w", v+1, err)
-		}
-		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("migrate to schema %d: %w", v+1, err)
+		if applied > v {
+			v = applied - 1
 		}
 	}
 	return nil
@@ -232,8 +224,8 @@ func (s *Store) Close() error { return s.db.Close() }
 // Path returns the database file.
 func (s *Store) Path() string { return s.path }
 
-// DB returns the gorm handle, for tests and tools.
-func (s *Store) DB() *gorm.DB { return s.gdb }
+// DB returns the database handle, for tests and tools.
+func (s *Store) DB() *sql.DB { return s.db }
 
 // IntegrityCheck runs PRAGMA integrity_check and returns its verdict.
 func (s *Store) IntegrityCheck(ctx context.Context) (string, error) {

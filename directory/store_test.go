@@ -20,16 +20,37 @@ import (
 // t0 is the clock of the tests: timestamps are compared exactly.
 var t0 = time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)
 
-// openTest opens a new directory in t.TempDir and closes it after the test.
+// openTest opens a new directory in t.TempDir, on the tests' clock, and
+// closes it after the test.
 func openTest(t *testing.T) *Store {
 	t.Helper()
-	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "learnsync.db"), Options{})
+	s := openAt(t, filepath.Join(t.TempDir(), "learnsync.db"), Options{})
+	s.Now = func() time.Time { return t0 }
+	return s
+}
+
+// openAt opens the directory at path and closes it after the test (a test
+// may close it before).
+func openAt(t *testing.T, path string, opts Options) *Store {
+	t.Helper()
+	s, err := Open(t.Context(), path, opts)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
-	s.Now = func() time.Time { return t0 }
 	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// openFails opens path with ctx, fails the test with why if that works, and
+// returns Open's error.
+func openFails(t *testing.T, ctx context.Context, path string, why string) error {
+	t.Helper()
+	s, err := Open(ctx, path, Options{})
+	if err == nil {
+		s.Close()
+		t.Fatal(why)
+	}
+	return err
 }
 
 // pragma reads one PRAGMA on every connection the pool may hand out, and
@@ -74,11 +95,7 @@ func TestOpenCreatesPrivateWALDatabase(t *testing.T) {
 	ctx := t.Context()
 	// A directory that does not exist yet is created too.
 	path := filepath.Join(t.TempDir(), "state", "learnsync.db")
-	s, err := Open(ctx, path, Options{})
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	defer s.Close()
+	s := openAt(t, path, Options{})
 	if got := fileMode(t, path); got != 0o600 {
 		t.Errorf("database file mode = %o, want 600", got)
 	}
@@ -116,11 +133,7 @@ func TestOpenCreatesPrivateWALDatabase(t *testing.T) {
 	}
 
 	// Reopening keeps the data and changes nothing.
-	s2, err := Open(ctx, path, Options{})
-	if err != nil {
-		t.Fatalf("reopen: %v", err)
-	}
-	defer s2.Close()
+	s2 := openAt(t, path, Options{})
 	runs, err := s2.Runs(ctx, 10)
 	if err != nil {
 		t.Fatalf("Runs: %v", err)
@@ -137,19 +150,11 @@ func TestOpenCreatesPrivateWALDatabase(t *testing.T) {
 
 func TestOpenTightensModeOfExistingFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "learnsync.db")
-	s, err := Open(t.Context(), path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
+	openAt(t, path, Options{}).Close()
 	if err := os.Chmod(path, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s, err = Open(t.Context(), path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
+	openAt(t, path, Options{}).Close()
 	if got := fileMode(t, path); got != 0o600 {
 		t.Errorf("mode after reopen = %o, want 600", got)
 	}
@@ -176,11 +181,7 @@ func TestOpenRejectsFileThatIsNotSQLite(t *testing.T) {
 				t.Fatal(err)
 			}
 			before, _ := os.Stat(path)
-			s, err := Open(t.Context(), path, Options{})
-			if err == nil {
-				s.Close()
-				t.Fatal("Open succeeded on a file that is not a SQLite database")
-			}
+			err := openFails(t, t.Context(), path, "Open succeeded on a file that is not a SQLite database")
 			if !errors.Is(err, ErrNotSQLite) {
 				t.Fatalf("Open error = %v, want ErrNotSQLite", err)
 			}
@@ -229,11 +230,7 @@ func TestCheckFile(t *testing.T) {
 	if err := CheckFile(empty); err != nil {
 		t.Errorf("empty file: %v, want nil", err)
 	}
-	s, err := Open(t.Context(), filepath.Join(dir, "real.db"), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
+	openAt(t, filepath.Join(dir, "real.db"), Options{}).Close()
 	if err := CheckFile(filepath.Join(dir, "real.db")); err != nil {
 		t.Errorf("real database: %v, want nil", err)
 	}
@@ -245,11 +242,7 @@ func TestOpenEmptyFileBecomesDatabase(t *testing.T) {
 	if err := os.WriteFile(path, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s, err := Open(ctx, path, Options{})
-	if err != nil {
-		t.Fatalf("Open on an empty file: %v", err)
-	}
-	defer s.Close()
+	s := openAt(t, path, Options{})
 	if got := fileMode(t, path); got != 0o600 {
 		t.Errorf("mode = %o, want 600", got)
 	}
@@ -272,19 +265,12 @@ func TestOpenEmptyFileBecomesDatabase(t *testing.T) {
 func TestOpenTooNew(t *testing.T) {
 	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "learnsync.db")
-	s, err := Open(ctx, path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openAt(t, path, Options{})
 	if _, err := s.db.ExecContext(ctx, "PRAGMA user_version = 99"); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
-	s, err = Open(ctx, path, Options{})
-	if err == nil {
-		s.Close()
-		t.Fatal("Open succeeded on a database from a newer learnsync")
-	}
+	err := openFails(t, ctx, path, "Open succeeded on a database from a newer learnsync")
 	if !errors.Is(err, ErrTooNew) {
 		t.Fatalf("Open error = %v, want ErrTooNew", err)
 	}
@@ -307,7 +293,7 @@ func openUnmigrated(t *testing.T, path string) *Store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Store{path: path, gdb: gdb, db: db, Now: time.Now}
+	s := &Store{path: path, db: db, Now: time.Now}
 	t.Cleanup(func() { s.Close() })
 	return s
 }
@@ -384,11 +370,7 @@ func TestOpenMigratesVersion1InPlace(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "learnsync.db")
 	buildV1(t, path)
 
-	s, err := Open(ctx, path, Options{})
-	if err != nil {
-		t.Fatalf("Open on a version 1 database: %v", err)
-	}
-	defer s.Close()
+	s := openAt(t, path, Options{})
 	if v, err := s.SchemaVersion(ctx); err != nil || v != SchemaLatest() {
 		t.Fatalf("SchemaVersion = %d, %v; want %d", v, err, SchemaLatest())
 	}
@@ -449,11 +431,7 @@ func TestMigrationStepIsAtomic(t *testing.T) {
 	}
 	raw.Close()
 
-	s, err := Open(ctx, path, Options{})
-	if err == nil {
-		s.Close()
-		t.Fatal("Open succeeded although migration step 2 cannot apply")
-	}
+	err := openFails(t, ctx, path, "Open succeeded although migration step 2 cannot apply")
 	if !strings.Contains(err.Error(), "migrate to schema 2") {
 		t.Errorf("error = %v, want it to name the step", err)
 	}
@@ -498,24 +476,17 @@ func TestOpenReadOnly(t *testing.T) {
 	}
 
 	path := filepath.Join(dir, "learnsync.db")
-	s, err := Open(ctx, path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openAt(t, path, Options{})
 	if err := s.RecordRun(ctx, &reconcile.Run{Trigger: reconcile.TriggerOnce, StartedAt: t0, EndedAt: t0, Result: reconcile.ResultOK}); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
 
-	ro, err := Open(ctx, path, Options{ReadOnly: true})
-	if err != nil {
-		t.Fatalf("read-only Open: %v", err)
-	}
-	defer ro.Close()
+	ro := openAt(t, path, Options{ReadOnly: true})
 	if runs, err := ro.Runs(ctx, 10); err != nil || len(runs) != 1 {
 		t.Errorf("read-only Runs = %v, %v", runs, err)
 	}
-	err = ro.RecordRun(ctx, &reconcile.Run{Trigger: reconcile.TriggerOnce, StartedAt: t0, EndedAt: t0, Result: reconcile.ResultOK})
+	err := ro.RecordRun(ctx, &reconcile.Run{Trigger: reconcile.TriggerOnce, StartedAt: t0, EndedAt: t0, Result: reconcile.ResultOK})
 	if err == nil {
 		t.Error("read-only store accepted a write")
 	}
@@ -525,22 +496,14 @@ func TestOpenReadOnly(t *testing.T) {
 func TestOpenCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "learnsync.db"), Options{})
-	if err == nil {
-		s.Close()
-		t.Fatal("Open with a cancelled context succeeded")
-	}
+	openFails(t, ctx, filepath.Join(t.TempDir(), "learnsync.db"), "Open with a cancelled context succeeded")
 }
 
 // The driver reads '?' as the start of its options: such a path would open
 // another file, without WAL. It is refused, and nothing is created.
 func TestOpenRefusesQuestionMarkInPath(t *testing.T) {
 	dir := t.TempDir()
-	s, err := Open(t.Context(), filepath.Join(dir, "learn?sync.db"), Options{})
-	if err == nil {
-		s.Close()
-		t.Fatal("Open accepted a path with '?'")
-	}
+	openFails(t, t.Context(), filepath.Join(dir, "learn?sync.db"), "Open accepted a path with '?'")
 	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
 		t.Errorf("refused Open created %d files", len(entries))
 	}
@@ -566,16 +529,8 @@ func TestOpenRefusesQuestionMarkInPath(t *testing.T) {
 func TestTwoStoresOnOneFile(t *testing.T) {
 	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "learnsync.db")
-	a, err := Open(ctx, path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	b, err := Open(ctx, path, Options{BusyTimeout: 10 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	a := openAt(t, path, Options{})
+	b := openAt(t, path, Options{BusyTimeout: 10 * time.Second})
 
 	// a holds a write transaction; b reads the state before it.
 	tx, err := a.db.BeginTx(ctx, nil)

@@ -52,8 +52,9 @@ type DesiredPool struct {
 	Eligible map[string]struct{}
 }
 
-// LinkedIn returns the linked func of Desire for the identities of a state.
-func LinkedIn(identities map[IdentityRef]int64) func(IdentityRef) bool {
+// KnownIdentities returns the linked func of Desire for the identities of a
+// state: it reports whether the directory links an identity to a person.
+func KnownIdentities(identities map[IdentityRef]int64) func(IdentityRef) bool {
 	return func(ref IdentityRef) bool {
 		_, ok := identities[ref]
 		return ok

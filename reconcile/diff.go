@@ -339,98 +339,122 @@ type waiter struct {
 }
 
 func (df *differ) licenses() {
-	d, s := df.d, df.s
-	// Keys are renamed by the plan; seat holders are found by ID.
-	eligibleID := func(pool DesiredPool) (map[int64]bool, []waiter) {
-		ids := make(map[int64]bool, len(pool.Eligible))
-		var all []waiter
-		for key := range pool.Eligible {
-			t, ok := df.target[key]
-			if !ok {
-				continue
-			}
-			w := waiter{ref: t, userName: d.People[key].UserName}
-			if t.ID != 0 {
-				ids[t.ID] = true
-				w.firstSeen = s.People[t.ID].FirstSeen
-			} else {
-				// New people are seen after everyone already known.
-				w.firstSeen = time.Unix(1<<62, 0)
-			}
-			all = append(all, w)
-		}
-		return ids, all
-	}
 	configured := make(map[string]bool)
-	for _, pool := range d.Pools {
+	for _, pool := range df.d.Pools {
 		configured[pool.Name] = true
-		holders := s.Assignments[pool.Name]
-		ids, candidates := eligibleID(pool)
-		type seat struct {
-			id      int64
-			granted time.Time
+		df.pool(pool)
+	}
+	df.removedPools(configured)
+}
+
+// candidates returns the ids of the existing people who qualify for a pool
+// and everyone who does, as waiters. Keys are renamed by the plan; seat
+// holders are found by ID.
+func (df *differ) candidates(pool DesiredPool) (map[int64]bool, []waiter) {
+	ids := make(map[int64]bool, len(pool.Eligible))
+	var all []waiter
+	for key := range pool.Eligible {
+		t, ok := df.target[key]
+		if !ok {
+			continue
 		}
-		var kept []seat
-		for id, granted := range holders {
-			if df.protected[id] || (!df.deleted[id] && df.active[id] && ids[id]) {
-				kept = append(kept, seat{id, granted})
-				continue
-			}
-			if df.deleted[id] {
-				continue // the seat goes with the person
-			}
-			reason := "no longer qualifies"
-			if !df.active[id] {
-				reason = "deactivated"
-			}
-			df.p.Licenses = append(df.p.Licenses, LicenseChange{Op: OpRevoke, Pool: pool.Name, Person: PersonRef{ID: id, Key: df.keyOf(id)}, Reason: reason})
+		w := waiter{ref: t, userName: df.d.People[key].UserName}
+		if t.ID != 0 {
+			ids[t.ID] = true
+			w.firstSeen = df.s.People[t.ID].FirstSeen
+		} else {
+			// New people are seen after everyone already known.
+			w.firstSeen = time.Unix(1<<62, 0)
 		}
-		if pool.Seats > 0 && len(kept) > pool.Seats {
-			// The pool shrank: the most recent grants give their seats back.
-			slices.SortFunc(kept, func(a, b seat) int {
-				return cmp.Or(b.granted.Compare(a.granted), cmp.Compare(df.keyOf(b.id), df.keyOf(a.id)))
-			})
-			for _, st := range kept[:len(kept)-pool.Seats] {
-				df.p.Licenses = append(df.p.Licenses, LicenseChange{Op: OpRevoke, Pool: pool.Name, Person: PersonRef{ID: st.id, Key: df.keyOf(st.id)}, Reason: "pool has fewer seats"})
-			}
-			kept = kept[len(kept)-pool.Seats:]
+		all = append(all, w)
+	}
+	return ids, all
+}
+
+// seat is a seat a holder keeps.
+type seat struct {
+	id      int64
+	granted time.Time
+}
+
+// keptSeats revokes the seats of holders who no longer qualify, and the most
+// recent grants when the pool shrank, and returns the seats that stay.
+func (df *differ) keptSeats(pool DesiredPool, qualifies map[int64]bool) []seat {
+	var kept []seat
+	for id, granted := range df.s.Assignments[pool.Name] {
+		if df.protected[id] || (!df.deleted[id] && df.active[id] && qualifies[id]) {
+			kept = append(kept, seat{id, granted})
+			continue
 		}
-		seated := make(map[int64]bool, len(kept))
-		for _, st := range kept {
-			seated[st.id] = true
+		if df.deleted[id] {
+			continue // the seat goes with the person
 		}
-		var waiting []waiter
-		for _, c := range candidates {
-			if c.ref.ID == 0 || !seated[c.ref.ID] {
-				waiting = append(waiting, c)
-			}
+		reason := "no longer qualifies"
+		if !df.active[id] {
+			reason = "deactivated"
 		}
-		slices.SortFunc(waiting, func(a, b waiter) int {
-			return cmp.Or(a.firstSeen.Compare(b.firstSeen), cmp.Compare(a.userName, b.userName), cmp.Compare(a.ref.Key, b.ref.Key))
+		df.p.Licenses = append(df.p.Licenses, LicenseChange{Op: OpRevoke, Pool: pool.Name, Person: PersonRef{ID: id, Key: df.keyOf(id)}, Reason: reason})
+	}
+	if pool.Seats > 0 && len(kept) > pool.Seats {
+		// The pool shrank: the most recent grants give their seats back.
+		slices.SortFunc(kept, func(a, b seat) int {
+			return cmp.Or(b.granted.Compare(a.granted), cmp.Compare(df.keyOf(b.id), df.keyOf(a.id)))
 		})
-		assigned := len(kept)
-		for len(waiting) > 0 && (pool.Seats == 0 || assigned < pool.Seats) {
-			df.p.Licenses = append(df.p.Licenses, LicenseChange{Op: OpGrant, Pool: pool.Name, Person: waiting[0].ref})
-			waiting = waiting[1:]
-			assigned++
+		for _, st := range kept[:len(kept)-pool.Seats] {
+			df.p.Licenses = append(df.p.Licenses, LicenseChange{Op: OpRevoke, Pool: pool.Name, Person: PersonRef{ID: st.id, Key: df.keyOf(st.id)}, Reason: "pool has fewer seats"})
 		}
-		if len(waiting) > 0 {
-			sf := Shortfall{Pool: pool.Name, Seats: pool.Seats, Assigned: assigned, Waiting: len(waiting)}
-			for _, w := range waiting[:min(len(waiting), 10)] {
-				sf.Next = append(sf.Next, w.ref.Key)
-			}
-			df.p.Shortfalls = append(df.p.Shortfalls, sf)
-		}
-		pc := PoolChange{Pool: pool.Name, Seats: pool.Seats, Assigned: assigned, Waiting: len(waiting)}
-		if old := s.Pools[pool.Name]; old == nil {
-			pc.Op = OpCreate
-		} else if old.Seats != pool.Seats || old.Waiting != len(waiting) {
-			pc.Op, pc.OldSeats, pc.OldWaiting = OpUpdate, old.Seats, old.Waiting
-		}
-		if pc.Op != "" {
-			df.p.Pools = append(df.p.Pools, pc)
+		kept = kept[len(kept)-pool.Seats:]
+	}
+	return kept
+}
+
+// pool plans one configured pool: revocations, then grants to the waiting
+// people in a stable order while seats last, the shortfall and the pool
+// record.
+func (df *differ) pool(pool DesiredPool) {
+	qualifies, candidates := df.candidates(pool)
+	kept := df.keptSeats(pool, qualifies)
+	seated := make(map[int64]bool, len(kept))
+	for _, st := range kept {
+		seated[st.id] = true
+	}
+	var waiting []waiter
+	for _, c := range candidates {
+		if c.ref.ID == 0 || !seated[c.ref.ID] {
+			waiting = append(waiting, c)
 		}
 	}
+	slices.SortFunc(waiting, func(a, b waiter) int {
+		return cmp.Or(a.firstSeen.Compare(b.firstSeen), cmp.Compare(a.userName, b.userName), cmp.Compare(a.ref.Key, b.ref.Key))
+	})
+	assigned := len(kept)
+	for len(waiting) > 0 && (pool.Seats == 0 || assigned < pool.Seats) {
+		df.p.Licenses = append(df.p.Licenses, LicenseChange{Op: OpGrant, Pool: pool.Name, Person: waiting[0].ref})
+		waiting = waiting[1:]
+		assigned++
+	}
+	if len(waiting) > 0 {
+		sf := Shortfall{Pool: pool.Name, Seats: pool.Seats, Assigned: assigned, Waiting: len(waiting)}
+		for _, w := range waiting[:min(len(waiting), 10)] {
+			sf.Next = append(sf.Next, w.ref.Key)
+		}
+		df.p.Shortfalls = append(df.p.Shortfalls, sf)
+	}
+	pc := PoolChange{Pool: pool.Name, Seats: pool.Seats, Assigned: assigned, Waiting: len(waiting)}
+	if old := df.s.Pools[pool.Name]; old == nil {
+		pc.Op = OpCreate
+	} else if old.Seats != pool.Seats || old.Waiting != len(waiting) {
+		pc.Op, pc.OldSeats, pc.OldWaiting = OpUpdate, old.Seats, old.Waiting
+	}
+	if pc.Op != "" {
+		df.p.Pools = append(df.p.Pools, pc)
+	}
+}
+
+// removedPools revokes every seat of the pools no longer configured and
+// deletes their records.
+func (df *differ) removedPools(configured map[string]bool) {
+	s := df.s
 	for _, name := range sortedKeys(s.Pools) {
 		if configured[name] {
 			continue

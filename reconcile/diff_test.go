@@ -2,7 +2,6 @@ package reconcile
 
 import (
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -24,10 +23,9 @@ type stateBuilder struct{ s *State }
 func newStateBuilder() *stateBuilder { return &stateBuilder{s: NewState()} }
 
 func (b *stateBuilder) person(id int64, key string, active bool, firstSeen time.Time, idents ...IdentityRef) *stateBuilder {
-	name, _, _ := strings.Cut(key, "@")
-	p := &Person{ID: id, Key: key, Active: active, FirstSeen: firstSeen,
-		Profile: Profile{UserName: name, Email: key, GivenName: strings.ToUpper(name[:1]) + name[1:], FamilyName: "Doe",
-			DisplayName: name + " Doe", Title: "Engineer", Department: "R&D"}}
+	// The profile the source user of that key has (see user).
+	u := user("", key)
+	p := &Person{ID: id, Key: key, Active: active, FirstSeen: firstSeen, Profile: ProfileOf(&u)}
 	if !active {
 		p.DeactivatedAt = firstSeen.Add(time.Hour)
 	}
@@ -235,7 +233,7 @@ func TestDiffRules(t *testing.T) {
 				mirrors[src] = mirrorOf(src, s)
 			}
 			stateBefore := cloneState(tt.state)
-			d := Desire(tt.rules, mirrors, LinkedIn(tt.state.Identities), tt.frozen, t0)
+			d := Desire(tt.rules, mirrors, KnownIdentities(tt.state.Identities), tt.frozen, t0)
 			p := Diff(d, tt.state)
 			if diff := cmp.Diff(tt.want, ops(p)); diff != "" {
 				t.Errorf("plan (-want +got):\n%s", diff)
@@ -252,7 +250,7 @@ func TestDiffRules(t *testing.T) {
 			if err := applyPlan(st, p, t0, &next); err != nil {
 				t.Fatalf("apply: %v", err)
 			}
-			d2 := Desire(tt.rules, mirrors, LinkedIn(st.Identities), tt.frozen, t0)
+			d2 := Desire(tt.rules, mirrors, KnownIdentities(st.Identities), tt.frozen, t0)
 			if p2 := Diff(d2, st); !p2.Empty() {
 				t.Errorf("re-plan not empty: %v", ops(p2))
 			}

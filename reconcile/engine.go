@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime/debug"
-	"sync"
 	"time"
 
 	"github.com/learnsync/learnsync/connectors"
@@ -83,180 +81,35 @@ type Outcome struct {
 // ErrNoSources is returned when a run has no source to work with.
 var ErrNoSources = errors.New("no sources configured")
 
-type fetched struct {
-	name   string
-	mode   string
-	result *connectors.Result
-	err    error
-	took   time.Duration
-}
-
 // Run performs one cycle. It returns an error only when the run could not be
 // carried out at all (the directory could not be read or written); failed
-// sources and blocked plans are reported in the Outcome.
+// sources and blocked plans are reported in the Outcome. The stages, in
+// order, are in stages.go.
 func (e *Engine) Run(ctx context.Context, opts RunOptions) (*Outcome, error) {
-	log := e.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
 	if len(e.Sources) == 0 {
 		return nil, ErrNoSources
 	}
-	if l, ok := e.Store.(Locker); ok && !opts.DryRun {
-		wait := e.LockWait
-		switch {
-		case wait == 0:
-			wait = 30 * time.Second
-		case wait < 0:
-			wait = 0
-		}
-		unlock, err := l.Lock(ctx, wait)
-		if err != nil {
-			return nil, err
-		}
-		defer unlock()
-	}
-	// The run starts once it holds the lock: waiting is not part of it.
-	now := e.now()
-	run := &Run{Trigger: opts.Trigger, StartedAt: now}
-	if run.Trigger == "" {
-		run.Trigger = TriggerOnce
-	}
-	cursors, err := e.Store.Cursors(ctx)
+	unlock, err := e.lock(ctx, opts)
 	if err != nil {
 		return nil, err
 	}
-	// The sources are fetched while the directory and the mirrors are read:
-	// the three are independent, and on a large directory each takes a while.
-	var (
-		wg        sync.WaitGroup
-		results   []fetched
-		mirrors   map[string]*Mirror
-		state     *State
-		errM      error
-		errState  error
-		stateRead = make(chan struct{})
-	)
-	wg.Add(2)
-	go func() { defer wg.Done(); results = e.fetchAll(ctx, cursors, opts) }()
-	go func() { defer wg.Done(); mirrors, errM = e.Store.LoadMirrors(ctx) }()
-	go func() { defer close(stateRead); state, errState = e.Store.LoadState(ctx) }()
-	wg.Wait()
-	if errM != nil {
-		<-stateRead
-		return nil, errM
+	defer unlock()
+	c := e.begin(opts)
+	in, err := c.fetchAndLoad(ctx)
+	if err != nil {
+		return nil, err
 	}
-	frozen := make(map[string]string)
-	var deltas []*MirrorDelta
-	var problems []Problem
-	failed := 0
-	for _, f := range results {
-		sr := SourceRun{Name: f.name, Mode: f.mode, Duration: f.took}
-		switch {
-		case f.mode == "":
-			sr.Result = "unchanged"
-		case f.err != nil:
-			failed++
-			sr.Result = "failed"
-			sr.Error = f.err.Error()
-			frozen[f.name] = sr.Error
-			log.Warn("source frozen for this run: fetch failed", "source", f.name, "mode", f.mode, "error", sr.Error)
-		default:
-			r := f.result
-			m := mirrors[f.name]
-			if m == nil {
-				m = NewMirror(f.name)
-				mirrors[f.name] = m
-			}
-			d := m.Update(r, now)
-			deltas = append(deltas, d)
-			sr.Result, sr.Users, sr.Groups, sr.Rows = "ok", len(m.Users), len(m.Groups), d.Rows()
-			sr.Requests, sr.Problems = r.Requests, len(r.Problems)
-			for _, p := range r.Problems {
-				problems = append(problems, Problem{Source: f.name, Object: p.Object, Reason: p.Reason})
-			}
-		}
-		run.Sources = append(run.Sources, sr)
-	}
+	// Nothing of a run goes on once it returns, the directory read included.
+	defer in.state.wait()
+	c.applyFetches(in)
 	if ctx.Err() != nil {
-		<-stateRead
 		return nil, ctx.Err()
 	}
-
-	// Desire needs the directory only to settle duplicates, so it can start
-	// while the directory is still being read.
-	linked := func(ref IdentityRef) bool {
-		<-stateRead
-		if state == nil {
-			return false
-		}
-		_, ok := state.Identities[ref]
-		return ok
+	if err := c.plan(in); err != nil {
+		return nil, err
 	}
-	desired := Desire(e.Rules, mirrors, linked, frozen, now)
-	<-stateRead
-	if errState != nil {
-		return nil, errState
-	}
-	problems = append(problems, desired.Problems...)
-	plan := Diff(desired, state)
-	run.Summary = plan.Summary()
-	run.Summary.Waiting = 0
-	for _, sf := range plan.Shortfalls {
-		run.Summary.Waiting += sf.Waiting
-	}
-	run.Problems = e.capProblems(problems)
-	out := &Outcome{Run: run, Plan: plan}
-
-	fetchedAny := failed < countFetched(results)
-	switch {
-	case !fetchedAny && failed > 0:
-		run.Result = ResultFailed
-		run.Error = fmt.Sprintf("every source failed to fetch (%d)", failed)
-	case failed > 0:
-		run.Result = ResultPartial
-	default:
-		run.Result = ResultOK
-	}
-	if reason := e.check(plan); reason != "" && run.Result != ResultFailed {
-		if opts.AllowMassDeactivation {
-			log.Warn("safety limit overridden by --allow-mass-deactivation", "reason", reason)
-		} else {
-			out.Blocked = reason
-			run.Result = ResultBlocked
-			run.Error = reason
-		}
-	}
-	run.EndedAt = e.now()
-	if opts.DryRun {
-		return out, nil
-	}
-	if run.Result == ResultBlocked || run.Result == ResultFailed {
-		if run.Result == ResultBlocked {
-			run.Plan = plan
-		}
-		if err := e.Store.RecordRun(ctx, run); err != nil {
-			return nil, err
-		}
-		e.logRun(log, run)
-		return out, nil
-	}
-	if err := e.Store.Commit(ctx, &Commit{Plan: plan, Mirrors: deltas, Run: run, Now: now, End: e.now}); err != nil {
-		return nil, fmt.Errorf("apply: %w", err)
-	}
-	out.Applied = true
-	e.logRun(log, run)
-	return out, nil
-}
-
-func countFetched(rs []fetched) int {
-	n := 0
-	for _, r := range rs {
-		if r.mode != "" {
-			n++
-		}
-	}
-	return n
+	out := c.check()
+	return c.record(ctx, out)
 }
 
 func (e *Engine) now() time.Time {
@@ -278,8 +131,9 @@ func (e *Engine) capProblems(ps []Problem) []Problem {
 	return append(out, Problem{Object: "run", Reason: fmt.Sprintf("%d more problems not kept", len(ps)-max)})
 }
 
-// check applies the safety limits and says why a plan is blocked.
-func (e *Engine) check(p *Plan) string {
+// blockReason applies the safety limits and says why a plan is blocked, or
+// "" when it is not.
+func (e *Engine) blockReason(p *Plan) string {
 	n := 0
 	for _, c := range p.People {
 		if c.Op == OpDeactivate {
@@ -319,61 +173,4 @@ func (e *Engine) logRun(log *slog.Logger, r *Run) {
 		attrs = append(attrs, "reason", r.Error)
 	}
 	log.Log(context.Background(), level, "run finished", attrs...)
-}
-
-// fetchAll fetches every source at once and returns the results in source
-// order. A panicking connector counts as a failed fetch.
-func (e *Engine) fetchAll(ctx context.Context, cursors map[string]string, opts RunOptions) []fetched {
-	out := make([]fetched, len(e.Sources))
-	var wg sync.WaitGroup
-	for i, src := range e.Sources {
-		name := src.Rules.Name
-		out[i].name = name
-		mode := opts.Fetch[name]
-		if mode == FetchNone {
-			continue
-		}
-		cursor := cursors[name]
-		inc, canInc := src.Connector.(connectors.Incremental)
-		useInc := mode == FetchAuto && canInc && cursor != ""
-		out[i].mode = "full"
-		if useInc {
-			out[i].mode = "incremental"
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			start := time.Now()
-			defer func() {
-				out[i].took = time.Since(start)
-				if p := recover(); p != nil {
-					out[i].result = nil
-					out[i].err = fmt.Errorf("connector panicked: %v\n%s", p, debug.Stack())
-				}
-			}()
-			var r *connectors.Result
-			var err error
-			if useInc {
-				r, err = inc.FetchChanges(ctx, cursor)
-			} else {
-				r, err = src.Connector.FetchAll(ctx)
-				if err == nil && r != nil && !r.Full {
-					err = errors.New("connector returned a delta from a full fetch")
-				}
-			}
-			if err == nil && r == nil {
-				err = errors.New("connector returned no result")
-			}
-			if err != nil {
-				r = nil // a failed fetch is never used, even partly
-				err = fmt.Errorf("fetch %s: %w", name, err)
-			}
-			if r != nil && r.Full {
-				out[i].mode = "full"
-			}
-			out[i].result, out[i].err = r, err
-		}()
-	}
-	wg.Wait()
-	return out
 }

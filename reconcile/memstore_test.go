@@ -75,43 +75,37 @@ func (m *memStore) Commit(_ context.Context, c *Commit) error {
 
 func cloneState(s *State) *State {
 	c := NewState()
-	for id, p := range s.People {
-		cp := *p
-		c.People[id] = &cp
-	}
+	copyValues(c.People, s.People)
 	maps.Copy(c.Identities, s.Identities)
-	for r, g := range s.Groups {
-		cg := *g
-		c.Groups[r] = &cg
-	}
-	for g, set := range s.Members {
-		c.Members[g] = maps.Clone(set)
-	}
-	for n, p := range s.Pools {
-		cp := *p
-		c.Pools[n] = &cp
-	}
-	for n, a := range s.Assignments {
-		c.Assignments[n] = maps.Clone(a)
-	}
+	copyValues(c.Groups, s.Groups)
+	copyMaps(c.Members, s.Members)
+	copyValues(c.Pools, s.Pools)
+	copyMaps(c.Assignments, s.Assignments)
 	return c
 }
 
 func cloneMirror(m *Mirror) *Mirror {
 	c := NewMirror(m.Source)
 	c.Cursor, c.FullAt, c.FetchedAt = m.Cursor, m.FullAt, m.FetchedAt
-	for k, u := range m.Users {
-		cu := *u
-		c.Users[k] = &cu
-	}
-	for k, g := range m.Groups {
-		cg := *g
-		c.Groups[k] = &cg
-	}
-	for k, set := range m.Members {
-		c.Members[k] = maps.Clone(set)
-	}
+	copyValues(c.Users, m.Users)
+	copyValues(c.Groups, m.Groups)
+	copyMaps(c.Members, m.Members)
 	return c
+}
+
+// copyValues copies src into dst, each value a copy of its own.
+func copyValues[K comparable, V any](dst, src map[K]*V) {
+	for k, v := range src {
+		cv := *v
+		dst[k] = &cv
+	}
+}
+
+// copyMaps copies src into dst, each inner map a copy of its own.
+func copyMaps[K, K2 comparable, V any](dst, src map[K]map[K2]V) {
+	for k, m := range src {
+		dst[k] = maps.Clone(m)
+	}
 }
 
 func applyDelta(m *Mirror, d *MirrorDelta) {

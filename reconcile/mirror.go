@@ -112,6 +112,14 @@ func (u *updater) upsertGroup(g *connectors.Group) {
 	u.d.UpsertGroups = append(u.d.UpsertGroups, g)
 }
 
+func (u *updater) deleteUser(uid string) {
+	if _, ok := u.m.Users[uid]; !ok {
+		return
+	}
+	delete(u.m.Users, uid)
+	u.d.DeleteUsers = append(u.d.DeleteUsers, uid)
+}
+
 func (u *updater) deleteGroup(gid string) {
 	if _, ok := u.m.Groups[gid]; !ok {
 		return
@@ -141,32 +149,31 @@ func (u *updater) setMembers(gid string, members []string) {
 
 func (u *updater) replace(r *connectors.Result) {
 	m := u.m
-	seenUsers := make(map[string]struct{}, len(r.Users))
-	for i := range r.Users {
-		x := &r.Users[i]
-		seenUsers[x.ExternalID] = struct{}{}
-		u.upsertUser(x)
-	}
+	users := seen(r.Users, func(x *connectors.User) string { u.upsertUser(x); return x.ExternalID })
 	for uid := range m.Users {
-		if _, ok := seenUsers[uid]; !ok {
-			delete(m.Users, uid)
-			u.d.DeleteUsers = append(u.d.DeleteUsers, uid)
+		if _, ok := users[uid]; !ok {
+			u.deleteUser(uid)
 		}
 	}
-	seenGroups := make(map[string]struct{}, len(r.Groups))
-	for i := range r.Groups {
-		g := &r.Groups[i]
-		seenGroups[g.ExternalID] = struct{}{}
-		u.upsertGroup(g)
-	}
+	groups := seen(r.Groups, func(g *connectors.Group) string { u.upsertGroup(g); return g.ExternalID })
 	for gid := range m.Groups {
-		if _, ok := seenGroups[gid]; !ok {
+		if _, ok := groups[gid]; !ok {
 			u.deleteGroup(gid)
 		}
 	}
-	for gid := range seenGroups {
+	for gid := range groups {
 		u.setMembers(gid, r.Members[gid])
 	}
+}
+
+// seen calls upsert with every record of a full fetch and returns the set
+// of the ids it returns: the records the source still has.
+func seen[T any](records []T, upsert func(*T) string) map[string]struct{} {
+	ids := make(map[string]struct{}, len(records))
+	for i := range records {
+		ids[upsert(&records[i])] = struct{}{}
+	}
+	return ids
 }
 
 func (u *updater) merge(r *connectors.Result) {
@@ -183,10 +190,7 @@ func (u *updater) merge(r *connectors.Result) {
 	if len(r.DeletedUsers) > 0 {
 		gone := make(map[string]struct{}, len(r.DeletedUsers))
 		for _, uid := range r.DeletedUsers {
-			if _, ok := m.Users[uid]; ok {
-				delete(m.Users, uid)
-				u.d.DeleteUsers = append(u.d.DeleteUsers, uid)
-			}
+			u.deleteUser(uid)
 			gone[uid] = struct{}{}
 		}
 		for gid, members := range m.Members {

@@ -5,19 +5,33 @@ import (
 	"time"
 )
 
-// Result is how a run ended.
-type Result string
+// RunResult is how a run ended.
+type RunResult string
 
 // Run results.
 const (
 	// ResultOK: every source fetched and the plan was applied.
-	ResultOK Result = "ok"
+	ResultOK RunResult = "ok"
 	// ResultPartial: some sources failed and were frozen; the rest applied.
-	ResultPartial Result = "partial"
+	ResultPartial RunResult = "partial"
 	// ResultBlocked: the plan tripped a safety limit; nothing was applied.
-	ResultBlocked Result = "blocked"
+	ResultBlocked RunResult = "blocked"
 	// ResultFailed: nothing could be applied.
-	ResultFailed Result = "failed"
+	ResultFailed RunResult = "failed"
+)
+
+// SourceResult is what a run's fetch did to one source. The values are
+// stored in the run history and shown as they are.
+type SourceResult string
+
+// Source results.
+const (
+	// SourceOK: the fetch succeeded and was applied to the mirror.
+	SourceOK SourceResult = "ok"
+	// SourceFailed: the fetch failed; the source is frozen for the run.
+	SourceFailed SourceResult = "failed"
+	// SourceUnchanged: the run did not fetch the source (FetchNone).
+	SourceUnchanged SourceResult = "unchanged"
 )
 
 // Trigger says what started a run.
@@ -25,20 +39,24 @@ type Trigger string
 
 // Triggers.
 const (
-	TriggerOnce     Trigger = "once"
+	// TriggerOnce: a command (run --once, plan); the default.
+	TriggerOnce Trigger = "once"
+	// TriggerSchedule: a source's fetch schedule, in the service.
 	TriggerSchedule Trigger = "schedule"
+	// TriggerFullSync: a source's full-sync schedule, in the service.
 	TriggerFullSync Trigger = "full_sync"
-	TriggerStart    Trigger = "start"
-	TriggerReload   Trigger = "reload"
+	// TriggerStart: the service's first cycle after it starts.
+	TriggerStart Trigger = "start"
+	// TriggerReload: the cycle after a configuration reload.
+	TriggerReload Trigger = "reload"
 )
 
 // SourceRun is what happened to one source in a run.
 type SourceRun struct {
 	Name string `json:"name"`
-	// Mode is "full" or "incremental".
-	Mode string `json:"mode"`
-	// Result is "ok", "failed" (frozen) or "unchanged".
-	Result   string        `json:"result"`
+	// Mode is "full" or "incremental"; "" when the run did not fetch it.
+	Mode     string        `json:"mode"`
+	Result   SourceResult  `json:"result"`
 	Error    string        `json:"error,omitempty"`
 	Users    int           `json:"users"`
 	Groups   int           `json:"groups"`
@@ -54,13 +72,37 @@ type Run struct {
 	Trigger   Trigger     `json:"trigger"`
 	StartedAt time.Time   `json:"started_at"`
 	EndedAt   time.Time   `json:"ended_at"`
-	Result    Result      `json:"result"`
+	Result    RunResult   `json:"result"`
 	Sources   []SourceRun `json:"sources"`
 	Summary   Summary     `json:"summary"`
 	Problems  []Problem   `json:"problems"`
 	Error     string      `json:"error,omitempty"`
 	// Plan is kept for blocked runs, so an admin can see what was refused.
 	Plan *Plan `json:"plan,omitempty"`
+}
+
+// Fetched reports whether the run fetched the source (successfully or
+// not): a source the run left as it was says nothing about its health.
+func (r SourceRun) Fetched() bool {
+	return r.Mode != "" && r.Result != SourceUnchanged
+}
+
+// FrozenSince is the one rule for how long a source has been frozen. Given
+// when the source was frozen since before a run (zero: it was not frozen),
+// what the run did to it and when the run started, it returns when the
+// source is frozen since after the run (zero: it is not). A failed fetch
+// freezes a source from the start of its run unless it was frozen already;
+// any other fetch thaws it; a run that did not fetch it changes nothing.
+func FrozenSince(before time.Time, r SourceRun, started time.Time) time.Time {
+	switch {
+	case !r.Fetched():
+		return before
+	case r.Result != SourceFailed:
+		return time.Time{}
+	case before.IsZero():
+		return started
+	}
+	return before
 }
 
 // Commit is everything one apply writes, in one transaction.

@@ -118,7 +118,7 @@ func newMetrics(ready func() bool) *metrics {
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Series that exist from the start, so that rate() and absent() work
 	// before the first event.
-	for _, r := range []reconcile.Result{reconcile.ResultOK, reconcile.ResultPartial, reconcile.ResultBlocked, reconcile.ResultFailed} {
+	for _, r := range []reconcile.RunResult{reconcile.ResultOK, reconcile.ResultPartial, reconcile.ResultBlocked, reconcile.ResultFailed} {
 		m.runs.WithLabelValues(string(r))
 	}
 	m.runs.WithLabelValues(resultLabelError)
@@ -180,12 +180,12 @@ func (m *metrics) observeRun(out *reconcile.Outcome) {
 		m.blocked.Set(0)
 	}
 	for _, sr := range r.Sources {
-		if sr.Mode == "" || sr.Result == "unchanged" {
+		if !sr.Fetched() {
 			continue
 		}
 		m.fetches.WithLabelValues(sr.Name, string(sr.Mode), string(sr.Result)).Inc()
 		m.fetchDuration.WithLabelValues(sr.Name, string(sr.Mode)).Observe(sr.Duration.Seconds())
-		if sr.Result == "failed" {
+		if sr.Result == reconcile.SourceFailed {
 			m.sourceFrozen.WithLabelValues(sr.Name).Set(1)
 			continue
 		}

@@ -80,12 +80,10 @@ func (r *readiness) runEnded(out *reconcile.Outcome) {
 		// A failed run (its fetches all failed) says nothing of the plan.
 	}
 	for _, sr := range out.Run.Sources {
-		switch {
-		case sr.Mode == "" || sr.Result == "unchanged":
-		case sr.Result == "failed":
-			if _, ok := r.frozenSince[sr.Name]; !ok {
-				r.frozenSince[sr.Name] = out.Run.StartedAt
-			}
+		switch since := reconcile.FrozenSince(r.frozenSince[sr.Name], sr, out.Run.StartedAt); {
+		case !sr.Fetched():
+		case !since.IsZero():
+			r.frozenSince[sr.Name] = since
 			r.lastErrors[sr.Name] = sr.Error
 		default:
 			delete(r.frozenSince, sr.Name)

@@ -216,7 +216,7 @@ func (a *app) engine(cfg *config.Config, store reconcile.Store, hooks func(sourc
 	return e, nil
 }
 
-func resultCode(r reconcile.Result) int {
+func resultCode(r reconcile.RunResult) int {
 	switch r {
 	case reconcile.ResultOK:
 		return exitOK
@@ -336,7 +336,7 @@ func summaryLine(out *reconcile.Outcome) string {
 		fmt.Fprintf(&b, "; %d problems", len(r.Problems))
 	}
 	for _, src := range r.Sources {
-		if src.Result == "failed" {
+		if src.Result == reconcile.SourceFailed {
 			fmt.Fprintf(&b, "; source %s frozen: %s", src.Name, src.Error)
 		}
 	}

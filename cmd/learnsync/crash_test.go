@@ -466,10 +466,7 @@ func readDirState(t *testing.T, ctx context.Context, db string, check bool) dirS
 	if s.Cursors, err = st.Cursors(ctx); err != nil {
 		t.Fatalf("cursors: %v", err)
 	}
-	sqlDB, err := st.DB().DB()
-	if err != nil {
-		t.Fatal(err)
-	}
+	sqlDB := st.DB()
 	for q, dst := range map[string]*int{
 		"SELECT count(*) FROM mirror_users":  &s.MirrorUsers,
 		"SELECT count(*) FROM mirror_groups": &s.MirrorGroups,
@@ -488,10 +485,7 @@ func checkDB(t *testing.T, ctx context.Context, st *directory.Store) {
 	if v, err := st.IntegrityCheck(ctx); err != nil || v != "ok" {
 		t.Fatalf("PRAGMA integrity_check = %q, %v", v, err)
 	}
-	sqlDB, err := st.DB().DB()
-	if err != nil {
-		t.Fatal(err)
-	}
+	sqlDB := st.DB()
 	rows, err := sqlDB.QueryContext(ctx, "PRAGMA foreign_key_check")
 	if err != nil {
 		t.Fatalf("PRAGMA foreign_key_check: %v", err)

@@ -34,7 +34,7 @@ type planDoc struct {
 	Summary    reconcile.Summary     `json:"summary"`
 	Shortfalls []reconcile.Shortfall `json:"shortfalls"`
 	Blocked    string                `json:"blocked,omitempty"`
-	Result     reconcile.Result      `json:"result"`
+	Result     reconcile.RunResult   `json:"result"`
 	Sources    []reconcile.SourceRun `json:"sources"`
 	Problems   []reconcile.Problem   `json:"problems"`
 }
@@ -104,9 +104,9 @@ func writePlanText(w io.Writer, out *reconcile.Outcome) {
 	p := out.Plan
 	for _, src := range out.Run.Sources {
 		switch src.Result {
-		case "failed":
+		case reconcile.SourceFailed:
 			fmt.Fprintf(w, "! source %s: fetch failed, frozen for this run (nobody loses anything because of it): %s\n", src.Name, src.Error)
-		case "ok":
+		case reconcile.SourceOK:
 			fmt.Fprintf(w, "  source %s: %s fetch, %d users, %d groups\n", src.Name, src.Mode, src.Users, src.Groups)
 		}
 	}

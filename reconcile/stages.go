@@ -1,0 +1,202 @@
+package reconcile
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// The stages of Engine.Run, in the order it calls them: lock, fetch and
+// load, apply the fetches to the mirrors, plan, check, record.
+
+// cycle is one run in progress: what each stage hands to the next.
+type cycle struct {
+	e    *Engine
+	opts RunOptions
+	log  *slog.Logger
+	// now is the run's clock: when it started, once it held the lock.
+	now time.Time
+	run *Run
+
+	// Set by applyFetches.
+	frozen   map[string]string
+	deltas   []*MirrorDelta
+	problems []Problem
+	// fetched and failed count the sources fetched and those that failed.
+	fetched, failed int
+
+	// Set by plan.
+	planned *Plan
+}
+
+// lock takes the directory's run lock when the store has one and the run may
+// write. The returned func releases it.
+func (e *Engine) lock(ctx context.Context, opts RunOptions) (unlock func(), err error) {
+	l, ok := e.Store.(Locker)
+	if !ok || opts.DryRun {
+		return func() {}, nil
+	}
+	wait := e.LockWait
+	switch {
+	case wait == 0:
+		wait = 30 * time.Second
+	case wait < 0:
+		wait = 0
+	}
+	return l.Lock(ctx, wait)
+}
+
+// begin starts the run record. The run starts once it holds the lock:
+// waiting is not part of it.
+func (e *Engine) begin(opts RunOptions) *cycle {
+	log := e.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	c := &cycle{e: e, opts: opts, log: log, now: e.now(), frozen: make(map[string]string)}
+	c.run = &Run{Trigger: opts.Trigger, StartedAt: c.now}
+	if c.run.Trigger == "" {
+		c.run.Trigger = TriggerOnce
+	}
+	return c
+}
+
+// inputs are what a run reads: the fetches, the stored mirrors and the
+// directory, which may still be being read.
+type inputs struct {
+	fetches []fetched
+	mirrors map[string]*Mirror
+	state   *promise[*State]
+}
+
+// fetchAndLoad fetches the sources while the directory and the mirrors are
+// read: the three are independent, and on a large directory each takes a
+// while. It returns once the fetches and the mirrors are in; the directory
+// read may go on (inputs.state), since only the plan needs it.
+func (c *cycle) fetchAndLoad(ctx context.Context) (*inputs, error) {
+	store := c.e.Store
+	cursors, err := store.Cursors(ctx)
+	if err != nil {
+		return nil, err
+	}
+	in := &inputs{state: async(func() (*State, error) { return store.LoadState(ctx) })}
+	mirrors := async(func() (map[string]*Mirror, error) { return store.LoadMirrors(ctx) })
+	in.fetches = c.e.fetchAll(ctx, cursors, c.opts)
+	if in.mirrors, err = mirrors.wait(); err != nil {
+		in.state.wait()
+		return nil, err
+	}
+	return in, nil
+}
+
+// applyFetches applies each successful fetch to its source's mirror and
+// records what happened to every source. A failed fetch freezes its source:
+// its result is dropped entirely, its mirror and cursor stay.
+func (c *cycle) applyFetches(in *inputs) {
+	for _, f := range in.fetches {
+		sr := SourceRun{Name: f.name, Mode: f.mode, Duration: f.took}
+		switch {
+		case f.mode == "":
+			sr.Result = SourceUnchanged
+		case f.err != nil:
+			c.fetched++
+			c.failed++
+			sr.Result = SourceFailed
+			sr.Error = f.err.Error()
+			c.frozen[f.name] = sr.Error
+			c.log.Warn("source frozen for this run: fetch failed", "source", f.name, "mode", f.mode, "error", sr.Error)
+		default:
+			c.fetched++
+			r := f.result
+			m := in.mirrors[f.name]
+			if m == nil {
+				m = NewMirror(f.name)
+				in.mirrors[f.name] = m
+			}
+			d := m.Update(r, c.now)
+			c.deltas = append(c.deltas, d)
+			sr.Result, sr.Users, sr.Groups, sr.Rows = SourceOK, len(m.Users), len(m.Groups), d.Rows()
+			sr.Requests, sr.Problems = r.Requests, len(r.Problems)
+			for _, p := range r.Problems {
+				c.problems = append(c.problems, Problem{Source: f.name, Object: p.Object, Reason: p.Reason})
+			}
+		}
+		c.run.Sources = append(c.run.Sources, sr)
+	}
+}
+
+// plan computes the desired state and diffs it with the directory. Desire
+// needs the directory only to settle duplicates, so it can start while the
+// directory is still being read.
+func (c *cycle) plan(in *inputs) error {
+	linked := func(ref IdentityRef) bool {
+		st, _ := in.state.wait()
+		return st != nil && KnownIdentities(st.Identities)(ref)
+	}
+	desired := Desire(c.e.Rules, in.mirrors, linked, c.frozen, c.now)
+	state, err := in.state.wait()
+	if err != nil {
+		return err
+	}
+	c.problems = append(c.problems, desired.Problems...)
+	c.planned = Diff(desired, state)
+	c.run.Summary = c.planned.Summary()
+	c.run.Problems = c.e.capProblems(c.problems)
+	return nil
+}
+
+// check says how the run ended: failed when every fetch failed, partial when
+// some did, and blocked when the plan trips a safety limit that was not
+// overridden.
+func (c *cycle) check() *Outcome {
+	run := c.run
+	out := &Outcome{Run: run, Plan: c.planned}
+	switch {
+	case c.failed > 0 && c.failed == c.fetched:
+		run.Result = ResultFailed
+		run.Error = fmt.Sprintf("every source failed to fetch (%d)", c.failed)
+	case c.failed > 0:
+		run.Result = ResultPartial
+	default:
+		run.Result = ResultOK
+	}
+	if reason := c.e.blockReason(c.planned); reason != "" && run.Result != ResultFailed {
+		if c.opts.AllowMassDeactivation {
+			c.log.Warn("safety limit overridden by --allow-mass-deactivation", "reason", reason)
+		} else {
+			out.Blocked = reason
+			run.Result = ResultBlocked
+			run.Error = reason
+		}
+	}
+	return out
+}
+
+// record ends the run: a dry run writes nothing; a blocked or failed run
+// stores only its record (with the refused plan, for a blocked one); any
+// other commits the plan, the mirror changes and the record in one
+// transaction.
+func (c *cycle) record(ctx context.Context, out *Outcome) (*Outcome, error) {
+	e, run := c.e, c.run
+	run.EndedAt = e.now()
+	if c.opts.DryRun {
+		return out, nil
+	}
+	if run.Result == ResultBlocked || run.Result == ResultFailed {
+		if run.Result == ResultBlocked {
+			run.Plan = c.planned
+		}
+		if err := e.Store.RecordRun(ctx, run); err != nil {
+			return nil, err
+		}
+		e.logRun(c.log, run)
+		return out, nil
+	}
+	if err := e.Store.Commit(ctx, &Commit{Plan: c.planned, Mirrors: c.deltas, Run: run, Now: c.now, End: e.now}); err != nil {
+		return nil, fmt.Errorf("apply: %w", err)
+	}
+	out.Applied = true
+	e.logRun(c.log, run)
+	return out, nil
+}
