@@ -539,7 +539,8 @@ func (f *fetch) listV2(ctx context.Context, endpoint, path string, q url.Values,
 		}
 		var items []json.RawMessage
 		if err := json.Unmarshal(a.body, &items); err != nil {
-			return fmt.Errorf("GET %s: answer is not a JSON array: %s", path, clean(err.Error(), 200))
+			return &connectors.AnswerError{Endpoint: endpoint, Status: a.status, Kind: connectors.KindNotObject,
+				Msg: fmt.Sprintf("GET %s: answer is not a JSON array: %s", path, clean(err.Error(), 200))}
 		}
 		f.pages++
 		page(a, items)
@@ -574,7 +575,8 @@ func (f *fetch) listGroups(ctx context.Context) ([]groupRec, error) {
 			Data *[]json.RawMessage `json:"data"`
 		}
 		if err := json.Unmarshal(a.body, &body); err != nil || body.Data == nil {
-			return nil, fmt.Errorf("GET /api/1/groups: answer is not a v1 list (status, pagination, data)")
+			return nil, &connectors.AnswerError{Endpoint: "groups", Status: a.status, Kind: connectors.KindNotObject,
+				Msg: "GET /api/1/groups: answer is not a v1 list (status, pagination, data)"}
 		}
 		f.pages++
 		for i, raw := range *body.Data {
