@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -75,7 +74,7 @@ func (f *fetch) page(users, groups int) {
 // null): without it, the next line would dereference nil in a worker
 // goroutine and take the whole process down.
 func (f *fetch) emptyAnswer(what string) error {
-	return fmt.Errorf("entra source %q: %s: empty answer (no page)", f.c.opts.Name, what)
+	return &connectors.AnswerError{Kind: connectors.KindEmpty, Msg: fmt.Sprintf("entra source %q: %s: empty answer (no page)", f.c.opts.Name, what)}
 }
 
 func preferHeaders() *abs.RequestHeaders {
@@ -377,9 +376,11 @@ func (f *fetch) readScope() (*scope, error) {
 	for {
 		if err != nil {
 			err = f.c.classify("read app assignments of service_principal_id", err)
-			var ge *graphError
-			if errors.As(err, &ge) && ge.Status == http.StatusNotFound {
-				return nil, connectors.TerminalError("entra source %q: service_principal_id %s not found: %s", f.c.opts.Name, f.c.cfg.ServicePrincipalID, ge.Code)
+			if ae := connectors.AsAnswerError(err); ae != nil && ae.Kind == connectors.KindStatus && ae.Status == http.StatusNotFound {
+				missing := *ae
+				missing.Terminal = true
+				missing.Msg = fmt.Sprintf("entra source %q: service_principal_id %s not found: %s", f.c.opts.Name, f.c.cfg.ServicePrincipalID, ae.Code)
+				return nil, &missing
 			}
 			return nil, err
 		}
