@@ -24,19 +24,7 @@ import (
 )
 
 // Type registers the onelogin source type.
-var Type = connectors.Type{
-	NewConfig: func() connectors.Config {
-		c := DefaultConfig()
-		return &c
-	},
-	New: func(cfg connectors.Config, opts connectors.Options) (connectors.Connector, error) {
-		c, ok := cfg.(*Config)
-		if !ok {
-			return nil, fmt.Errorf("onelogin: config is %T, want *onelogin.Config", cfg)
-		}
-		return New(*c, opts)
-	},
-}
+var Type = connectors.TypeOf(DefaultConfig, New)
 
 var _ connectors.Incremental = (*Connector)(nil)
 
@@ -66,7 +54,7 @@ type Connector struct {
 }
 
 // New builds a connector from a validated config.
-func New(cfg Config, opts connectors.Options) (*Connector, error) {
+func New(cfg *Config, opts connectors.Options) (*Connector, error) {
 	if errs := cfg.Validate(opts); len(errs) > 0 {
 		return nil, fmt.Errorf("source %q: invalid onelogin config: %w", opts.Name, errors.Join(errs...))
 	}
@@ -79,7 +67,7 @@ func New(cfg Config, opts connectors.Options) (*Connector, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Connector{
-		cfg:  cfg,
+		cfg:  *cfg,
 		opts: opts,
 		log:  log,
 		client: &client{
