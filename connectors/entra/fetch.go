@@ -735,6 +735,43 @@ func (f *fetch) changes(prev cursor) (*connectors.Result, error) {
 			types[id] = t
 		}
 	}
+	goneUsers := f.changedUsers(res, users, sc, types)
+	changed, goneGroups := f.changedGroups(res, groups, sc)
+	inScope := func(id string) bool {
+		if goneUsers[id] || sc != nil && !sc.users[id] {
+			return false
+		}
+		if f.c.cfg.UserType == UserTypeAll {
+			return true
+		}
+		t, known := types[id]
+		return known && f.typeOK(t)
+	}
+	if f.c.cfg.TransitiveGroups {
+		err = f.transitiveChanges(res, changed, goneGroups, sc, types, inScope)
+	} else {
+		err = f.directChanges(res, groups, changed, sc, types, goneUsers, inScope)
+	}
+	if err != nil {
+		return nil, err
+	}
+
+	cur := cursor{Users: usersLink, Groups: groupsLink, Config: f.c.fingerprint}
+	if sc != nil {
+		cur.Scope = sc.hash
+	}
+	res.Cursor = f.c.encodeCursor(cur)
+	f.finish(res)
+	f.c.log.Info("entra: incremental round", "users", len(res.Users), "deleted_users", len(res.DeletedUsers),
+		"groups", len(res.Groups), "deleted_groups", len(res.DeletedGroups),
+		"added_members", len(res.AddedMembers), "removed_members", len(res.RemovedMembers),
+		"requests", res.Requests, "throttled", f.st.waits.Load())
+	return res, nil
+}
+
+// changedUsers adds the changed users of a delta round to res and returns
+// the ones that left the source. It records each user's type in types.
+func (f *fetch) changedUsers(res *connectors.Result, users map[string]*graphUser, sc *scope, types map[string]string) map[string]bool {
 	goneUsers := map[string]bool{}
 	for _, id := range keys(users) {
 		u := users[id]
@@ -759,14 +796,18 @@ func (f *fetch) changes(prev cursor) (*connectors.Result, error) {
 			res.Users = append(res.Users, cu)
 		}
 	}
+	return goneUsers
+}
 
-	var changed []string
-	goneGroups := map[string]bool{}
+// changedGroups adds the changed and deleted groups of a delta round to
+// res. It returns the groups whose members changed and the deleted ones.
+func (f *fetch) changedGroups(res *connectors.Result, groups map[string]*graphGroup, sc *scope) (changed []string, gone map[string]bool) {
+	gone = map[string]bool{}
 	for _, id := range keys(groups) {
 		g := groups[id]
 		if g.removed != "" {
 			res.DeletedGroups = append(res.DeletedGroups, id)
-			goneGroups[id] = true
+			gone[id] = true
 			continue
 		}
 		if sc != nil && !sc.groups[id] {
@@ -784,60 +825,38 @@ func (f *fetch) changes(prev cursor) (*connectors.Result, error) {
 			changed = append(changed, id)
 		}
 	}
+	return changed, gone
+}
 
-	inScope := func(id string) bool {
-		if goneUsers[id] || sc != nil && !sc.users[id] {
-			return false
-		}
-		if f.c.cfg.UserType == UserTypeAll {
-			return true
-		}
-		t, known := types[id]
-		return known && f.typeOK(t)
-	}
-
-	if f.c.cfg.TransitiveGroups {
-		if err := f.transitiveChanges(res, changed, goneGroups, sc, types, inScope); err != nil {
-			return nil, err
-		}
-	} else {
-		if f.c.cfg.UserType != UserTypeAll {
-			var unknown []string
-			for _, gid := range changed {
-				for m, present := range groups[gid].members {
-					if _, known := types[m]; present && !known && !goneUsers[m] && (sc == nil || sc.users[m]) {
-						unknown = append(unknown, m)
-					}
-				}
-			}
-			slices.Sort(unknown)
-			if err := f.lookupTypes(slices.Compact(unknown), types); err != nil {
-				return nil, err
-			}
-		}
+// directChanges adds the single membership changes of the changed groups
+// to res, after looking up the type of members the round did not show.
+func (f *fetch) directChanges(res *connectors.Result, groups map[string]*graphGroup, changed []string,
+	sc *scope, types map[string]string, goneUsers map[string]bool, inScope func(string) bool) error {
+	if f.c.cfg.UserType != UserTypeAll {
+		var unknown []string
 		for _, gid := range changed {
-			for _, m := range keys(groups[gid].members) {
-				switch {
-				case !groups[gid].members[m]:
-					res.RemovedMembers = append(res.RemovedMembers, connectors.Membership{GroupID: gid, UserID: m})
-				case inScope(m):
-					res.AddedMembers = append(res.AddedMembers, connectors.Membership{GroupID: gid, UserID: m})
+			for m, present := range groups[gid].members {
+				if _, known := types[m]; present && !known && !goneUsers[m] && (sc == nil || sc.users[m]) {
+					unknown = append(unknown, m)
 				}
 			}
 		}
+		slices.Sort(unknown)
+		if err := f.lookupTypes(slices.Compact(unknown), types); err != nil {
+			return err
+		}
 	}
-
-	cur := cursor{Users: usersLink, Groups: groupsLink, Config: f.c.fingerprint}
-	if sc != nil {
-		cur.Scope = sc.hash
+	for _, gid := range changed {
+		for _, m := range keys(groups[gid].members) {
+			switch {
+			case !groups[gid].members[m]:
+				res.RemovedMembers = append(res.RemovedMembers, connectors.Membership{GroupID: gid, UserID: m})
+			case inScope(m):
+				res.AddedMembers = append(res.AddedMembers, connectors.Membership{GroupID: gid, UserID: m})
+			}
+		}
 	}
-	res.Cursor = f.c.encodeCursor(cur)
-	f.finish(res)
-	f.c.log.Info("entra: incremental round", "users", len(res.Users), "deleted_users", len(res.DeletedUsers),
-		"groups", len(res.Groups), "deleted_groups", len(res.DeletedGroups),
-		"added_members", len(res.AddedMembers), "removed_members", len(res.RemovedMembers),
-		"requests", res.Requests, "throttled", f.st.waits.Load())
-	return res, nil
+	return nil
 }
 
 // transitiveChanges re-reads the transitive members of every group whose
