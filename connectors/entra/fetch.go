@@ -578,35 +578,8 @@ func (f *fetch) lookupTypes(ids []string, types map[string]string) error {
 // each runs fn for every id on a few workers and returns the first error;
 // after an error the remaining ids are skipped.
 func (f *fetch) each(ids []string, fn func(ctx context.Context, id string) error) error {
-	ctx, cancel := context.WithCancel(f.ctx)
-	defer cancel()
-	work := make(chan string)
-	var wg sync.WaitGroup
-	var once sync.Once
-	var first error
-	for range min(listWorkers, len(ids)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for id := range work {
-				if err := fn(ctx, id); err != nil {
-					once.Do(func() { first = err; cancel() })
-				}
-			}
-		}()
-	}
-feed:
-	for _, id := range ids {
-		select {
-		case work <- id:
-		case <-ctx.Done():
-			break feed
-		}
-	}
-	close(work)
-	wg.Wait()
-	if first != nil {
-		return first
+	if err := connectors.Each(f.ctx, listWorkers, ids, fn); err != nil {
+		return err
 	}
 	return f.ctx.Err()
 }

@@ -417,44 +417,23 @@ func (r *run) members(parent context.Context, ids []string) (lists map[string][]
 	if len(ids) == 0 {
 		return lists, gone, nil
 	}
-	ctx, cancel := context.WithCancel(parent)
-	defer cancel()
-	jobs := make(chan string)
-	var (
-		mu       sync.Mutex
-		firstErr error
-		wg       sync.WaitGroup
-	)
-	for range min(memberWorkers, len(ids)) {
-		wg.Go(func() {
-			for id := range jobs {
-				m, err := r.groupMembers(ctx, id)
-				mu.Lock()
-				switch {
-				case err == nil:
-					lists[id] = m
-				case httpStatus(err) == http.StatusNotFound:
-					gone[id] = true
-				case firstErr == nil:
-					firstErr = err
-					cancel()
-				}
-				mu.Unlock()
-			}
-		})
-	}
-feed:
-	for _, id := range ids {
-		select {
-		case jobs <- id:
-		case <-ctx.Done():
-			break feed
+	var mu sync.Mutex
+	err = connectors.Each(parent, memberWorkers, ids, func(ctx context.Context, id string) error {
+		m, err := r.groupMembers(ctx, id)
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case err == nil:
+			lists[id] = m
+		case httpStatus(err) == http.StatusNotFound:
+			gone[id] = true
+		default:
+			return err
 		}
-	}
-	close(jobs)
-	wg.Wait()
-	if firstErr != nil {
-		return nil, nil, firstErr
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
 	}
 	if err := parent.Err(); err != nil {
 		return nil, nil, fmt.Errorf("okta source %q: list members: %w", r.c.name, err)
