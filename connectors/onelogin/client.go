@@ -295,14 +295,16 @@ func (c *client) failure(req *http.Request, endpoint string, err error, counted 
 // objects and credentials: a proxy's 404 page does not mean that a role was
 // deleted, nor its 401 that the secret is wrong.
 func (c *client) statusError(req *http.Request, endpoint string, a *answer) *connectors.AnswerError {
-	if ae := answers.Check(a.status, a.header, a.body); ae != nil {
+	// A 429 is rate limiting whatever its body, unless it is a proxy's page.
+	throttled := a.status == http.StatusTooManyRequests && (connectors.IsJSON(a.header) || len(bytes.TrimSpace(a.body)) == 0)
+	if ae := answers.Check(a.status, a.header, a.body); ae != nil && !throttled {
 		ae.Endpoint = endpoint
 		ae.Msg = fmt.Sprintf("%s %s: %s", req.Method, req.URL.Path, c.scrub(ae.Msg))
 		return ae
 	}
 	ae := &connectors.AnswerError{Endpoint: endpoint, Status: a.status, Kind: connectors.KindStatus,
 		Msg: fmt.Sprintf("%s %s: %d %s", req.Method, req.URL.Path, a.status, http.StatusText(a.status))}
-	if a.status == http.StatusTooManyRequests {
+	if throttled {
 		ae.Kind = connectors.KindThrottled
 		ae.RetryAfter, _ = retryAfter(a.header, time.Now())
 	}
