@@ -416,6 +416,9 @@ func (p *parser) value(op string) (Value, error) {
 	}
 	w := p.word()
 	switch lw := strings.ToLower(w); lw {
+	case "and", "or":
+		// userName eq and title pr: a forgotten value, not the word "and".
+		return Value{}, p.errorf(at, "expected a value after %q, found %q (quote it to compare with the word)", op, w)
 	case "true", "false":
 		return Value{Kind: KindBool, Text: lw}, nil
 	case "null":

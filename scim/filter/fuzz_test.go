@@ -1,0 +1,64 @@
+package filter
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func FuzzParseFilter(f *testing.F) {
+	for _, tc := range filterCases {
+		f.Add(tc.in)
+	}
+	for _, s := range []string{`(a pr`, `a pr)`, `emails[type eq "x"]]`, `not (`, `eq "x"`, `a eq "\u00e9\ud800"`, `a eq 1e999`} {
+		f.Add(s)
+	}
+	user := decodeUser(f)
+	f.Fuzz(func(t *testing.T, s string) {
+		e, err := Parse(s)
+		if err != nil {
+			if _, ok := err.(*Error); !ok {
+				t.Fatalf("Parse(%q) error %T is not *Error", s, err)
+			}
+			return
+		}
+		Match(e, user)
+		again, err := Parse(e.String())
+		if err != nil {
+			t.Fatalf("Parse(%q) ok, but Parse(String() = %q): %v", s, e.String(), err)
+		}
+		if d := cmp.Diff(e, again); d != "" {
+			t.Fatalf("Parse(%q) round trip through %q (-first +second):\n%s", s, e.String(), d)
+		}
+	})
+}
+
+func FuzzParsePath(f *testing.F) {
+	for _, tc := range pathCases {
+		f.Add(tc.in)
+	}
+	for _, tc := range attributeCases {
+		f.Add(tc.in)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if _, err := ParseAttributes(s); err != nil {
+			if _, ok := err.(*Error); !ok {
+				t.Fatalf("ParseAttributes(%q) error %T is not *Error", s, err)
+			}
+		}
+		p, err := ParsePath(s)
+		if err != nil {
+			if _, ok := err.(*Error); !ok {
+				t.Fatalf("ParsePath(%q) error %T is not *Error", s, err)
+			}
+			return
+		}
+		again, err := ParsePath(p.String())
+		if err != nil {
+			t.Fatalf("ParsePath(%q) ok, but ParsePath(String() = %q): %v", s, p.String(), err)
+		}
+		if d := cmp.Diff(p, again); d != "" {
+			t.Fatalf("ParsePath(%q) round trip through %q (-first +second):\n%s", s, p.String(), d)
+		}
+	})
+}
