@@ -30,10 +30,12 @@ var (
 	vNull = Value{Kind: KindNull, Text: "null"}
 )
 
-func cmpx(path string, op CompareOp, v Value) Compare { return Compare{Path: at(path), Op: op, Value: v} }
-func and(l, r Expr) Logical                           { return Logical{Op: And, Left: l, Right: r} }
-func or(l, r Expr) Logical                            { return Logical{Op: Or, Left: l, Right: r} }
-func pr(path string) Present                          { return Present{Path: at(path)} }
+func cmpx(path string, op CompareOp, v Value) Compare {
+	return Compare{Path: at(path), Op: op, Value: v}
+}
+func and(l, r Expr) Logical  { return Logical{Op: And, Left: l, Right: r} }
+func or(l, r Expr) Logical   { return Logical{Op: Or, Left: l, Right: r} }
+func pr(path string) Present { return Present{Path: at(path)} }
 
 // filterCases holds every filter the validator collection sends (URL-decoded),
 // the RFC 7644 §3.4.2.2 examples and the dialects of real senders.
