@@ -1,6 +1,7 @@
 package filter
 
 import (
+	"reflect"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -27,7 +28,8 @@ func FuzzParseFilter(f *testing.F) {
 		if err != nil {
 			t.Fatalf("Parse(%q) ok, but Parse(String() = %q): %v", s, e.String(), err)
 		}
-		if d := cmp.Diff(e, again); d != "" {
+		if !reflect.DeepEqual(e, again) {
+			d := cmp.Diff(e, again)
 			t.Fatalf("Parse(%q) round trip through %q (-first +second):\n%s", s, e.String(), d)
 		}
 	})
@@ -57,7 +59,8 @@ func FuzzParsePath(f *testing.F) {
 		if err != nil {
 			t.Fatalf("ParsePath(%q) ok, but ParsePath(String() = %q): %v", s, p.String(), err)
 		}
-		if d := cmp.Diff(p, again); d != "" {
+		if !reflect.DeepEqual(p, again) {
+			d := cmp.Diff(p, again)
 			t.Fatalf("ParsePath(%q) round trip through %q (-first +second):\n%s", s, p.String(), d)
 		}
 	})
