@@ -211,6 +211,9 @@ func (k ValueKind) String() string {
 
 // Value is a comparison value. Text is the decoded string for strings and
 // date-times, the literal for numbers, and "true", "false" or "null".
+// Kind is what the literal looks like, not what the attribute is: a
+// translator that knows the schema (userName is a string, meta.lastModified a
+// dateTime) should let the schema decide and use Text.
 type Value struct {
 	Kind ValueKind
 	Text string

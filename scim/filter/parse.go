@@ -168,7 +168,9 @@ func (p *parser) found() string {
 	if p.eof() {
 		return "end of input"
 	}
-	if c := p.src[p.pos]; isDelim(c) {
+	if c := p.src[p.pos]; c == '"' {
+		return "a string"
+	} else if isDelim(c) {
 		return fmt.Sprintf("%q", string(c))
 	}
 	save := p.pos
@@ -216,7 +218,7 @@ func (p *parser) end(what string) error {
 	case ']':
 		return p.errorf(p.pos, `unbalanced "]": no "[" to close`)
 	}
-	return p.errorf(p.pos, "unexpected %s after the %s", p.found(), what)
+	return p.errorf(p.pos, "expected the end of the %s, found %s", what, p.found())
 }
 
 // or parses a filter: and-terms joined by "or". after names the token before

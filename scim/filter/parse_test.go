@@ -171,8 +171,8 @@ func TestParseErrors(t *testing.T) {
 		{"unbalanced close bracket", `emails[type eq "work"]]`, `1:23: unbalanced "]": no "[" to close`},
 		{"bracket closes paren", `(title pr]`, `1:10: expected ")" to close "(" at 1:1, found "]"`},
 		{"unknown operator", `userName like "a"`, `1:10: unknown operator "like" after "userName"`},
-		{"trailing junk", `userName eq "a" junk`, `1:17: unexpected "junk" after the filter`},
-		{"trailing string", `userName eq "a" "b"`, `1:17: unexpected "\"" after the filter`},
+		{"trailing junk", `userName eq "a" junk`, `1:17: expected the end of the filter, found "junk"`},
+		{"trailing string", `userName eq "a" "b"`, `1:17: expected the end of the filter, found a string`},
 		{"eq with no attribute", `eq "x"`, `1:1: expected an attribute name before "eq"`},
 		{"and at start", `and title pr`, `1:1: expected an attribute name before "and"`},
 		{"dangling and", `title pr and`, `1:13: expected a filter after "and"`},
@@ -304,12 +304,12 @@ func TestParsePathErrors(t *testing.T) {
 		{"empty", ``, `1:1: empty path`},
 		{"unbalanced open", `members[value eq "x"`, `1:21: expected "]" to close "[" at 1:8, found end of input`},
 		{"unbalanced close", `members]`, `1:8: unbalanced "]": no "[" to close`},
-		{"trailing junk", `members[value eq "x"] junk`, `1:23: unexpected "junk" after the path`},
+		{"trailing junk", `members[value eq "x"] junk`, `1:23: expected the end of the path, found "junk"`},
 		{"missing value", `members[value eq]`, `1:17: expected a value after "eq", found "]"`},
 		{"missing sub-attribute", `emails[type eq "work"].`, `1:24: expected a sub-attribute name after "emails[…].", found ""`},
 		{"filter after sub-attribute", `name.givenName[value eq "x"]`, `1:15: a value filter cannot follow the sub-attribute "name.givenName"`},
 		{"starts with bracket", `[value eq "x"]`, `1:1: expected an attribute name, found "["`},
-		{"space in path", `user name`, `1:6: unexpected "name" after the path`},
+		{"space in path", `user name`, `1:6: expected the end of the path, found "name"`},
 		{"empty filter", `members[]`, `1:9: expected a filter after "[", found "]"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -367,7 +367,7 @@ func TestParseAttributesErrors(t *testing.T) {
 		name, in, detail string
 	}{
 		{"unbalanced bracket", `userName,emails[type eq "work"`, `1:31: expected "]" to close "[" at 1:16, found end of input`},
-		{"space inside name", `userName,user name`, `1:15: unexpected "name" after the attribute`},
+		{"space inside name", `userName,user name`, `1:15: expected the end of the attribute, found "name"`},
 		{"bad name", `userName,9lives`, `1:10: invalid attribute name "9lives"`},
 		{"bad filter", `emails[type xx "work"]`, `1:13: unknown operator "xx" after "type"`},
 		{"too long", strings.Repeat("a,", MaxLength), `1:1: input is 8192 bytes, longer than the 4096 allowed`},
