@@ -7,6 +7,19 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
+// checkError fails unless err is an *Error of type typ with a position
+// inside the input.
+func checkError(t *testing.T, what, s string, err error, typ string) {
+	t.Helper()
+	fe, ok := err.(*Error)
+	if !ok {
+		t.Fatalf("%s(%q) error %T is not *Error", what, s, err)
+	}
+	if fe.Type != typ || fe.Pos < 0 || fe.Pos > len(s) || fe.Detail == "" {
+		t.Fatalf("%s(%q) = %#v: wrong type or position", what, s, fe)
+	}
+}
+
 func FuzzParseFilter(f *testing.F) {
 	for _, tc := range filterCases {
 		f.Add(tc.in)
@@ -18,9 +31,7 @@ func FuzzParseFilter(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		e, err := Parse(s)
 		if err != nil {
-			if _, ok := err.(*Error); !ok {
-				t.Fatalf("Parse(%q) error %T is not *Error", s, err)
-			}
+			checkError(t, "Parse", s, err, InvalidFilter)
 			return
 		}
 		Match(e, user)
@@ -44,15 +55,11 @@ func FuzzParsePath(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		if _, err := ParseAttributes(s); err != nil {
-			if _, ok := err.(*Error); !ok {
-				t.Fatalf("ParseAttributes(%q) error %T is not *Error", s, err)
-			}
+			checkError(t, "ParseAttributes", s, err, InvalidFilter)
 		}
 		p, err := ParsePath(s)
 		if err != nil {
-			if _, ok := err.(*Error); !ok {
-				t.Fatalf("ParsePath(%q) error %T is not *Error", s, err)
-			}
+			checkError(t, "ParsePath", s, err, InvalidPath)
 			return
 		}
 		again, err := ParsePath(p.String())
