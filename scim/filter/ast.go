@@ -9,7 +9,9 @@ import (
 
 // Expr is a parsed filter: one of [Logical], [Not], [Compare], [Present] or
 // [ValuePath]. String prints it in canonical filter syntax, which Parse reads
-// back to an equal Expr.
+// back to an equal Expr. (The canonical form can be a little longer or, after
+// Entra's form is folded, one level deeper than the input, so for an input
+// at [MaxLength] or [MaxDepth] the reparse can hit those bounds.)
 type Expr interface {
 	String() string
 	isExpr()

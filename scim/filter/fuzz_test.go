@@ -2,6 +2,7 @@ package filter
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -20,6 +21,13 @@ func checkError(t *testing.T, what, s string, err error, typ string) {
 	}
 }
 
+// boundsError reports whether err is the length or depth refusal, which a
+// canonical form may hit when its input was at the bounds.
+func boundsError(err error) bool {
+	fe, ok := err.(*Error)
+	return ok && (strings.Contains(fe.Detail, "longer than the") || strings.Contains(fe.Detail, "nests deeper than"))
+}
+
 func FuzzParseFilter(f *testing.F) {
 	for _, tc := range filterCases {
 		f.Add(tc.in)
@@ -36,6 +44,9 @@ func FuzzParseFilter(f *testing.F) {
 		}
 		Match(e, user)
 		again, err := Parse(e.String())
+		if err != nil && boundsError(err) {
+			return
+		}
 		if err != nil {
 			t.Fatalf("Parse(%q) ok, but Parse(String() = %q): %v", s, e.String(), err)
 		}
@@ -63,6 +74,9 @@ func FuzzParsePath(f *testing.F) {
 			return
 		}
 		again, err := ParsePath(p.String())
+		if err != nil && boundsError(err) {
+			return
+		}
 		if err != nil {
 			t.Fatalf("ParsePath(%q) ok, but ParsePath(String() = %q): %v", s, p.String(), err)
 		}

@@ -417,6 +417,9 @@ func (p *parser) value(op string) (Value, error) {
 		return Value{}, p.errorf(at, "expected a value after %q, found %s", op, p.found())
 	}
 	w := p.word()
+	if i := strings.IndexFunc(w, isControl); i >= 0 {
+		return Value{}, p.errorf(at+i, "control character %q in an unquoted value", w[i])
+	}
 	switch lw := strings.ToLower(w); lw {
 	case "and", "or":
 		// userName eq and title pr: a forgotten value, not the word "and".
@@ -431,6 +434,8 @@ func (p *parser) value(op string) (Value, error) {
 	}
 	return textValue(w), nil
 }
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
 
 func textValue(s string) Value {
 	if _, ok := parseTime(s); ok {

@@ -197,6 +197,7 @@ func TestParseErrors(t *testing.T) {
 		{"value path without operator", `emails[type eq "work"].value`, `1:29: expected an operator after "value", found end of input`},
 		{"value path dot without name", `emails[type eq "work"]. eq "x"`, `1:24: expected a sub-attribute name after "emails[…].", found ""`},
 		{"line and column", "title pr and\n  userName zz 1", `2:12: unknown operator "zz" after "userName"`},
+		{"control character unquoted", "userName eq ab\x1acd", `1:15: control character '\x1a' in an unquoted value`},
 		{"invalid utf-8", "userName eq \"\xff\"", `1:14: invalid UTF-8`},
 		{"too long", `userName eq "` + strings.Repeat("a", MaxLength) + `"`, `1:1: input is 4110 bytes, longer than the 4096 allowed`},
 		{"too deep parens", deep, `1:33: filter nests deeper than 32 levels`},
@@ -409,5 +410,21 @@ func TestValue(t *testing.T) {
 	}
 	if KindDateTime.String() != "dateTime" || ValueKind(99).String() != "ValueKind(99)" {
 		t.Error("ValueKind.String")
+	}
+}
+
+func TestCanonicalAtBounds(t *testing.T) {
+	// An unquoted value gains its quotes: an input at MaxLength prints 2 bytes
+	// longer, and the reparse is refused by the bound, not mis-parsed.
+	in := "userName eq " + strings.Repeat("a", MaxLength-len("userName eq "))
+	e, err := Parse(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(e.String()) != MaxLength+2 {
+		t.Fatalf("canonical form is %d bytes", len(e.String()))
+	}
+	if _, err := Parse(e.String()); !boundsError(err) {
+		t.Errorf("reparse: %v, want the length refusal", err)
 	}
 }
