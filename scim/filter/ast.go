@@ -31,15 +31,15 @@ type CompareOp string
 
 // The comparison operators of RFC 7644 §3.4.2.2 ("pr" is [Present]).
 const (
-	Eq CompareOp = "eq"
-	Ne CompareOp = "ne"
-	Co CompareOp = "co"
-	Sw CompareOp = "sw"
-	Ew CompareOp = "ew"
-	Gt CompareOp = "gt"
-	Ge CompareOp = "ge"
-	Lt CompareOp = "lt"
-	Le CompareOp = "le"
+	Eq CompareOp = "eq" // equal
+	Ne CompareOp = "ne" // not equal
+	Co CompareOp = "co" // contains
+	Sw CompareOp = "sw" // starts with
+	Ew CompareOp = "ew" // ends with
+	Gt CompareOp = "gt" // greater than
+	Ge CompareOp = "ge" // greater than or equal to
+	Lt CompareOp = "lt" // less than
+	Le CompareOp = "le" // less than or equal to
 )
 
 var compareOps = map[string]CompareOp{

@@ -1,6 +1,7 @@
 package filter
 
 import (
+	"cmp"
 	"encoding/json"
 	"strconv"
 	"strings"
@@ -133,7 +134,7 @@ func compareOne(attr any, op CompareOp, val Value, exact bool) bool {
 	case Co, Sw, Ew:
 		return false
 	}
-	return ordered(op, cmpFloat(f, want))
+	return ordered(op, cmp.Compare(f, want))
 }
 
 func compareString(s string, op CompareOp, val Value, exact bool) bool {
@@ -175,16 +176,6 @@ func ordered(op CompareOp, c int) bool {
 		return c <= 0
 	}
 	return false
-}
-
-func cmpFloat(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func number(v any) (float64, bool) {

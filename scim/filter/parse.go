@@ -223,32 +223,25 @@ func (p *parser) end(what string) error {
 
 // or parses a filter: and-terms joined by "or". after names the token before
 // it, for the error when it is missing.
-func (p *parser) or(after string) (Expr, error) {
-	left, err := p.and(after)
-	if err != nil {
-		return nil, err
-	}
-	for p.keyword("or") {
-		right, err := p.and("or")
-		if err != nil {
-			return nil, err
-		}
-		left = Logical{Op: Or, Left: left, Right: right}
-	}
-	return left, nil
-}
+func (p *parser) or(after string) (Expr, error) { return p.binary(Or, after) }
 
-func (p *parser) and(after string) (Expr, error) {
-	left, err := p.unary(after)
+// binary parses operands joined by op, left-associatively: and-terms for
+// "or", unary filters for "and".
+func (p *parser) binary(op LogicalOp, after string) (Expr, error) {
+	operand := p.unary
+	if op == Or {
+		operand = func(after string) (Expr, error) { return p.binary(And, after) }
+	}
+	left, err := operand(after)
 	if err != nil {
 		return nil, err
 	}
-	for p.keyword("and") {
-		right, err := p.unary("and")
+	for p.keyword(string(op)) {
+		right, err := operand(string(op))
 		if err != nil {
 			return nil, err
 		}
-		left = Logical{Op: And, Left: left, Right: right}
+		left = Logical{Op: op, Left: left, Right: right}
 	}
 	return left, nil
 }

@@ -128,16 +128,23 @@ var filterCases = []struct {
 	{"keyword as quoted value", `userName eq "and"`, cmpx("userName", Eq, str("and")), ""},
 }
 
+// wantParse parses in, failing unless it succeeds with want.
+func wantParse[T any](t *testing.T, in string, want T, parse func(string) (T, error)) T {
+	t.Helper()
+	got, err := parse(in)
+	if err != nil {
+		t.Fatalf("parse %q: %v", in, err)
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("parse %q (-want +got):\n%s", in, d)
+	}
+	return got
+}
+
 func TestParse(t *testing.T) {
 	for _, tc := range filterCases {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := Parse(tc.in)
-			if err != nil {
-				t.Fatalf("Parse(%q): %v", tc.in, err)
-			}
-			if d := cmp.Diff(tc.want, got); d != "" {
-				t.Errorf("Parse(%q) (-want +got):\n%s", tc.in, d)
-			}
+			got := wantParse(t, tc.in, tc.want, Parse)
 			canon := tc.canon
 			if canon == "" {
 				canon = tc.in
@@ -145,14 +152,26 @@ func TestParse(t *testing.T) {
 			if s := got.String(); s != canon {
 				t.Errorf("String() = %s, want %s", s, canon)
 			}
-			again, err := Parse(got.String())
-			if err != nil {
-				t.Fatalf("Parse(String()) %q: %v", got.String(), err)
-			}
-			if d := cmp.Diff(got, again); d != "" {
-				t.Errorf("round trip (-first +second):\n%s", d)
-			}
+			roundTrip(t, tc.in, got, Parse)
 		})
+	}
+}
+
+// wantError fails unless err is an *Error with the scimType typ and detail.
+func wantError(t *testing.T, in string, got any, err error, typ, detail string) {
+	t.Helper()
+	var fe *Error
+	if !errors.As(err, &fe) {
+		t.Fatalf("parse %q = %v, %v; want an *Error", in, got, err)
+	}
+	if fe.Type != typ {
+		t.Errorf("Type = %q, want %q", fe.Type, typ)
+	}
+	if fe.Detail != detail {
+		t.Errorf("Detail = %s\n          want %s", fe.Detail, detail)
+	}
+	if fe.Error() != typ+": "+fe.Detail {
+		t.Errorf("Error() = %q", fe.Error())
 	}
 }
 
@@ -205,19 +224,7 @@ func TestParseErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e, err := Parse(tc.in)
-			var fe *Error
-			if !errors.As(err, &fe) {
-				t.Fatalf("Parse(%q) = %v, %v; want an *Error", tc.in, e, err)
-			}
-			if fe.Type != InvalidFilter {
-				t.Errorf("Type = %q, want %q", fe.Type, InvalidFilter)
-			}
-			if fe.Detail != tc.detail {
-				t.Errorf("Detail = %s\n          want %s", fe.Detail, tc.detail)
-			}
-			if fe.Error() != InvalidFilter+": "+fe.Detail {
-				t.Errorf("Error() = %q", fe.Error())
-			}
+			wantError(t, tc.in, e, err, InvalidFilter, tc.detail)
 		})
 	}
 }
@@ -264,20 +271,8 @@ var pathCases = []struct {
 func TestParsePath(t *testing.T) {
 	for _, tc := range pathCases {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := ParsePath(tc.in)
-			if err != nil {
-				t.Fatalf("ParsePath(%q): %v", tc.in, err)
-			}
-			if d := cmp.Diff(tc.want, got); d != "" {
-				t.Errorf("ParsePath(%q) (-want +got):\n%s", tc.in, d)
-			}
-			again, err := ParsePath(got.String())
-			if err != nil {
-				t.Fatalf("ParsePath(String()) %q: %v", got.String(), err)
-			}
-			if d := cmp.Diff(got, again); d != "" {
-				t.Errorf("round trip (-first +second):\n%s", d)
-			}
+			got := wantParse(t, tc.in, tc.want, ParsePath)
+			roundTrip(t, tc.in, got, ParsePath)
 		})
 	}
 }
@@ -315,16 +310,7 @@ func TestParsePathErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, err := ParsePath(tc.in)
-			var fe *Error
-			if !errors.As(err, &fe) {
-				t.Fatalf("ParsePath(%q) = %v, %v; want an *Error", tc.in, p, err)
-			}
-			if fe.Type != InvalidPath {
-				t.Errorf("Type = %q, want %q", fe.Type, InvalidPath)
-			}
-			if fe.Detail != tc.detail {
-				t.Errorf("Detail = %s\n          want %s", fe.Detail, tc.detail)
-			}
+			wantError(t, tc.in, p, err, InvalidPath, tc.detail)
 		})
 	}
 }
@@ -352,13 +338,7 @@ var attributeCases = []struct {
 func TestParseAttributes(t *testing.T) {
 	for _, tc := range attributeCases {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := ParseAttributes(tc.in)
-			if err != nil {
-				t.Fatalf("ParseAttributes(%q): %v", tc.in, err)
-			}
-			if d := cmp.Diff(tc.want, got); d != "" {
-				t.Errorf("ParseAttributes(%q) (-want +got):\n%s", tc.in, d)
-			}
+			wantParse(t, tc.in, tc.want, ParseAttributes)
 		})
 	}
 }
@@ -375,16 +355,7 @@ func TestParseAttributesErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, err := ParseAttributes(tc.in)
-			var fe *Error
-			if !errors.As(err, &fe) {
-				t.Fatalf("ParseAttributes(%q) = %v, %v; want an *Error", tc.in, p, err)
-			}
-			if fe.Type != InvalidFilter {
-				t.Errorf("Type = %q, want %q", fe.Type, InvalidFilter)
-			}
-			if fe.Detail != tc.detail {
-				t.Errorf("Detail = %s\n          want %s", fe.Detail, tc.detail)
-			}
+			wantError(t, tc.in, p, err, InvalidFilter, tc.detail)
 		})
 	}
 }
