@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/learnsync/learnsync/connectors"
+	"github.com/learnsync/learnsync/connectors/fault"
 	"github.com/learnsync/learnsync/connectors/okta/oktatest"
 )
 
@@ -421,7 +422,7 @@ func TestThrottlingBound(t *testing.T) {
 	srv := oktatest.New(t)
 	srv.AddPeople(1)
 	srv.SetRateWindow(time.Second)
-	srv.FailRequests("/api/v1/users", 1, 0, http.StatusTooManyRequests)
+	srv.Inject(fault.Fault{Endpoint: "/api/v1/users", Times: -1, Status: http.StatusTooManyRequests})
 	c := newTestConnector(t, testConfig(t, srv), connectors.Hooks{})
 	c.tr.maxThrottles = 1
 	res, err := c.FetchAll(context.Background())
@@ -466,7 +467,7 @@ func TestRateBudgetShare(t *testing.T) {
 func TestServerErrorOnMiddlePage(t *testing.T) {
 	srv := oktatest.New(t)
 	srv.AddPeople(8)
-	srv.FailRequests("/api/v1/users", 2, 0, http.StatusInternalServerError)
+	srv.Inject(fault.Fault{Endpoint: "/api/v1/users", Nth: 2, Times: -1, Status: http.StatusInternalServerError})
 
 	c := newTestConnector(t, testConfig(t, srv), connectors.Hooks{})
 	res, err := c.FetchAll(context.Background())
@@ -486,8 +487,8 @@ func TestServerErrorOnMiddlePage(t *testing.T) {
 	}
 
 	// One 500 is retried and the fetch goes on.
-	srv.ClearFailures()
-	srv.FailRequests("/api/v1/users", 2, 1, http.StatusInternalServerError)
+	srv.ClearFaults()
+	srv.Inject(fault.Fault{Endpoint: "/api/v1/users", Nth: 2, Status: http.StatusInternalServerError})
 	res, err = c.FetchAll(context.Background())
 	if err != nil || len(res.Users) != 8 {
 		t.Fatalf("after one 500: %v, %v", res, err)
@@ -518,7 +519,7 @@ func TestUnauthorized(t *testing.T) {
 
 	// 403 on a member list, with the right token.
 	g := srv.AddGroup(oktatest.Group{Name: "G"})
-	srv.FailRequests("/api/v1/groups/"+g.ID+"/users", 1, 0, http.StatusForbidden)
+	srv.Inject(fault.Fault{Endpoint: "/api/v1/groups/" + g.ID + "/users", Times: -1, Status: http.StatusForbidden})
 	c = newTestConnector(t, testConfig(t, srv), connectors.Hooks{})
 	if _, err := c.FetchAll(context.Background()); !errors.Is(err, connectors.ErrTerminal) || !strings.Contains(err.Error(), "permission") {
 		t.Errorf("403: %v, want a terminal error with Okta's summary", err)
@@ -615,7 +616,7 @@ func TestGroupDeletedWhileFetching(t *testing.T) {
 	g2 := srv.AddGroup(oktatest.Group{Name: "G2"})
 	srv.AddMember(g1.ID, u)
 	srv.AddMember(g2.ID, u)
-	srv.FailRequests("/api/v1/groups/"+g2.ID+"/users", 1, 0, http.StatusNotFound)
+	srv.Inject(fault.Fault{Endpoint: "/api/v1/groups/" + g2.ID + "/users", Times: -1, Status: http.StatusNotFound})
 	c := newTestConnector(t, testConfig(t, srv), connectors.Hooks{})
 	res, err := c.FetchAll(context.Background())
 	if err != nil {

@@ -21,7 +21,7 @@ func oktaTime(t time.Time) any {
 }
 
 func (s *Server) link(kind, id string) map[string]any {
-	return map[string]any{"href": s.ts.URL + "/api/v1/" + kind + "/" + id}
+	return map[string]any{"href": s.Server.URL + "/api/v1/" + kind + "/" + id}
 }
 
 func (s *Server) userJSON(u *User) map[string]any {
@@ -57,7 +57,7 @@ func (s *Server) groupJSON(g *Group) map[string]any {
 		"objectClass":           []string{class},
 		"type":                  g.Type,
 		"profile":               map[string]any{"name": g.Name, "description": g.Description},
-		"_links":                map[string]any{"self": s.link("groups", g.ID), "users": map[string]any{"href": s.ts.URL + "/api/v1/groups/" + g.ID + "/users"}},
+		"_links":                map[string]any{"self": s.link("groups", g.ID), "users": map[string]any{"href": s.Server.URL + "/api/v1/groups/" + g.ID + "/users"}},
 	}
 }
 
@@ -202,7 +202,7 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) {
 			list = append(list, u)
 		}
 	}
-	page := writePage(w, r, s.ts.URL, list, func(u *User) string { return u.ID }, limit, paged)
+	page := writePage(w, r, s.Server.URL, list, func(u *User) string { return u.ID }, limit, paged)
 	out := make([]map[string]any, len(page))
 	for i, u := range page {
 		out[i] = s.userJSON(u)
@@ -239,7 +239,7 @@ func (s *Server) listGroups(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	sort.Slice(list, func(i, j int) bool { return list[i].ID < list[j].ID })
-	page, ok := paginate(w, r, s.ts.URL, list, func(g *Group) string { return g.ID }, 10000, 10000, true)
+	page, ok := paginate(w, r, s.Server.URL, list, func(g *Group) string { return g.ID }, 10000, 10000, true)
 	if !ok {
 		return
 	}
@@ -262,7 +262,7 @@ func (s *Server) listGroupUsers(w http.ResponseWriter, r *http.Request, groupID 
 		}
 	}
 	sort.Slice(list, func(i, j int) bool { return list[i].ID < list[j].ID })
-	page, ok := paginate(w, r, s.ts.URL, list, func(u *User) string { return u.ID }, 1000, 1000, true)
+	page, ok := paginate(w, r, s.Server.URL, list, func(u *User) string { return u.ID }, 1000, 1000, true)
 	if !ok {
 		return
 	}
@@ -304,7 +304,7 @@ func (s *Server) listAppUsers(w http.ResponseWriter, r *http.Request, appID stri
 	}
 	list := slices.Collect(maps.Values(byID))
 	sort.Slice(list, func(i, j int) bool { return list[i].user.ID < list[j].user.ID })
-	page, ok := paginate(w, r, s.ts.URL, list, func(u *appUser) string { return u.user.ID }, 50, 500, true)
+	page, ok := paginate(w, r, s.Server.URL, list, func(u *appUser) string { return u.user.ID }, 50, 500, true)
 	if !ok {
 		return
 	}
@@ -324,7 +324,7 @@ func (s *Server) listAppUsers(w http.ResponseWriter, r *http.Request, appID stri
 			"credentials":     map[string]any{"userName": u.Profile["login"]},
 			"profile":         map[string]any{},
 			"_links": map[string]any{
-				"app":  map[string]any{"href": s.ts.URL + "/api/v1/apps/" + appID},
+				"app":  map[string]any{"href": s.Server.URL + "/api/v1/apps/" + appID},
 				"user": s.link("users", u.ID),
 			},
 		}
@@ -339,7 +339,7 @@ func (s *Server) listAppGroups(w http.ResponseWriter, r *http.Request, appID str
 		return
 	}
 	ids := slices.Sorted(maps.Keys(a.groups))
-	page, ok := paginate(w, r, s.ts.URL, ids, func(id string) string { return id }, 20, 200, true)
+	page, ok := paginate(w, r, s.Server.URL, ids, func(id string) string { return id }, 20, 200, true)
 	if !ok {
 		return
 	}
@@ -351,7 +351,7 @@ func (s *Server) listAppGroups(w http.ResponseWriter, r *http.Request, appID str
 			"priority":    i,
 			"profile":     map[string]any{},
 			"_links": map[string]any{
-				"app":   map[string]any{"href": s.ts.URL + "/api/v1/apps/" + appID},
+				"app":   map[string]any{"href": s.Server.URL + "/api/v1/apps/" + appID},
 				"group": s.link("groups", id),
 			},
 		}
