@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"github.com/learnsync/learnsync/connectors"
 	"github.com/learnsync/learnsync/connectors/entra"
 	"github.com/learnsync/learnsync/connectors/entra/entratest"
+	"github.com/learnsync/learnsync/connectors/fault"
 )
 
 // logBuffer collects a connector's log lines for assertions.
@@ -399,7 +401,7 @@ func TestThrottledRequestIsRetried(t *testing.T) {
 	srv.SetPageSize(2)
 	seed(srv)
 	h := newHarness(t, srv, nil)
-	srv.Throttle("users/delta", 2, 1)
+	srv.Inject(fault.Fault{Endpoint: "users/delta", Nth: 2, Status: http.StatusTooManyRequests, Header: http.Header{"Retry-After": {"1"}}})
 
 	start := time.Now()
 	res, err := h.conn.FetchAll(ctx(t))
@@ -426,7 +428,7 @@ func TestServerErrorMidRoundFails(t *testing.T) {
 	srv.SetPageSize(2)
 	seed(srv)
 	h := newHarness(t, srv, nil)
-	srv.Fail("users/delta", 3, 500, "generalException")
+	srv.Inject(fault.Fault{Endpoint: "users/delta", Nth: 3, Status: http.StatusInternalServerError, Code: "generalException"})
 
 	res, err := h.conn.FetchAll(ctx(t))
 	if err == nil || res != nil {
@@ -446,8 +448,8 @@ func TestServerErrorMidRoundFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv.AddMember(gSales, alice.ID)
-	srv.Inject(entratest.Fault{Endpoint: "groups/delta", Status: 503, Code: "serviceNotAvailable", RetryAfter: "1"})
-	srv.Fail("groups/delta", 1, 500, "generalException") // the retry of the 503 then gets a 500
+	srv.Inject(fault.Fault{Endpoint: "groups/delta", Status: 503, Code: "serviceNotAvailable", Header: http.Header{"Retry-After": {"1"}}})
+	srv.Inject(fault.Fault{Endpoint: "groups/delta", Status: http.StatusInternalServerError, Code: "generalException"}) // the retry of the 503 then gets a 500
 	res, err = h.conn.FetchChanges(ctx(t), first.Cursor)
 	if err == nil || res != nil {
 		t.Fatalf("FetchChanges = %v, %v; want an error and no result", res, err)
@@ -484,7 +486,7 @@ func TestBadSecretIsTerminal(t *testing.T) {
 func TestMissingPermissionIsTerminal(t *testing.T) {
 	srv := entratest.New(t)
 	seed(srv)
-	srv.Inject(entratest.Fault{Endpoint: "groups/delta", Times: -1, Status: 403,
+	srv.Inject(fault.Fault{Endpoint: "groups/delta", Times: -1, Status: 403,
 		Code: "Authorization_RequestDenied", Message: "Insufficient privileges to complete the operation."})
 	h := newHarness(t, srv, nil)
 	_, err := h.conn.FetchAll(ctx(t))

@@ -17,6 +17,7 @@ import (
 	"github.com/learnsync/learnsync/connectors"
 	"github.com/learnsync/learnsync/connectors/entra"
 	"github.com/learnsync/learnsync/connectors/entra/entratest"
+	"github.com/learnsync/learnsync/connectors/fault"
 )
 
 // FuzzUsersDeltaPage serves the fuzzed bytes as the one page of a users
@@ -64,8 +65,8 @@ func FuzzUsersDeltaPage(f *testing.F) {
 			return // the fake sends an error body instead of an empty one
 		}
 		srv.ClearFaults()
-		srv.Inject(entratest.Fault{Endpoint: "groups/delta", Status: 200, Body: string(groups)})
-		srv.Inject(entratest.Fault{Endpoint: "users/delta", Status: 200, Body: string(body)})
+		srv.Inject(fault.Fault{Endpoint: "groups/delta", Status: 200, Body: string(groups)})
+		srv.Inject(fault.Fault{Endpoint: "users/delta", Status: 200, Body: string(body)})
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
 		res, err := conn.FetchAll(ctx)
@@ -158,8 +159,8 @@ func FuzzGroupsDeltaPage(f *testing.F) {
 			return // the fake sends an error body instead of an empty one
 		}
 		srv.ClearFaults()
-		srv.Inject(entratest.Fault{Endpoint: "groups/delta", Status: 200, Body: string(body)})
-		srv.Inject(entratest.Fault{Endpoint: "users/delta", Status: 200, Body: string(users)})
+		srv.Inject(fault.Fault{Endpoint: "groups/delta", Status: 200, Body: string(body)})
+		srv.Inject(fault.Fault{Endpoint: "users/delta", Status: 200, Body: string(users)})
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
 		res, err := conn.FetchAll(ctx)

@@ -8,6 +8,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"math/big"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"github.com/learnsync/learnsync/connectors"
 	"github.com/learnsync/learnsync/connectors/entra"
 	"github.com/learnsync/learnsync/connectors/entra/entratest"
+	"github.com/learnsync/learnsync/connectors/fault"
 )
 
 func TestClientCertificateAuth(t *testing.T) {
@@ -86,8 +88,8 @@ func TestRecordedPages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv.Inject(entratest.Fault{Endpoint: "users/delta", Status: 200, Body: string(users)})
-	srv.Inject(entratest.Fault{Endpoint: "groups/delta", Status: 200, Body: string(groups)})
+	srv.Inject(fault.Fault{Endpoint: "users/delta", Status: 200, Body: string(users)})
+	srv.Inject(fault.Fault{Endpoint: "groups/delta", Status: 200, Body: string(groups)})
 	h := newHarness(t, srv, func(c *entra.Config) { c.UserType = entra.UserTypeAll })
 	res, err := h.conn.FetchAll(ctx(t))
 	if err != nil {
@@ -123,7 +125,7 @@ func TestRecordedPages(t *testing.T) {
 func TestThrottlingBeyondTheBoundFails(t *testing.T) {
 	srv := entratest.New(t)
 	seed(srv)
-	srv.Throttle("users/delta", 1, 3600)
+	srv.Inject(fault.Fault{Endpoint: "users/delta", Status: http.StatusTooManyRequests, Header: http.Header{"Retry-After": {"3600"}}})
 	h := newHarness(t, srv, nil)
 	start := time.Now()
 	_, err := h.conn.FetchAll(ctx(t))
