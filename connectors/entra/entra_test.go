@@ -54,6 +54,20 @@ func (h *harness) answersOf(ep string) []int {
 	return append([]int(nil), h.answers[ep]...)
 }
 
+// fakeConfig is the default config of a source that reads srv with
+// client_secret auth and a request_timeout of timeout.
+func fakeConfig(srv *entratest.Server, timeout time.Duration) *entra.Config {
+	cfg := entra.DefaultConfig()
+	cfg.TenantID = srv.TenantID
+	cfg.ClientID = srv.ClientID
+	cfg.ClientSecret = connectors.Secret(srv.ClientSecret)
+	cfg.GraphURL = srv.GraphURL
+	cfg.AuthorityHost = srv.AuthorityHost
+	cfg.CAFile = srv.CAFile
+	cfg.RequestTimeout = timeout
+	return cfg
+}
+
 func newHarness(t *testing.T, srv *entratest.Server, mod func(*entra.Config)) *harness {
 	t.Helper()
 	return newHarnessIn(t, srv, "", mod)
@@ -63,14 +77,7 @@ func newHarness(t *testing.T, srv *entratest.Server, mod func(*entra.Config)) *h
 func newHarnessIn(t *testing.T, srv *entratest.Server, baseDir string, mod func(*entra.Config)) *harness {
 	t.Helper()
 	h := &harness{srv: srv, log: &logBuffer{}, answers: map[string][]int{}}
-	cfg := entra.DefaultConfig()
-	cfg.TenantID = srv.TenantID
-	cfg.ClientID = srv.ClientID
-	cfg.ClientSecret = connectors.Secret(srv.ClientSecret)
-	cfg.GraphURL = srv.GraphURL
-	cfg.AuthorityHost = srv.AuthorityHost
-	cfg.CAFile = srv.CAFile
-	cfg.RequestTimeout = 10 * time.Second
+	cfg := fakeConfig(srv, 10*time.Second)
 	if mod != nil {
 		mod(cfg)
 	}

@@ -107,14 +107,7 @@ func (ft *faultTenant) touch(s faultSetup) {
 // connector builds a connector with hooks that count the answers by
 // endpoint.
 func (ft *faultTenant) connector(t *testing.T, s faultSetup, timeout time.Duration, counts map[string]int) *entra.Connector {
-	cfg := entra.DefaultConfig()
-	cfg.TenantID = ft.srv.TenantID
-	cfg.ClientID = ft.srv.ClientID
-	cfg.ClientSecret = connectors.Secret(ft.srv.ClientSecret)
-	cfg.GraphURL = ft.srv.GraphURL
-	cfg.AuthorityHost = ft.srv.AuthorityHost
-	cfg.CAFile = ft.srv.CAFile
-	cfg.RequestTimeout = timeout
+	cfg := fakeConfig(ft.srv, timeout)
 	if s.scoped {
 		cfg.ServicePrincipalID = faultSP
 		cfg.TransitiveGroups = true

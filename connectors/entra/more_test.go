@@ -80,16 +80,9 @@ func TestClientCertificateAuth(t *testing.T) {
 // @removed, members of other types, a group split in two) to the SDK.
 func TestRecordedPages(t *testing.T) {
 	srv := entratest.New(t)
-	users, err := os.ReadFile("testdata/users_delta_page.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	groups, err := os.ReadFile("testdata/groups_delta_page.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Inject(fault.Fault{Endpoint: "users/delta", Status: 200, Body: string(users)})
-	srv.Inject(fault.Fault{Endpoint: "groups/delta", Status: 200, Body: string(groups)})
+	users, groups := recordedPages(t)
+	srv.Inject(fault.Fault{Endpoint: "users/delta", Body: string(users)})
+	srv.Inject(fault.Fault{Endpoint: "groups/delta", Body: string(groups)})
 	h := newHarness(t, srv, func(c *entra.Config) { c.UserType = entra.UserTypeAll })
 	res, err := h.conn.FetchAll(ctx(t))
 	if err != nil {

@@ -251,3 +251,23 @@ func checkTaxonomy(t testing.TB, err error, k Kind) {
 	t.Helper()
 	_, _ = err, k
 }
+
+// Whole runs a full fetch of broken or fuzzed answers, with a deadline:
+// it must fail as a whole (no result) or return a full result. Whole
+// returns the result, or nil after a failed fetch.
+func Whole(t testing.TB, fetchAll func(ctx context.Context) (*connectors.Result, error), deadline time.Duration) *connectors.Result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	defer cancel()
+	res, err := fetchAll(ctx)
+	if err != nil {
+		if res != nil {
+			t.Fatalf("FetchAll returned a result with error %v", err)
+		}
+		return nil
+	}
+	if res == nil || !res.Full {
+		t.Fatalf("FetchAll returned %+v and no error", res)
+	}
+	return res
+}
