@@ -30,9 +30,14 @@ type Kind struct {
 // a short request_timeout and mostly wait.
 func (k Kind) Slow() bool { return k.Fault.Delay > 0 }
 
-// Kinds are the faults every connector's matrix tries. timeout is the
-// request_timeout of the slow ones, whose answers take five times as long.
-func Kinds(timeout time.Duration) []Kind {
+// ShortTimeout is the request_timeout of the fetches with slow answers,
+// which take five times as long (below the 1 s that the connectors'
+// Validate allows, to keep them short).
+const ShortTimeout = 200 * time.Millisecond
+
+// Kinds are the faults every connector's matrix tries.
+func Kinds() []Kind {
+	const timeout = ShortTimeout
 	return []Kind{
 		{Name: "5xx", Fault: Fault{Status: http.StatusServiceUnavailable}, Want: []string{"503"}, Answer: connectors.KindStatus},
 		{Name: "reset", Fault: Fault{Reset: true}, Want: []string{"closed the connection", "connection reset"}, Answer: connectors.KindNetwork},
@@ -53,12 +58,12 @@ var (
 	Status500 = Kind{Name: "500", Fault: Fault{Status: http.StatusInternalServerError}, Want: []string{"500"}, Answer: connectors.KindStatus}
 )
 
-// Timeout is the request_timeout for a fault of kind k: short for a slow
-// one; long for the others, which are answered at once, so that a busy
-// machine does not turn them into timeouts.
-func (k Kind) Timeout(short time.Duration) time.Duration {
+// Timeout is the request_timeout for a fault of kind k: ShortTimeout for a
+// slow one; long for the others, which are answered at once, so that a
+// busy machine does not turn them into timeouts.
+func (k Kind) Timeout() time.Duration {
 	if k.Slow() {
-		return short
+		return ShortTimeout
 	}
 	return 10 * time.Second
 }

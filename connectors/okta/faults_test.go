@@ -15,11 +15,7 @@ import (
 	"github.com/learnsync/learnsync/connectors/okta/oktatest"
 )
 
-// faultTimeout is the request_timeout of the fault tests with slow
-// answers, which take five times as long.
-const faultTimeout = 200 * time.Millisecond
-
-var faultKinds = append(fault.Kinds(faultTimeout), fault.HTML404)
+var faultKinds = append(fault.Kinds(), fault.HTML404)
 
 // faultOrg is an org in which every listing the connector reads has three
 // pages at page size 2 (five or six items), in a full fetch and, after
@@ -173,7 +169,7 @@ func testFault(t *testing.T, fc fault.Case) fault.Outcome {
 	if ep.name == "token" {
 		c = o.connector(t, ep.setup, time.Minute)
 	}
-	c.tr.timeout = fc.Kind.Timeout(faultTimeout)
+	c.tr.timeout = fc.Kind.Timeout()
 	f := fc.Fault()
 	f.Endpoint = ep.path(o)
 	before := o.srv.Requests(f.Endpoint)
@@ -222,11 +218,11 @@ func TestFaultProxyNotFoundPageIsNotAGoneGroup(t *testing.T) {
 // errors: a token request that got no answer put the assertion into the
 // fetch error, and from there into logs and the run record.
 func TestFaultTokenRequestErrorsHideTheClientAssertion(t *testing.T) {
-	for _, f := range []fault.Fault{{Reset: true}, {Delay: 5 * faultTimeout}, {HTML: true}, {Status: http.StatusUnauthorized}} {
+	for _, f := range []fault.Fault{{Reset: true}, {Delay: 5 * fault.ShortTimeout}, {HTML: true}, {Status: http.StatusUnauthorized}} {
 		o := newFaultOrg(t)
 		f.Endpoint, f.Times = "/oauth2/v1/token", -1
 		o.srv.Inject(f)
-		res, err := o.connector(t, faultSetup{oauth: true}, faultTimeout).FetchAll(context.Background())
+		res, err := o.connector(t, faultSetup{oauth: true}, fault.ShortTimeout).FetchAll(context.Background())
 		fault.CheckFailed(t, "okta-test", res, err, []string{"token"}, o.hidden()...)
 		if err != nil && (strings.Contains(err.Error(), "client_assertion") || strings.Contains(err.Error(), "eyJ")) {
 			t.Errorf("error shows the client assertion: %v", err)

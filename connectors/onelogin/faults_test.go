@@ -16,11 +16,7 @@ import (
 	"github.com/learnsync/learnsync/connectors/onelogin/onelogintest"
 )
 
-// faultTimeout is the request_timeout of the fault tests with slow
-// answers, which take five times as long.
-const faultTimeout = 200 * time.Millisecond
-
-var faultKinds = append(fault.Kinds(faultTimeout), fault.HTML404)
+var faultKinds = append(fault.Kinds(), fault.HTML404)
 
 // faultPaths maps the connector's endpoint names (Hooks.Request) to the
 // fake's paths.
@@ -167,7 +163,7 @@ func testFault(t *testing.T, c fault.Case) fault.Outcome {
 	f := c.Fault()
 	f.Endpoint = faultPaths[ep]
 	reuse := c.Kind.Slow() && ep != "token"
-	res, err, rec := a.fetch(t, c.Full, reuse, c.Kind.Timeout(faultTimeout), func() { a.srv.Inject(f) })
+	res, err, rec := a.fetch(t, c.Full, reuse, c.Kind.Timeout(), func() { a.srv.Inject(f) })
 	return fault.Outcome{Result: res, Err: err, Reached: pagesOf(rec)[ep], Hidden: a.hidden()}
 }
 

@@ -207,15 +207,20 @@ func (s *Server) AddUser(u User) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if u.ID == "" {
-		for n := len(s.users) + 1; ; n++ {
-			if _, ok := s.users[UserID(n)]; !ok {
-				u.ID = UserID(n)
-				break
-			}
-		}
+		u.ID = freeID(s.users, UserID)
 	}
 	s.users[u.ID] = &userRec{User: u, changed: s.bump()}
 	return u.ID
+}
+
+// freeID returns id(n) for the first n from len(objects)+1 on that is not
+// taken.
+func freeID[T any](objects map[string]T, id func(int) string) string {
+	for n := len(objects) + 1; ; n++ {
+		if _, taken := objects[id(n)]; !taken {
+			return id(n)
+		}
+	}
 }
 
 // UpdateUser changes a user with fn. It fails the test helper's contract
@@ -286,12 +291,7 @@ func (s *Server) AddGroup(g Group) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if g.ID == "" {
-		for n := len(s.groups) + 1; ; n++ {
-			if _, ok := s.groups[GroupID(n)]; !ok {
-				g.ID = GroupID(n)
-				break
-			}
-		}
+		g.ID = freeID(s.groups, GroupID)
 	}
 	s.groups[g.ID] = &groupRec{Group: g, changed: s.bump()}
 	if s.members[g.ID] == nil {

@@ -330,21 +330,11 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 	case len(parts) == 1 && parts[0] == "users":
 		s.listUsers(w, r)
 	case len(parts) == 2 && parts[0] == "users":
-		u, ok := s.users[parts[1]]
-		if !ok {
-			writeNotFound(w, parts[1])
-			return
-		}
-		writeJSON(w, s.userJSON(u))
+		writeOne(w, s.users, parts[1], s.userJSON)
 	case len(parts) == 1 && parts[0] == "groups":
 		s.listGroups(w, r)
 	case len(parts) == 2 && parts[0] == "groups":
-		g, ok := s.groups[parts[1]]
-		if !ok {
-			writeNotFound(w, parts[1])
-			return
-		}
-		writeJSON(w, s.groupJSON(g))
+		writeOne(w, s.groups, parts[1], s.groupJSON)
 	case len(parts) == 3 && parts[0] == "groups" && parts[2] == "users":
 		s.listGroupUsers(w, r, parts[1])
 	case len(parts) == 3 && parts[0] == "apps" && parts[2] == "users":
@@ -354,6 +344,16 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeError(w, http.StatusNotFound, "E0000007", "Not found: Resource not found: "+r.URL.Path+" (Path)")
 	}
+}
+
+// writeOne answers the object with id, or Okta's 404.
+func writeOne[T any](w http.ResponseWriter, objects map[string]*T, id string, render func(*T) map[string]any) {
+	o, ok := objects[id]
+	if !ok {
+		writeNotFound(w, id)
+		return
+	}
+	writeJSON(w, render(o))
 }
 
 func writeNotFound(w http.ResponseWriter, id string) {

@@ -625,13 +625,13 @@ func userJSON(u *User, fields []string) map[string]any {
 
 func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	p, err := s.v2Page(q)
-	if err != nil {
-		writeError(w, false, http.StatusBadRequest, err.Error())
+	p, ok := s.page(w, r)
+	if !ok {
 		return
 	}
 	var since time.Time
 	if v := q.Get("updated_since"); v != "" {
+		var err error
 		if since, err = time.Parse(time.RFC3339, v); err != nil {
 			writeError(w, false, http.StatusBadRequest, "updated_since is not an ISO8601 timestamp")
 			return
@@ -659,11 +659,30 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-func (s *Server) getUser(w http.ResponseWriter, r *http.Request, rawID string) {
+// lookup finds the object with the id rawID, or answers 404.
+func lookup[T any](w http.ResponseWriter, objects map[int64]*T, rawID string) (*T, bool) {
 	id, err := strconv.ParseInt(rawID, 10, 64)
-	u, ok := s.users[id]
+	o, ok := objects[id]
 	if err != nil || !ok {
 		writeError(w, false, http.StatusNotFound, "The resource with the given id could not be found")
+		return nil, false
+	}
+	return o, true
+}
+
+// page reads the page a v2 list request asks for, or answers 400.
+func (s *Server) page(w http.ResponseWriter, r *http.Request) (page, bool) {
+	p, err := s.v2Page(r.URL.Query())
+	if err != nil {
+		writeError(w, false, http.StatusBadRequest, err.Error())
+		return p, false
+	}
+	return p, true
+}
+
+func (s *Server) getUser(w http.ResponseWriter, r *http.Request, rawID string) {
+	u, ok := lookup(w, s.users, rawID)
+	if !ok {
 		return
 	}
 	fields := slices.Concat(defaultUserFields, []string{"title", "department", "manager_user_id", "company", "comment"})
@@ -674,9 +693,8 @@ func (s *Server) getUser(w http.ResponseWriter, r *http.Request, rawID string) {
 }
 
 func (s *Server) listRoles(w http.ResponseWriter, r *http.Request) {
-	p, err := s.v2Page(r.URL.Query())
-	if err != nil {
-		writeError(w, false, http.StatusBadRequest, err.Error())
+	p, ok := s.page(w, r)
+	if !ok {
 		return
 	}
 	var list []*Role
@@ -692,15 +710,12 @@ func (s *Server) listRoles(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) roleUsers(w http.ResponseWriter, r *http.Request, rawID string) {
-	id, err := strconv.ParseInt(rawID, 10, 64)
-	ro, ok := s.roles[id]
-	if err != nil || !ok {
-		writeError(w, false, http.StatusNotFound, "The resource with the given id could not be found")
+	ro, ok := lookup(w, s.roles, rawID)
+	if !ok {
 		return
 	}
-	p, err := s.v2Page(r.URL.Query())
-	if err != nil {
-		writeError(w, false, http.StatusBadRequest, err.Error())
+	p, ok := s.page(w, r)
+	if !ok {
 		return
 	}
 	ids := slices.Clone(ro.Users)
