@@ -2,15 +2,9 @@ package okta
 
 import (
 	"context"
-	"encoding/pem"
 	"errors"
-	"io"
-	"log"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -628,30 +622,20 @@ func TestGroupDeletedWhileFetching(t *testing.T) {
 }
 
 func TestNetworkErrorsFail(t *testing.T) {
-	var mu sync.Mutex
-	hits := make(map[string]int)
-	ts := newTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		hits[r.URL.Path]++
-		mu.Unlock()
-		conn, _, err := w.(http.Hijacker).Hijack()
-		if err == nil {
-			conn.Close() // the client reads EOF, which the SDK would retry forever
-		}
-	}))
-	cfg := DefaultConfig()
-	cfg.OrgURL = ts.URL
-	cfg.APIToken = "token"
-	cfg.CAFile = writeCert(t, ts)
-	c := newTestConnector(t, cfg, connectors.Hooks{})
+	srv := fault.Start(t, "okta-reset", fault.Handler{Answer: http.NotFound})
+	// The client reads EOF, which the SDK would retry forever.
+	srv.Inject(fault.Fault{Endpoint: "*", Reset: true, Times: -1})
+	c := rawConnector(t, srv)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	res, err := c.FetchAll(ctx)
 	if err == nil || res != nil || ctx.Err() != nil {
 		t.Fatalf("FetchAll = %v, %v (ctx %v); want a prompt error", res, err, ctx.Err())
 	}
-	mu.Lock()
-	defer mu.Unlock()
+	hits := map[string]int{}
+	for _, r := range srv.RequestLog() {
+		hits[r.Path]++
+	}
 	most := 0
 	for _, n := range hits {
 		most = max(most, n)
@@ -662,17 +646,12 @@ func TestNetworkErrorsFail(t *testing.T) {
 }
 
 func TestPagingLoopIsRefused(t *testing.T) {
-	ts := newTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	c := rawConnector(t, fault.Start(t, "okta-loop", fault.Handler{Answer: func(w http.ResponseWriter, r *http.Request) {
 		// A broken server that always points to the same next page.
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Add("Link", `<https://`+r.Host+`/api/v1/users?after=same&limit=1>; rel="next"`)
 		_, _ = w.Write([]byte(`[{"id":"00u1","status":"ACTIVE","profile":{"login":"a@example.com"}}]`))
-	}))
-	cfg := DefaultConfig()
-	cfg.OrgURL = ts.URL
-	cfg.APIToken = "token"
-	cfg.CAFile = writeCert(t, ts)
-	c := newTestConnector(t, cfg, connectors.Hooks{})
+	}}))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if _, err := c.FetchAll(ctx); err == nil || !strings.Contains(err.Error(), "next link") {
@@ -680,20 +659,11 @@ func TestPagingLoopIsRefused(t *testing.T) {
 	}
 }
 
-// newTLSServer starts a TLS test server that does not log hang-ups.
-func newTLSServer(h http.Handler) *httptest.Server {
-	ts := httptest.NewUnstartedServer(h)
-	ts.Config.ErrorLog = log.New(io.Discard, "", 0)
-	ts.StartTLS()
-	return ts
-}
-
-func writeCert(t *testing.T, ts *httptest.Server) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "ca.pem")
-	data := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ts.Certificate().Raw})
-	if err := os.WriteFile(p, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
+// rawConnector is a connector of an org whose answers srv gives.
+func rawConnector(t *testing.T, srv *fault.Server) *Connector {
+	cfg := DefaultConfig()
+	cfg.OrgURL = srv.URL
+	cfg.APIToken = "token"
+	cfg.CAFile = srv.CAFile
+	return newTestConnector(t, cfg, connectors.Hooks{})
 }
