@@ -68,6 +68,15 @@ func fakeConfig(srv *entratest.Server, timeout time.Duration) *entra.Config {
 	return cfg
 }
 
+// pagedHarness is a harness of the seeded fake at two objects a page.
+func pagedHarness(t *testing.T) (*entratest.Server, *harness) {
+	t.Helper()
+	srv := entratest.New(t)
+	srv.SetPageSize(2)
+	seed(srv)
+	return srv, newHarness(t, srv, nil)
+}
+
 func newHarness(t *testing.T, srv *entratest.Server, mod func(*entra.Config)) *harness {
 	t.Helper()
 	return newHarnessIn(t, srv, "", mod)
@@ -404,10 +413,7 @@ func TestExpiredDeltaTokenStartsFullRound(t *testing.T) {
 }
 
 func TestThrottledRequestIsRetried(t *testing.T) {
-	srv := entratest.New(t)
-	srv.SetPageSize(2)
-	seed(srv)
-	h := newHarness(t, srv, nil)
+	srv, h := pagedHarness(t)
 	srv.Inject(fault.Fault{Endpoint: "users/delta", Nth: 2, Status: http.StatusTooManyRequests, Header: http.Header{"Retry-After": {"1"}}})
 
 	start := time.Now()
@@ -431,10 +437,7 @@ func TestThrottledRequestIsRetried(t *testing.T) {
 }
 
 func TestServerErrorMidRoundFails(t *testing.T) {
-	srv := entratest.New(t)
-	srv.SetPageSize(2)
-	seed(srv)
-	h := newHarness(t, srv, nil)
+	srv, h := pagedHarness(t)
 	srv.Inject(fault.Fault{Endpoint: "users/delta", Nth: 3, Status: http.StatusInternalServerError, Code: "generalException"})
 
 	res, err := h.conn.FetchAll(ctx(t))

@@ -134,19 +134,9 @@ func (ft *faultTenant) fetch(t *testing.T, s faultSetup, full, reuse bool, timeo
 	if counts == nil {
 		counts = map[string]int{}
 	}
-	var cursor string
 	c := ft.connector(t, s, time.Minute, counts)
-	if !full || reuse {
-		first, err := c.FetchAll(context.Background())
-		if err != nil {
-			t.Fatalf("first round: %v", err)
-		}
-		cursor = first.Cursor
-		if !full {
-			ft.touch(s)
-		}
-		clear(counts)
-	}
+	cursor := fault.First(t, c, full, reuse, func() { ft.touch(s) })
+	clear(counts) // of the first round
 	if reuse {
 		entra.SetRequestTimeout(c, timeout)
 	} else {

@@ -276,3 +276,23 @@ func Whole(t testing.TB, fetchAll func(ctx context.Context) (*connectors.Result,
 	}
 	return res
 }
+
+// First runs the first fetch of a case, with c, when it needs one: an
+// incremental fetch continues from a full one, which touch then changes
+// the source for; reuse asks for one before a full fetch too, so that the
+// fetch under test reuses its connections. It returns the cursor for the
+// fetch under test.
+func First(t testing.TB, c connectors.Connector, full, reuse bool, touch func()) string {
+	t.Helper()
+	if full && !reuse {
+		return ""
+	}
+	first, err := c.FetchAll(context.Background())
+	if err != nil {
+		t.Fatalf("first fetch: %v", err)
+	}
+	if !full {
+		touch()
+	}
+	return first.Cursor
+}

@@ -155,17 +155,7 @@ func testFault(t *testing.T, fc fault.Case) fault.Outcome {
 	// fresh connector (the token would be reused), as each `learnsync run
 	// --once` builds.
 	c := o.connector(t, ep.setup, time.Minute)
-	var cursor string
-	if !fc.Full || fc.Kind.Slow() {
-		first, err := c.FetchAll(context.Background())
-		if err != nil {
-			t.Fatalf("first fetch: %v", err)
-		}
-		cursor = first.Cursor
-		if !fc.Full {
-			o.touch()
-		}
-	}
+	cursor := fault.First(t, c, fc.Full, fc.Kind.Slow(), o.touch)
 	if ep.name == "token" {
 		c = o.connector(t, ep.setup, time.Minute)
 	}

@@ -1,7 +1,6 @@
 package onelogin
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -92,17 +91,7 @@ func (a *faultAccount) connector(t *testing.T, timeout time.Duration) (*Connecto
 func (a *faultAccount) fetch(t *testing.T, full, reuse bool, timeout time.Duration, inject func()) (*connectors.Result, error, *recorder) {
 	t.Helper()
 	c, rec := a.connector(t, time.Minute)
-	var cursor string
-	if !full || reuse {
-		first, err := c.FetchAll(context.Background())
-		if err != nil {
-			t.Fatalf("first fetch: %v", err)
-		}
-		cursor = first.Cursor
-		if !full {
-			a.touch()
-		}
-	}
+	cursor := fault.First(t, c, full, reuse, a.touch)
 	if !reuse {
 		c, rec = a.connector(t, time.Minute)
 	}
