@@ -192,13 +192,31 @@ func TestFetchJSONManyUnknownMembers(t *testing.T) {
 	sameStrings(t, "members", res.Members["g"], []string{"a"})
 }
 
+// failCase is a source file whose read must fail with an error that says
+// every one of want.
+type failCase struct {
+	name string
+	path string
+	data string // used instead of path when set
+	want []string
+}
+
+// fetchFailures reads each case, written to a file named name when it
+// has data.
+func fetchFailures(t *testing.T, name string, cases []failCase) {
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := tc.path
+			if p == "" {
+				p = writeTemp(t, name, []byte(tc.data))
+			}
+			fetchFails(t, p, tc.want...)
+		})
+	}
+}
+
 func TestFetchJSONFails(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		path string
-		data string // used instead of path when set
-		want []string
-	}{
+	fetchFailures(t, "org.json", []failCase{
 		{name: "truncated", path: "testdata/truncated.json",
 			want: []string{"line 4, column 33", "unexpected end of file"}},
 		{name: "syntax", path: "testdata/syntax.json",
@@ -213,15 +231,7 @@ func TestFetchJSONFails(t *testing.T) {
 		{name: "users not array", data: `{"users": {"id": "u1"}}`, want: []string{"users: must be an array"}},
 		{name: "trailing data", data: "{\"users\": []}\n{}", want: []string{"line 2, column 1", "data after the JSON object"}},
 		{name: "trailing garbage", data: `{"users": []} x`, want: []string{"invalid JSON"}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			p := tc.path
-			if p == "" {
-				p = writeTemp(t, "org.json", []byte(tc.data))
-			}
-			fetchFails(t, p, tc.want...)
-		})
-	}
+	})
 }
 
 func TestFetchJSONNullLists(t *testing.T) {
@@ -324,12 +334,7 @@ func TestFetchCSVBadRows(t *testing.T) {
 }
 
 func TestFetchCSVFails(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		path string
-		data string
-		want []string
-	}{
+	fetchFailures(t, "org.csv", []failCase{
 		{name: "unknown column", path: "testdata/unknown_column.csv",
 			want: []string{`line 1: unknown column "emial"`, "columns are id, user_name"}},
 		{name: "no id column", data: "email,status\na@example.com,active\n", want: []string{"no id column"}},
@@ -337,15 +342,7 @@ func TestFetchCSVFails(t *testing.T) {
 		{name: "unnamed column", data: "id,email,\n", want: []string{"column 3 has no name"}},
 		{name: "runaway quote", path: "testdata/runaway_quote.csv",
 			want: []string{"line 2: quoted field runs on to line"}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			p := tc.path
-			if p == "" {
-				p = writeTemp(t, "org.csv", []byte(tc.data))
-			}
-			fetchFails(t, p, tc.want...)
-		})
-	}
+	})
 }
 
 func TestFetchCSVEmpty(t *testing.T) {
