@@ -93,6 +93,11 @@ func sameStrings(t *testing.T, what string, got, want []string) {
 	}
 }
 
+// ada is the first user of testdata/ok.json and ok.csv.
+var ada = connectors.User{ExternalID: "u1", UserName: "ada", Email: "ada@example.com", GivenName: "Ada", FamilyName: "Lovelace",
+	DisplayName: "Ada Lovelace", Title: "Engineer", Department: "Engineering", EmployeeNumber: "E1",
+	CostCenter: "CC-1", Status: connectors.StatusActive}
+
 func TestFetchJSON(t *testing.T) {
 	res := mustFetch(t, "testdata/ok.json")
 	if !res.Full {
@@ -102,9 +107,7 @@ func TestFetchJSON(t *testing.T) {
 		t.Errorf("Problems = %v", problems(res))
 	}
 	wantUsers := []connectors.User{
-		{ExternalID: "u1", UserName: "ada", Email: "ada@example.com", GivenName: "Ada", FamilyName: "Lovelace",
-			DisplayName: "Ada Lovelace", Title: "Engineer", Department: "Engineering", EmployeeNumber: "E1",
-			CostCenter: "CC-1", Status: connectors.StatusActive},
+		ada,
 		{ExternalID: "u2", UserName: "grace", Email: "grace@example.com", GivenName: "Grace", FamilyName: "Hopper",
 			Status: connectors.StatusActive},
 		{ExternalID: "u3", UserName: "alan", Email: "alan@example.com", Status: connectors.StatusInactive},
@@ -247,9 +250,7 @@ func TestFetchCSV(t *testing.T) {
 		t.Errorf("Problems = %v", problems(res))
 	}
 	wantUsers := []connectors.User{
-		{ExternalID: "u1", UserName: "ada", Email: "ada@example.com", GivenName: "Ada", FamilyName: "Lovelace",
-			DisplayName: "Ada Lovelace", Title: "Engineer", Department: "Engineering", EmployeeNumber: "E1",
-			CostCenter: "CC-1", Status: connectors.StatusActive},
+		ada,
 		{ExternalID: "u2", UserName: "grace", Email: "grace@example.com", GivenName: "Grace", FamilyName: "Hopper",
 			DisplayName: "Grace Hopper", Title: "Rear Admiral, retired", Department: "Navy", EmployeeNumber: "E2",
 			Manager: "u1", CostCenter: "CC-2", Status: connectors.StatusActive},

@@ -164,16 +164,23 @@ func (s *Server) Advance(d time.Duration) {
 	s.now = s.now.Add(d)
 }
 
+// newID returns id, or the next free id if it is 0, and keeps the next
+// free id past it.
+func (s *Server) newID(id int64) int64 {
+	if id == 0 {
+		s.lastID++
+		id = s.lastID
+	}
+	s.lastID = max(s.lastID, id)
+	return id
+}
+
 // AddUser adds a user, giving it an id if it has none and stamping
 // created_at and updated_at with the clock if unset. It returns the user.
 func (s *Server) AddUser(u User) User {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if u.ID == 0 {
-		s.lastID++
-		u.ID = s.lastID
-	}
-	s.lastID = max(s.lastID, u.ID)
+	u.ID = s.newID(u.ID)
 	now := s.clock()
 	if u.CreatedAt.IsZero() {
 		u.CreatedAt = now
@@ -213,11 +220,7 @@ func (s *Server) DeleteUser(id int64) {
 func (s *Server) AddRole(r Role) Role {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if r.ID == 0 {
-		s.lastID++
-		r.ID = s.lastID
-	}
-	s.lastID = max(s.lastID, r.ID)
+	r.ID = s.newID(r.ID)
 	r.Users = slices.Clone(r.Users)
 	s.roles[r.ID] = &r
 	return r
@@ -246,11 +249,7 @@ func (s *Server) DeleteRole(id int64) {
 func (s *Server) AddGroup(g Group) Group {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if g.ID == 0 {
-		s.lastID++
-		g.ID = s.lastID
-	}
-	s.lastID = max(s.lastID, g.ID)
+	g.ID = s.newID(g.ID)
 	s.groups[g.ID] = &g
 	return g
 }
