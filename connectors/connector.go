@@ -218,6 +218,36 @@ type Type struct {
 	New func(cfg Config, opts Options) (Connector, error)
 }
 
+// TypeOf makes the Type of a connector package from its config constructor
+// and its New. The registry hands New the config that NewConfig made, so
+// the assertion back to *C cannot fail in practice; and a failed New gives
+// a nil Connector, never a typed nil that compares unequal to nil.
+func TypeOf[C any, PC interface {
+	*C
+	Config
+}, K any, PK interface {
+	*K
+	Connector
+}](newConfig func() PC, build func(PC, Options) (PK, error)) Type {
+	return Type{
+		NewConfig: func() Config { return newConfig() },
+		New: func(cfg Config, opts Options) (Connector, error) {
+			c, ok := cfg.(PC)
+			if !ok || c == nil {
+				return nil, fmt.Errorf("source %q: config is %T, want %T", opts.Name, cfg, c)
+			}
+			conn, err := build(c, opts)
+			if err != nil {
+				return nil, err
+			}
+			if conn == nil {
+				return nil, fmt.Errorf("source %q: no connector", opts.Name)
+			}
+			return conn, nil
+		},
+	}
+}
+
 // Registry maps a source `type` from the configuration to its implementation.
 type Registry map[string]Type
 

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/learnsync/learnsync/connectors/file"
+	"github.com/learnsync/learnsync/internal/benchorg"
 )
 
 // The performance targets of the foundation issue: 100,000 users, 5,000
@@ -33,7 +33,7 @@ func writeOrg(b *testing.B, path string, changed float64) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	s := file.Synthetic{Users: benchUsers, Groups: benchGroups, MembersPerGroup: benchMembers, Seed: 1, Changed: changed}
+	s := benchorg.Org{Users: benchUsers, Groups: benchGroups, MembersPerGroup: benchMembers, Seed: 1, Changed: changed}
 	if err := s.Write(f); err != nil {
 		b.Fatal(err)
 	}

@@ -20,8 +20,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/learnsync/learnsync/connectors/file"
 	"github.com/learnsync/learnsync/directory"
+	"github.com/learnsync/learnsync/internal/benchorg"
 )
 
 // The crash test's organisation: big enough that a first import spends
@@ -60,8 +60,8 @@ func TestCrashConsistency(t *testing.T) {
 	// creates groups, moves memberships and revokes seats in one commit.
 	org1 := filepath.Join(work, "org1.json")
 	org2 := filepath.Join(work, "org2.json")
-	writeSynthetic(t, org1, file.Synthetic{Users: crashUsers, Groups: crashGroups, MembersPerGroup: crashMembers, Seed: 1})
-	writeSynthetic(t, org2, file.Synthetic{Users: crashUsers - 1000, Groups: crashGroups + 100, MembersPerGroup: crashMembers, Seed: 1, Changed: 0.2})
+	writeSynthetic(t, org1, benchorg.Org{Users: crashUsers, Groups: crashGroups, MembersPerGroup: crashMembers, Seed: 1})
+	writeSynthetic(t, org2, benchorg.Org{Users: crashUsers - 1000, Groups: crashGroups + 100, MembersPerGroup: crashMembers, Seed: 1, Changed: 0.2})
 
 	// The uninterrupted sequence, in its own directory.
 	refDir := filepath.Join(work, "ref")
@@ -227,7 +227,7 @@ func buildLearnsync(t *testing.T) string {
 	return bin
 }
 
-func writeSynthetic(t *testing.T, path string, s file.Synthetic) {
+func writeSynthetic(t *testing.T, path string, s benchorg.Org) {
 	t.Helper()
 	f, err := os.Create(path)
 	if err != nil {

@@ -24,8 +24,8 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/learnsync/learnsync/connectors/file"
 	"github.com/learnsync/learnsync/directory"
+	"github.com/learnsync/learnsync/internal/benchorg"
 )
 
 // The service tests run learnsync as its own process, so that signals are
@@ -454,7 +454,7 @@ func TestServiceSIGTERMDuringApply(t *testing.T) {
 	}
 	w := bufio.NewWriter(f)
 	const users = 20_000
-	if err := (file.Synthetic{Users: users, Groups: 400, MembersPerGroup: 50, Seed: 7}).Write(w); err != nil {
+	if err := (benchorg.Org{Users: users, Groups: 400, MembersPerGroup: 50, Seed: 7}).Write(w); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.Flush(); err != nil {

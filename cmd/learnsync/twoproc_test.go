@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/learnsync/learnsync/connectors/file"
 	"github.com/learnsync/learnsync/directory"
+	"github.com/learnsync/learnsync/internal/benchorg"
 	"github.com/learnsync/learnsync/reconcile"
 )
 
@@ -33,7 +33,7 @@ func TestTwoProcesses(t *testing.T) {
 	bin := buildLearnsync(t)
 	work := t.TempDir()
 	org := filepath.Join(work, "org.json")
-	writeSynthetic(t, org, file.Synthetic{Users: crashUsers, Groups: crashGroups, MembersPerGroup: crashMembers, Seed: 1})
+	writeSynthetic(t, org, benchorg.Org{Users: crashUsers, Groups: crashGroups, MembersPerGroup: crashMembers, Seed: 1})
 
 	// What one run alone makes of an empty directory.
 	refDB := filepath.Join(work, "ref", "d.db")

@@ -23,16 +23,7 @@ import (
 )
 
 // Type registers the entra source type.
-var Type = connectors.Type{
-	NewConfig: func() connectors.Config { return DefaultConfig() },
-	New: func(cfg connectors.Config, opts connectors.Options) (connectors.Connector, error) {
-		c, ok := cfg.(*Config)
-		if !ok {
-			return nil, fmt.Errorf("entra: config is %T, not *entra.Config", cfg)
-		}
-		return New(c, opts)
-	},
-}
+var Type = connectors.TypeOf(DefaultConfig, New)
 
 var _ connectors.Incremental = (*Connector)(nil)
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -75,7 +74,7 @@ func (f *fetch) page(users, groups int) {
 // null): without it, the next line would dereference nil in a worker
 // goroutine and take the whole process down.
 func (f *fetch) emptyAnswer(what string) error {
-	return fmt.Errorf("entra source %q: %s: empty answer (no page)", f.c.opts.Name, what)
+	return &connectors.AnswerError{Kind: connectors.KindEmpty, Msg: fmt.Sprintf("entra source %q: %s: empty answer (no page)", f.c.opts.Name, what)}
 }
 
 func preferHeaders() *abs.RequestHeaders {
@@ -377,9 +376,11 @@ func (f *fetch) readScope() (*scope, error) {
 	for {
 		if err != nil {
 			err = f.c.classify("read app assignments of service_principal_id", err)
-			var ge *graphError
-			if errors.As(err, &ge) && ge.Status == http.StatusNotFound {
-				return nil, connectors.TerminalError("entra source %q: service_principal_id %s not found: %s", f.c.opts.Name, f.c.cfg.ServicePrincipalID, ge.Code)
+			if ae := connectors.AsAnswerError(err); ae != nil && ae.Kind == connectors.KindStatus && ae.Status == http.StatusNotFound {
+				missing := *ae
+				missing.Terminal = true
+				missing.Msg = fmt.Sprintf("entra source %q: service_principal_id %s not found: %s", f.c.opts.Name, f.c.cfg.ServicePrincipalID, ae.Code)
+				return nil, &missing
 			}
 			return nil, err
 		}
@@ -577,35 +578,8 @@ func (f *fetch) lookupTypes(ids []string, types map[string]string) error {
 // each runs fn for every id on a few workers and returns the first error;
 // after an error the remaining ids are skipped.
 func (f *fetch) each(ids []string, fn func(ctx context.Context, id string) error) error {
-	ctx, cancel := context.WithCancel(f.ctx)
-	defer cancel()
-	work := make(chan string)
-	var wg sync.WaitGroup
-	var once sync.Once
-	var first error
-	for range min(listWorkers, len(ids)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for id := range work {
-				if err := fn(ctx, id); err != nil {
-					once.Do(func() { first = err; cancel() })
-				}
-			}
-		}()
-	}
-feed:
-	for _, id := range ids {
-		select {
-		case work <- id:
-		case <-ctx.Done():
-			break feed
-		}
-	}
-	close(work)
-	wg.Wait()
-	if first != nil {
-		return first
+	if err := connectors.Each(f.ctx, listWorkers, ids, fn); err != nil {
+		return err
 	}
 	return f.ctx.Err()
 }
@@ -734,6 +708,43 @@ func (f *fetch) changes(prev cursor) (*connectors.Result, error) {
 			types[id] = t
 		}
 	}
+	goneUsers := f.changedUsers(res, users, sc, types)
+	changed, goneGroups := f.changedGroups(res, groups, sc)
+	inScope := func(id string) bool {
+		if goneUsers[id] || sc != nil && !sc.users[id] {
+			return false
+		}
+		if f.c.cfg.UserType == UserTypeAll {
+			return true
+		}
+		t, known := types[id]
+		return known && f.typeOK(t)
+	}
+	if f.c.cfg.TransitiveGroups {
+		err = f.transitiveChanges(res, changed, goneGroups, sc, types, inScope)
+	} else {
+		err = f.directChanges(res, groups, changed, sc, types, goneUsers, inScope)
+	}
+	if err != nil {
+		return nil, err
+	}
+
+	cur := cursor{Users: usersLink, Groups: groupsLink, Config: f.c.fingerprint}
+	if sc != nil {
+		cur.Scope = sc.hash
+	}
+	res.Cursor = f.c.encodeCursor(cur)
+	f.finish(res)
+	f.c.log.Info("entra: incremental round", "users", len(res.Users), "deleted_users", len(res.DeletedUsers),
+		"groups", len(res.Groups), "deleted_groups", len(res.DeletedGroups),
+		"added_members", len(res.AddedMembers), "removed_members", len(res.RemovedMembers),
+		"requests", res.Requests, "throttled", f.st.waits.Load())
+	return res, nil
+}
+
+// changedUsers adds the changed users of a delta round to res and returns
+// the ones that left the source. It records each user's type in types.
+func (f *fetch) changedUsers(res *connectors.Result, users map[string]*graphUser, sc *scope, types map[string]string) map[string]bool {
 	goneUsers := map[string]bool{}
 	for _, id := range keys(users) {
 		u := users[id]
@@ -758,14 +769,18 @@ func (f *fetch) changes(prev cursor) (*connectors.Result, error) {
 			res.Users = append(res.Users, cu)
 		}
 	}
+	return goneUsers
+}
 
-	var changed []string
-	goneGroups := map[string]bool{}
+// changedGroups adds the changed and deleted groups of a delta round to
+// res. It returns the groups whose members changed and the deleted ones.
+func (f *fetch) changedGroups(res *connectors.Result, groups map[string]*graphGroup, sc *scope) (changed []string, gone map[string]bool) {
+	gone = map[string]bool{}
 	for _, id := range keys(groups) {
 		g := groups[id]
 		if g.removed != "" {
 			res.DeletedGroups = append(res.DeletedGroups, id)
-			goneGroups[id] = true
+			gone[id] = true
 			continue
 		}
 		if sc != nil && !sc.groups[id] {
@@ -783,60 +798,38 @@ func (f *fetch) changes(prev cursor) (*connectors.Result, error) {
 			changed = append(changed, id)
 		}
 	}
+	return changed, gone
+}
 
-	inScope := func(id string) bool {
-		if goneUsers[id] || sc != nil && !sc.users[id] {
-			return false
-		}
-		if f.c.cfg.UserType == UserTypeAll {
-			return true
-		}
-		t, known := types[id]
-		return known && f.typeOK(t)
-	}
-
-	if f.c.cfg.TransitiveGroups {
-		if err := f.transitiveChanges(res, changed, goneGroups, sc, types, inScope); err != nil {
-			return nil, err
-		}
-	} else {
-		if f.c.cfg.UserType != UserTypeAll {
-			var unknown []string
-			for _, gid := range changed {
-				for m, present := range groups[gid].members {
-					if _, known := types[m]; present && !known && !goneUsers[m] && (sc == nil || sc.users[m]) {
-						unknown = append(unknown, m)
-					}
-				}
-			}
-			slices.Sort(unknown)
-			if err := f.lookupTypes(slices.Compact(unknown), types); err != nil {
-				return nil, err
-			}
-		}
+// directChanges adds the single membership changes of the changed groups
+// to res, after looking up the type of members the round did not show.
+func (f *fetch) directChanges(res *connectors.Result, groups map[string]*graphGroup, changed []string,
+	sc *scope, types map[string]string, goneUsers map[string]bool, inScope func(string) bool) error {
+	if f.c.cfg.UserType != UserTypeAll {
+		var unknown []string
 		for _, gid := range changed {
-			for _, m := range keys(groups[gid].members) {
-				switch {
-				case !groups[gid].members[m]:
-					res.RemovedMembers = append(res.RemovedMembers, connectors.Membership{GroupID: gid, UserID: m})
-				case inScope(m):
-					res.AddedMembers = append(res.AddedMembers, connectors.Membership{GroupID: gid, UserID: m})
+			for m, present := range groups[gid].members {
+				if _, known := types[m]; present && !known && !goneUsers[m] && (sc == nil || sc.users[m]) {
+					unknown = append(unknown, m)
 				}
 			}
 		}
+		slices.Sort(unknown)
+		if err := f.lookupTypes(slices.Compact(unknown), types); err != nil {
+			return err
+		}
 	}
-
-	cur := cursor{Users: usersLink, Groups: groupsLink, Config: f.c.fingerprint}
-	if sc != nil {
-		cur.Scope = sc.hash
+	for _, gid := range changed {
+		for _, m := range keys(groups[gid].members) {
+			switch {
+			case !groups[gid].members[m]:
+				res.RemovedMembers = append(res.RemovedMembers, connectors.Membership{GroupID: gid, UserID: m})
+			case inScope(m):
+				res.AddedMembers = append(res.AddedMembers, connectors.Membership{GroupID: gid, UserID: m})
+			}
+		}
 	}
-	res.Cursor = f.c.encodeCursor(cur)
-	f.finish(res)
-	f.c.log.Info("entra: incremental round", "users", len(res.Users), "deleted_users", len(res.DeletedUsers),
-		"groups", len(res.Groups), "deleted_groups", len(res.DeletedGroups),
-		"added_members", len(res.AddedMembers), "removed_members", len(res.RemovedMembers),
-		"requests", res.Requests, "throttled", f.st.waits.Load())
-	return res, nil
+	return nil
 }
 
 // transitiveChanges re-reads the transitive members of every group whose

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -75,17 +74,24 @@ func statsFrom(ctx context.Context) *stats {
 
 // transport sits under kiota's middleware (and under azidentity's
 // pipeline): it sees every HTTP answer, retries included, reports it to the
-// hooks, counts it, and bounds each attempt with the request timeout.
+// hooks, counts it, and bounds each attempt with the request timeout. A
+// request that gets no usable answer fails with an *connectors.AnswerError,
+// which kiota hands back to the caller inside its error chain (http.Client's
+// *url.Error unwraps to it), so classify finds it with errors.As.
 type transport struct {
 	base      http.RoundTripper
 	hooks     connectors.Hooks
 	timeout   time.Duration
 	graphPath string
 	// authFailure is why the last token or openid-configuration request
-	// got no usable answer ("" after a good one): MSAL drops the
-	// transport's error and says only "server response error".
-	authFailure atomic.Pointer[string]
+	// got no usable answer (nil after a good one): MSAL drops the
+	// transport's error and says only "server response error", so the
+	// error is kept here for tokenError.
+	authFailure atomic.Pointer[connectors.AnswerError]
 }
+
+// netHint is the hint of a refused connection.
+const netHint = "are graph_url and authority_host right, is a proxy in the way?"
 
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	start := time.Now()
@@ -100,7 +106,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err == nil {
 		// The whole answer is read here, within the attempt's timeout, and
 		// checked: the SDK takes an empty 200 answer for no page at all.
-		body, err = readAnswer(resp.Body)
+		body, err = answers.Read(resp.Body)
 	}
 	status := 0
 	if resp != nil {
@@ -111,34 +117,25 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		st.requests.Add(1)
 	}
 	auth := ep == "token" || ep == "openid-configuration"
-	if err != nil {
-		err = &netError{endpoint: ep, msg: connectors.DescribeNetError(err, t.timeout, "are graph_url and authority_host right, is a proxy in the way?")}
-	} else if err = checkAnswer(ep, resp, body); err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		// net/http may end a body cut by the attempt's deadline as if it
-		// were complete: then it is the timeout, not a bad answer.
-		err = &netError{endpoint: ep, msg: connectors.DescribeNetError(context.DeadlineExceeded, t.timeout, "are graph_url and authority_host right, is a proxy in the way?")}
-	}
+	fail := t.failure(ep, ctx, resp, body, err)
 	if auth {
-		msg := ""
-		if err != nil {
-			msg = err.Error()
-		}
-		t.authFailure.Store(&msg)
+		t.authFailure.Store(fail)
 	}
-	if err != nil {
+	if fail != nil {
 		// The caller's own deadline (azcore's try timeout, a cancelled
 		// fetch) is the caller's to report.
 		if cerr := req.Context().Err(); cerr != nil {
 			return nil, cerr
 		}
-		return nil, err
+		return nil, fail
 	}
-	if !auth && (resp.StatusCode < 200 || resp.StatusCode > 299) && !isJSON(resp.Header) && len(bytes.TrimSpace(body)) > 0 {
+	if !auth && (resp.StatusCode < 200 || resp.StatusCode > 299) && !connectors.IsJSON(resp.Header) && len(bytes.TrimSpace(body)) > 0 {
 		// A proxy's error page: kiota would report only that it cannot
 		// parse text/html and drop the status. Graph's error shape keeps
-		// the status, and kiota's retries of 503 and 504.
-		body, _ = json.Marshal(map[string]any{"error": map[string]string{
-			"code": notGraphCode, "message": "answer " + notJSON(resp.Header, body)}})
+		// the status, and kiota's retries of 503 and 504; classify turns
+		// the code back into KindNotJSON.
+		page := answers.Check(resp.StatusCode, resp.Header, body)
+		body, _ = json.Marshal(map[string]any{"error": map[string]string{"code": notGraphCode, "message": page.Msg}})
 		resp.Header.Set("Content-Type", "application/json")
 	}
 	resp.Body = io.NopCloser(bytes.NewReader(body))
@@ -146,107 +143,49 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
+// failure is the error of an attempt that got no usable answer, or nil: no
+// complete answer (KindNetwork; an untrusted certificate is terminal), a
+// body over the limit, or a 2xx answer that is not a complete JSON object.
+// An error answer without Graph's JSON is left to kiota, which reports its
+// status.
+func (t *transport) failure(ep string, ctx context.Context, resp *http.Response, body []byte, err error) *connectors.AnswerError {
+	if ae := connectors.AsAnswerError(err); ae != nil {
+		ae.Endpoint, ae.Msg = ep, ep+" "+ae.Msg
+		return ae
+	}
+	if err != nil {
+		return connectors.NetworkFailure(ep, err, ep+" request: "+connectors.DescribeNetError(err, t.timeout, netHint))
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return nil
+	}
+	ae := answers.Check(resp.StatusCode, resp.Header, body)
+	if ae == nil {
+		return nil
+	}
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		// net/http may end a body cut by the attempt's deadline as if it
+		// were complete: then it is the timeout, not a bad answer.
+		return connectors.NetworkFailure(ep, context.DeadlineExceeded,
+			ep+" request: "+connectors.DescribeNetError(context.DeadlineExceeded, t.timeout, netHint))
+	}
+	ae.Endpoint, ae.Msg = ep, ep+" "+ae.Msg
+	return ae
+}
+
 // notGraphCode marks an error answer that did not come from Graph (a
 // proxy's page, rewritten by the transport).
 const notGraphCode = "learnsync.notGraph"
 
 // lastAuthFailure returns why the last token request failed in the
-// transport, or "".
-func (t *transport) lastAuthFailure() string {
-	if p := t.authFailure.Load(); p != nil {
-		return *p
-	}
-	return ""
+// transport, or nil.
+func (t *transport) lastAuthFailure() *connectors.AnswerError {
+	return t.authFailure.Load()
 }
 
-// netError is a request that got no complete answer. Its message leaves
-// out the URL (delta and skip tokens) and names the endpoint.
-type netError struct {
-	endpoint, msg string
-}
-
-func (e *netError) Error() string { return fmt.Sprintf("%s request: %s", e.endpoint, e.msg) }
-
-// maxAnswer bounds one answer's body; a delta page of 999 users is about
-// 1 MB.
-const maxAnswer = 64 << 20
-
-func readAnswer(body io.ReadCloser) ([]byte, error) {
-	defer body.Close()
-	b, err := io.ReadAll(io.LimitReader(body, maxAnswer+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > maxAnswer {
-		return nil, fmt.Errorf("answer larger than %d MiB", maxAnswer>>20)
-	}
-	return b, nil
-}
-
-// answerError is a 2xx answer that is not complete JSON.
-type answerError struct {
-	endpoint, msg string
-}
-
-func (e *answerError) Error() string { return fmt.Sprintf("%s answer %s", e.endpoint, e.msg) }
-
-// checkAnswer refuses a 2xx answer that is not complete JSON: a proxy's
-// HTML page, an empty body, a body cut short. An error answer without
-// Graph's JSON is left to kiota, which reports its status.
-func checkAnswer(ep string, resp *http.Response, body []byte) error {
-	if resp.StatusCode < 200 || resp.StatusCode > 299 || resp.StatusCode == http.StatusNoContent {
-		return nil
-	}
-	trimmed := bytes.TrimSpace(body)
-	switch {
-	case !isJSON(resp.Header) && len(trimmed) > 0:
-		return &answerError{endpoint: ep, msg: notJSON(resp.Header, body)}
-	case len(trimmed) == 0:
-		return &answerError{endpoint: ep, msg: fmt.Sprintf("is empty (HTTP %d with no body): truncated on the way", resp.StatusCode)}
-	case !json.Valid(trimmed):
-		return &answerError{endpoint: ep, msg: fmt.Sprintf("is truncated or not valid JSON (%d bytes: %s)", len(body), jsonProblem(trimmed))}
-	case trimmed[0] != '{':
-		// kiota dereferences nil on a JSON null, in a worker goroutine.
-		return &answerError{endpoint: ep, msg: fmt.Sprintf("is JSON but not an object (%s)", shorten(string(trimmed)))}
-	}
-	return nil
-}
-
-func isJSON(h http.Header) bool {
-	mt, _, _ := mime.ParseMediaType(h.Get("Content-Type"))
-	return mt == "application/json" || strings.HasSuffix(mt, "+json")
-}
-
-var titlePattern = regexp.MustCompile(`(?is)<title[^>]*>(.*?)</title>`)
-
-// notJSON describes an answer that is not JSON, quoting an HTML page's
-// title, which usually names the proxy's complaint.
-func notJSON(h http.Header, body []byte) string {
-	mt, _, _ := mime.ParseMediaType(h.Get("Content-Type"))
-	if mt == "" {
-		mt = "no Content-Type"
-	}
-	title := ""
-	if m := titlePattern.FindSubmatch(body); m != nil {
-		if t := strings.Join(strings.Fields(strings.ToValidUTF8(string(m[1]), "?")), " "); t != "" {
-			title = fmt.Sprintf(", page title %q", shorten(t))
-		}
-	}
-	return fmt.Sprintf("is not JSON (%s)%s: a proxy or firewall may have answered instead of Microsoft", mt, title)
-}
-
-// jsonProblem says where a JSON body breaks.
-func jsonProblem(body []byte) string {
-	var v any
-	err := json.NewDecoder(bytes.NewReader(body)).Decode(&v)
-	switch {
-	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
-		return "the document ends in the middle"
-	case err != nil:
-		return shorten(err.Error())
-	}
-	return "extra data after the document"
-}
+// answers checks Graph's answers, which are JSON objects; a delta page of
+// 999 users is about 1 MB.
+var answers = connectors.AnswerCheck{IdP: "Microsoft", Limit: 64 << 20, ObjectOnly: true}
 
 // endpoint names a request for hooks and logs without object ids:
 // "users/delta", "groups/members", "servicePrincipals/appRoleAssignedTo",
@@ -417,21 +356,16 @@ func newCredential(cfg *Config, opts connectors.Options, tr *transport) (azcore.
 	return nil, fmt.Errorf("auth %q is not supported", cfg.Auth)
 }
 
-// graphError is a Graph error answer, without the SDK's error value (whose
-// Error method panics on a body without a message).
-type graphError struct {
-	Status  int
-	Code    string
-	Message string
-}
-
-func (e *graphError) Error() string {
-	s := fmt.Sprintf("HTTP %d", e.Status)
-	if e.Code != "" && e.Code != notGraphCode {
-		s += " " + e.Code
+// graphText describes a Graph error answer: "HTTP 403
+// Authorization_RequestDenied: Insufficient privileges". The SDK's own error
+// value is not used: its Error method panics on a body without a message.
+func graphText(status int, code, message string) string {
+	s := fmt.Sprintf("HTTP %d", status)
+	if code != "" && code != notGraphCode {
+		s += " " + code
 	}
-	if e.Message != "" {
-		s += ": " + e.Message
+	if message != "" {
+		s += ": " + message
 	}
 	return s
 }
@@ -439,25 +373,26 @@ func (e *graphError) Error() string {
 // expired reports whether err says that a delta or skip token is no longer
 // valid, so a new full round must start.
 func expired(err error) bool {
-	var ge *graphError
-	if !errors.As(err, &ge) {
+	ae := connectors.AsAnswerError(err)
+	if ae == nil || ae.Kind != connectors.KindStatus {
 		return false
 	}
-	if ge.Status == http.StatusGone {
+	if ae.Status == http.StatusGone {
 		return true
 	}
-	switch strings.ToLower(ge.Code) {
+	switch strings.ToLower(ae.Code) {
 	case "syncstatenotfound", "resyncrequired", "syncstateinvalid":
-		return ge.Status >= 400 && ge.Status < 500
+		return ae.Status >= 400 && ae.Status < 500
 	}
 	return false
 }
 
 var aadstsPattern = regexp.MustCompile(`AADSTS\d+`)
 
-// classify turns an SDK or azidentity error into learnsync's: credential and
-// permission problems become terminal errors that name the source and the
-// AADSTS or Graph error code; nothing of the secret is ever included.
+// classify turns an SDK or azidentity error into learnsync's: a failed
+// request is an *connectors.AnswerError whose message names the source;
+// credential and permission problems are terminal and name the AADSTS or
+// Graph error code; nothing of the secret is ever included.
 func (c *Connector) classify(what string, err error) error {
 	if err == nil {
 		return nil
@@ -468,13 +403,8 @@ func (c *Connector) classify(what string, err error) error {
 	// A request that got no usable answer (the transport's errors): said
 	// without the URL that http.Client puts in front, which holds delta
 	// and skip tokens.
-	var ne *netError
-	var bad *answerError
-	switch {
-	case errors.As(err, &ne):
-		return fmt.Errorf("entra source %q: %s: %s", c.opts.Name, what, c.scrub(ne.Error()))
-	case errors.As(err, &bad):
-		return fmt.Errorf("entra source %q: %s: %s", c.opts.Name, what, c.scrub(bad.Error()))
+	if ae := connectors.AsAnswerError(err); ae != nil {
+		return c.answerError(*ae, "%s: %s", what, ae.Msg)
 	}
 	var af *azidentity.AuthenticationFailedError
 	if errors.As(err, &af) {
@@ -488,35 +418,50 @@ func (c *Connector) classify(what string, err error) error {
 		return connectors.TerminalError("entra source %q: no usable credential for auth: %s: %s",
 			c.opts.Name, c.cfg.Auth, c.scrub(shorten(err.Error())))
 	}
+	// Graph's error answers: kiota decodes them into an ODataError (with
+	// the code, and the transport's notGraphCode for a proxy's page) or,
+	// without a body it can read, an ApiError; both keep the status.
 	var oe *odataerrors.ODataError
 	if errors.As(err, &oe) {
-		ge := &graphError{Status: oe.ResponseStatusCode}
+		code, message := "", ""
 		if main := oe.GetErrorEscaped(); main != nil {
 			if p := main.GetCode(); p != nil {
-				ge.Code = *p
+				code = *p
 			}
 			if p := main.GetMessage(); p != nil {
-				ge.Message = c.scrub(shorten(*p))
+				message = c.scrub(shorten(*p))
 			}
 		}
-		return c.graphFailure(what, ge)
+		return c.graphFailure(what, oe.ResponseStatusCode, code, message)
 	}
 	var ae *abs.ApiError
 	if errors.As(err, &ae) {
-		return c.graphFailure(what, &graphError{Status: ae.ResponseStatusCode})
+		return c.graphFailure(what, ae.ResponseStatusCode, "", "")
 	}
 	return fmt.Errorf("entra source %q: %s: %s", c.opts.Name, what, c.scrub(err.Error()))
 }
 
-func (c *Connector) graphFailure(what string, ge *graphError) error {
+// answerError returns ae with a message that names the source, scrubbed.
+func (c *Connector) answerError(ae connectors.AnswerError, format string, args ...any) *connectors.AnswerError {
+	ae.Msg = c.scrub(fmt.Sprintf("entra source %q: ", c.opts.Name) + fmt.Sprintf(format, args...))
+	return &ae
+}
+
+func (c *Connector) graphFailure(what string, status int, code, message string) error {
+	ae := connectors.AnswerError{Status: status, Kind: connectors.KindStatus, Code: code}
+	text := graphText(status, code, message)
 	switch {
-	case ge.Code == notGraphCode:
-		// A proxy's 401 or 403 page is not Graph refusing the app.
-	case ge.Status == http.StatusUnauthorized || ge.Status == http.StatusForbidden:
-		return connectors.TerminalError("entra source %q: %s: Graph refused access (check the app's Graph permissions, e.g. User.Read.All, GroupMember.Read.All, Application.Read.All): %s",
-			c.opts.Name, what, ge)
+	case code == notGraphCode:
+		// A proxy's page (a 401 or 403 page is not Graph refusing the app);
+		// the transport's message names the status.
+		ae.Kind, ae.Code, text = connectors.KindNotJSON, "", message
+	case status == http.StatusTooManyRequests:
+		ae.Kind = connectors.KindThrottled
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		ae.Terminal = true
+		return c.answerError(ae, "%s: Graph refused access (check the app's Graph permissions, e.g. User.Read.All, GroupMember.Read.All, Application.Read.All): %s", what, text)
 	}
-	return fmt.Errorf("entra source %q: %s: %w", c.opts.Name, what, ge)
+	return c.answerError(ae, "%s: %s", what, text)
 }
 
 // tokenError explains a failed token request. Rejections (4xx other than
@@ -524,8 +469,9 @@ func (c *Connector) graphFailure(what string, ge *graphError) error {
 func (c *Connector) tokenError(af *azidentity.AuthenticationFailedError) error {
 	resp := af.RawResponse
 	if resp == nil {
-		if why := c.tr.lastAuthFailure(); why != "" {
-			return fmt.Errorf("entra source %q: token request failed: %s", c.opts.Name, c.scrub(why))
+		// MSAL dropped the transport's error; the transport kept it.
+		if why := c.tr.lastAuthFailure(); why != nil {
+			return c.answerError(*why, "token request failed: %s", why.Msg)
 		}
 		return fmt.Errorf("entra source %q: token request failed: %s", c.opts.Name, c.scrub(firstLine(af.Error())))
 	}
@@ -540,10 +486,11 @@ func (c *Connector) tokenError(af *azidentity.AuthenticationFailedError) error {
 		resp.Body = io.NopCloser(bytes.NewReader(data))
 		_ = json.Unmarshal(data, &body)
 	}
-	if !isJSON(resp.Header) && len(bytes.TrimSpace(data)) > 0 {
+	ae := connectors.AnswerError{Endpoint: "token", Status: resp.StatusCode, Kind: connectors.KindStatus}
+	if !connectors.IsJSON(resp.Header) && len(bytes.TrimSpace(data)) > 0 {
 		// A proxy's page: Entra has not rejected anything.
-		return fmt.Errorf("entra source %q: token request failed: HTTP %d %s, answer %s", c.opts.Name,
-			resp.StatusCode, http.StatusText(resp.StatusCode), notJSON(resp.Header, data))
+		ae.Kind = connectors.KindNotJSON
+		return c.answerError(ae, "token request failed: %s", answers.Check(resp.StatusCode, resp.Header, data).Msg)
 	}
 	code := ""
 	if len(body.Codes) > 0 {
@@ -563,11 +510,15 @@ func (c *Connector) tokenError(af *azidentity.AuthenticationFailedError) error {
 	if desc != "" {
 		msg += ": " + shorten(desc)
 	}
-	msg = c.scrub(msg)
-	if resp.StatusCode >= 400 && resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests {
-		return connectors.TerminalError("entra source %q: token request rejected (HTTP %d): %s", c.opts.Name, resp.StatusCode, msg)
+	ae.Code = code
+	switch {
+	case resp.StatusCode == http.StatusTooManyRequests:
+		ae.Kind = connectors.KindThrottled
+	case resp.StatusCode >= 400 && resp.StatusCode < 500:
+		ae.Terminal = true
+		return c.answerError(ae, "token request rejected (HTTP %d): %s", resp.StatusCode, msg)
 	}
-	return fmt.Errorf("entra source %q: token request failed: HTTP %d %s", c.opts.Name, resp.StatusCode, msg)
+	return c.answerError(ae, "token request failed: HTTP %d %s", resp.StatusCode, msg)
 }
 
 // scrub removes the client secret from text that came from outside, in case

@@ -107,16 +107,7 @@ func checkReadable(p string) string {
 }
 
 // Type registers the file source.
-var Type = connectors.Type{
-	NewConfig: func() connectors.Config { return DefaultConfig() },
-	New: func(cfg connectors.Config, opts connectors.Options) (connectors.Connector, error) {
-		c, ok := cfg.(*Config)
-		if !ok {
-			return nil, fmt.Errorf("file source: unexpected config type %T", cfg)
-		}
-		return New(c, opts)
-	},
-}
+var Type = connectors.TypeOf(DefaultConfig, New)
 
 // Connector reads one file. It is safe to call FetchAll again: each call
 // reads the file afresh.

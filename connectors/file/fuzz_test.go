@@ -14,6 +14,7 @@ import (
 
 	"github.com/learnsync/learnsync/connectors"
 	"github.com/learnsync/learnsync/connectors/file"
+	"github.com/learnsync/learnsync/internal/benchorg"
 )
 
 // FuzzFileJSON reads arbitrary bytes as a JSON source file. A read either
@@ -26,7 +27,7 @@ import (
 func FuzzFileJSON(f *testing.F) {
 	seedFromTestdata(f, ".json")
 	var synth bytes.Buffer
-	if err := (file.Synthetic{Users: 6, Groups: 2, MembersPerGroup: 3, Seed: 1}).Write(&synth); err != nil {
+	if err := (benchorg.Org{Users: 6, Groups: 2, MembersPerGroup: 3, Seed: 1}).Write(&synth); err != nil {
 		f.Fatal(err)
 	}
 	for _, s := range []string{

@@ -2,6 +2,7 @@ package okta
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -104,20 +105,12 @@ func (r *run) report(final bool) {
 	r.c.hooks.OnProgress(p)
 }
 
-// statusError keeps the HTTP status of a failed request for callers that
-// branch on it (a group deleted while its members are read).
-type statusError struct {
-	status int
-	err    error
-}
-
-func (e *statusError) Error() string { return e.err.Error() }
-func (e *statusError) Unwrap() error { return e.err }
-
+// httpStatus returns the status of Okta's own error answer to a failed
+// request (a group deleted while its members are read), or 0. A proxy's
+// page is not Okta's answer: its status says nothing about the group.
 func httpStatus(err error) int {
-	var se *statusError
-	if errors.As(err, &se) {
-		return se.status
+	if ae := connectors.AsAnswerError(err); ae != nil && ae.Kind == connectors.KindStatus {
+		return ae.Status
 	}
 	return 0
 }
@@ -125,9 +118,11 @@ func httpStatus(err error) int {
 // oauthTerminal are OAuth token errors that retrying cannot fix.
 var oauthTerminal = []string{"invalid_client", "invalid_scope", "unauthorized_client", "access_denied", "invalid_grant", "invalid_request"}
 
-// apiError turns an SDK error into the error of the fetch: terminal for
-// refused credentials, wrapped otherwise. Okta's error bodies never carry
-// the token, and neither does anything added here.
+// apiError turns an SDK error into the error of the fetch: an
+// *connectors.AnswerError, terminal for refused credentials. The
+// transport's own AnswerErrors pass through the SDK unchanged (they wrap
+// nothing the SDK would retry). Okta's error bodies never carry the token,
+// and neither does anything added here.
 func (r *run) apiError(ctx context.Context, what string, resp *okta.Response, err error) error {
 	name := r.c.name
 	if ctx.Err() != nil {
@@ -141,41 +136,56 @@ func (r *run) apiError(ctx context.Context, what string, resp *okta.Response, er
 	if errors.As(err, &ue) {
 		err = ue.Err
 	}
-	var ae *answerError
-	if errors.As(err, &ae) {
-		if ae.terminal {
-			return &statusError{status: ae.status, err: connectors.TerminalError("okta source %q: %s: %s", name, what, ae.msg)}
-		}
-		// A status that is not Okta's own (a proxy's 404 page) must not
-		// pass for Okta saying a group is gone: status 0.
-		return &statusError{status: 0, err: fmt.Errorf("okta source %q: %s: %w", name, what, err)}
+	if ae := connectors.AsAnswerError(err); ae != nil {
+		out := *ae
+		out.Msg = fmt.Sprintf("okta source %q: %s: %s", name, what, ae.Msg)
+		return &out
 	}
-	status := 0
+	ae := &connectors.AnswerError{Kind: connectors.KindStatus}
 	if resp != nil && resp.Response != nil {
-		status = resp.StatusCode
+		ae.Status = resp.StatusCode
+		if resp.Request != nil {
+			ae.Endpoint = endpointFamily(resp.Request.URL.Path)
+		}
 	}
+	status := ae.Status
 	var oe *okta.Error
 	if !errors.As(err, &oe) {
 		oe = nil
+	} else {
+		ae.Code = oe.ErrorCode
 	}
-	var out error
 	switch {
 	case oe != nil && (status == http.StatusUnauthorized || status == http.StatusForbidden):
 		summary := oe.ErrorSummary
 		if summary == "" {
 			summary = oe.ErrorDescription
 		}
-		out = connectors.TerminalError("okta source %q: %s: %s (HTTP %d%s)", name, what, summary, status, codeSuffix(oe.ErrorCode))
+		ae.Terminal = true
+		ae.Msg = fmt.Sprintf("okta source %q: %s: %s (HTTP %d%s)", name, what, summary, status, codeSuffix(oe.ErrorCode))
 	case oe != nil && status == 0 && slices.Contains(oauthTerminal, oe.ErrorMessage):
-		out = connectors.TerminalError("okta source %q: %s: OAuth token refused: %s: %s", name, what, oe.ErrorMessage, oe.ErrorDescription)
-	case status == 0 && r.st.gaveUp.Load():
-		out = fmt.Errorf("okta source %q: %s: %w", name, what, errGaveUp)
+		ae.Endpoint, ae.Terminal, ae.Code = "oauth2/v1/token", true, oe.ErrorMessage
+		ae.Msg = fmt.Sprintf("okta source %q: %s: OAuth token refused: %s: %s", name, what, oe.ErrorMessage, oe.ErrorDescription)
 	case oe != nil && status != 0:
-		out = fmt.Errorf("okta source %q: %s: HTTP %d%s: %w", name, what, status, codeSuffix(oe.ErrorCode), err)
+		ae.Msg = fmt.Sprintf("okta source %q: %s: HTTP %d%s: %v", name, what, status, codeSuffix(oe.ErrorCode), err)
+	case oe != nil:
+		ae.Msg = fmt.Sprintf("okta source %q: %s: %v", name, what, err)
+	case isDecodeError(err):
+		// Complete JSON (the transport checked that), but not of the
+		// shape the SDK expects.
+		ae.Kind = connectors.KindNotObject
+		ae.Msg = fmt.Sprintf("okta source %q: %s: %v", name, what, err)
 	default:
-		out = fmt.Errorf("okta source %q: %s: %w", name, what, err)
+		return fmt.Errorf("okta source %q: %s: %w", name, what, err)
 	}
-	return &statusError{status: status, err: out}
+	return ae
+}
+
+// isDecodeError reports whether err is the SDK failing to decode JSON.
+func isDecodeError(err error) bool {
+	var te *json.UnmarshalTypeError
+	var se *json.SyntaxError
+	return errors.As(err, &te) || errors.As(err, &se)
 }
 
 func codeSuffix(code string) string {
@@ -407,44 +417,23 @@ func (r *run) members(parent context.Context, ids []string) (lists map[string][]
 	if len(ids) == 0 {
 		return lists, gone, nil
 	}
-	ctx, cancel := context.WithCancel(parent)
-	defer cancel()
-	jobs := make(chan string)
-	var (
-		mu       sync.Mutex
-		firstErr error
-		wg       sync.WaitGroup
-	)
-	for range min(memberWorkers, len(ids)) {
-		wg.Go(func() {
-			for id := range jobs {
-				m, err := r.groupMembers(ctx, id)
-				mu.Lock()
-				switch {
-				case err == nil:
-					lists[id] = m
-				case httpStatus(err) == http.StatusNotFound:
-					gone[id] = true
-				case firstErr == nil:
-					firstErr = err
-					cancel()
-				}
-				mu.Unlock()
-			}
-		})
-	}
-feed:
-	for _, id := range ids {
-		select {
-		case jobs <- id:
-		case <-ctx.Done():
-			break feed
+	var mu sync.Mutex
+	err = connectors.Each(parent, memberWorkers, ids, func(ctx context.Context, id string) error {
+		m, err := r.groupMembers(ctx, id)
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case err == nil:
+			lists[id] = m
+		case httpStatus(err) == http.StatusNotFound:
+			gone[id] = true
+		default:
+			return err
 		}
-	}
-	close(jobs)
-	wg.Wait()
-	if firstErr != nil {
-		return nil, nil, firstErr
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
 	}
 	if err := parent.Err(); err != nil {
 		return nil, nil, fmt.Errorf("okta source %q: list members: %w", r.c.name, err)
@@ -496,7 +485,10 @@ func (r *run) appScope(ctx context.Context) (direct map[string]bool, groups []st
 // appError makes a missing app a configuration error.
 func (r *run) appError(err error) error {
 	if httpStatus(err) == http.StatusNotFound {
-		return connectors.TerminalError("okta source %q: app_id %q: Okta has no such app (HTTP 404)", r.c.name, r.c.cfg.AppID)
+		ae := *connectors.AsAnswerError(err)
+		ae.Terminal = true
+		ae.Msg = fmt.Sprintf("okta source %q: app_id %q: Okta has no such app (HTTP 404)", r.c.name, r.c.cfg.AppID)
+		return &ae
 	}
 	return err
 }

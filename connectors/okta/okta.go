@@ -37,21 +37,7 @@ const memberWorkers = 4
 var epoch = time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // Type registers the okta source type.
-var Type = connectors.Type{
-	NewConfig: func() connectors.Config { return DefaultConfig() },
-	New: func(cfg connectors.Config, opts connectors.Options) (connectors.Connector, error) {
-		c, ok := cfg.(*Config)
-		if !ok {
-			return nil, fmt.Errorf("okta: config is %T, want *okta.Config", cfg)
-		}
-		conn, err := New(c, opts)
-		if err != nil {
-			// Not New's typed nil: callers compare the interface with nil.
-			return nil, err
-		}
-		return conn, nil
-	},
-}
+var Type = connectors.TypeOf(DefaultConfig, New)
 
 var _ connectors.Incremental = (*Connector)(nil)
 

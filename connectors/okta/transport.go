@@ -4,18 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode"
 
 	"github.com/learnsync/learnsync/connectors"
 )
@@ -40,7 +36,6 @@ const (
 type fetchState struct {
 	requests atomic.Int64
 	waits    atomic.Int64
-	gaveUp   atomic.Bool // a 429 outlasted the throttling bound
 
 	mu   sync.Mutex
 	date time.Time // the earliest Date header of the fetch's answers
@@ -106,124 +101,165 @@ func endpointFamily(path string) string {
 	return strings.Join(parts, "/")
 }
 
+// RoundTrip sends req, waiting for the rate budget before each attempt and
+// between retries. Every failed request is an *connectors.AnswerError.
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	ctx := req.Context()
-	st := stateFrom(ctx)
-	family := endpointFamily(req.URL.Path)
-	// Only requests whose body can be replayed are retried; the SDK sends
-	// GETs and a body-less token POST, so in practice that is all of them.
-	replayable := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
-	attempts := max(t.retry.Attempts, 1)
-	failures, throttles := 0, 0
+	c := &call{
+		t:      t,
+		req:    req,
+		ctx:    req.Context(),
+		st:     stateFrom(req.Context()),
+		family: endpointFamily(req.URL.Path),
+		// Only requests whose body can be replayed are retried; the SDK
+		// sends GETs and a body-less token POST, so in practice that is
+		// all of them.
+		replayable: req.Body == nil || req.Body == http.NoBody || req.GetBody != nil,
+		attempts:   max(t.retry.Attempts, 1),
+	}
 	for {
-		if d := t.budget.Reserve(family); d > 0 {
-			t.hooks.OnThrottled(family, d)
-			st.waits.Add(1)
-			if err := connectors.Sleep(ctx, d); err != nil {
-				return nil, err
-			}
+		if err := c.pace(); err != nil {
+			return nil, err
 		}
+		resp, wait, err := c.attempt()
+		if wait == final {
+			return resp, err
+		}
+		if err := connectors.Sleep(c.ctx, wait); err != nil {
+			return nil, err
+		}
+	}
+}
 
-		actx, cancel := ctx, context.CancelFunc(func() {})
-		if t.timeout > 0 {
-			actx, cancel = context.WithTimeout(ctx, t.timeout)
-		}
-		r := req.WithContext(actx)
-		if failures+throttles > 0 && req.GetBody != nil {
-			body, err := req.GetBody()
-			if err != nil {
-				cancel()
-				return nil, err
-			}
-			r.Body = body
-		}
-		start := time.Now()
-		resp, err := t.base.RoundTrip(r)
-		took := time.Since(start)
-		st.requests.Add(1)
+// final is the wait of an attempt that is not followed by another.
+const final time.Duration = -1
 
+// call is one request through the transport, with its retries.
+type call struct {
+	t          *transport
+	req        *http.Request
+	ctx        context.Context
+	st         *fetchState
+	family     string
+	replayable bool
+	attempts   int
+	// failures and throttles count the failed and the rate-limited
+	// attempts so far.
+	failures, throttles int
+}
+
+// pace waits for the family's rate budget.
+func (c *call) pace() error {
+	d := c.t.budget.Reserve(c.family)
+	if d <= 0 {
+		return nil
+	}
+	c.t.hooks.OnThrottled(c.family, d)
+	c.st.waits.Add(1)
+	return connectors.Sleep(c.ctx, d)
+}
+
+// attempt sends the request once, within the request timeout. It returns
+// the answer or the error, with the wait final; or the wait before the next
+// attempt.
+func (c *call) attempt() (*http.Response, time.Duration, error) {
+	actx, cancel := c.ctx, context.CancelFunc(func() {})
+	if c.t.timeout > 0 {
+		actx, cancel = context.WithTimeout(c.ctx, c.t.timeout)
+	}
+	defer cancel()
+	r := c.req.WithContext(actx)
+	if c.failures+c.throttles > 0 && c.req.GetBody != nil {
+		body, err := c.req.GetBody()
 		if err != nil {
-			cancel()
-			t.hooks.OnRequest(family, 0, took)
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			failures++
-			if failures < attempts && replayable && !connectors.CertificateError(err) {
-				if err := connectors.Sleep(ctx, t.retry.Delay(failures)); err != nil {
-					return nil, err
-				}
-				continue
-			}
-			return nil, networkError(family, failures, err, t.timeout)
+			return nil, final, err
 		}
-		t.hooks.OnRequest(family, resp.StatusCode, took)
-		date := t.observe(family, resp, st)
+		r.Body = body
+	}
+	start := time.Now()
+	resp, err := c.t.base.RoundTrip(r)
+	took := time.Since(start)
+	c.st.requests.Add(1)
+	if err != nil {
+		c.t.hooks.OnRequest(c.family, 0, took)
+		return c.failed(err)
+	}
+	c.t.hooks.OnRequest(c.family, resp.StatusCode, took)
+	date := c.t.observe(c.family, resp, c.st)
+	if wait, err := c.retryStatus(resp, date); wait != final || err != nil {
+		drain(resp.Body)
+		return nil, wait, err
+	}
+	return c.read(resp, actx)
+}
 
-		switch {
-		case resp.StatusCode == http.StatusTooManyRequests && throttles < t.maxThrottles && replayable:
-			throttles++
-			wait := throttleWait(resp.Header, date)
-			drain(resp.Body)
-			cancel()
-			t.hooks.OnThrottled(family, wait)
-			st.waits.Add(1)
-			if err := connectors.Sleep(ctx, wait); err != nil {
-				return nil, err
-			}
-			continue
-		case resp.StatusCode == http.StatusTooManyRequests:
-			st.gaveUp.Store(true)
-		case retryableStatus(resp.StatusCode) && failures+1 < attempts && replayable:
-			failures++
-			drain(resp.Body)
-			cancel()
-			if err := connectors.Sleep(ctx, t.retry.Delay(failures)); err != nil {
-				return nil, err
-			}
-			continue
-		}
+// retryStatus waits out a 429 (up to the throttling bound) and retries a
+// 5xx with backoff. It returns final and no error for an answer to read.
+func (c *call) retryStatus(resp *http.Response, date time.Time) (time.Duration, error) {
+	switch {
+	case resp.StatusCode == http.StatusTooManyRequests && c.throttles < c.t.maxThrottles && c.replayable:
+		c.throttles++
+		wait := throttleWait(resp.Header, date)
+		c.t.hooks.OnThrottled(c.family, wait)
+		c.st.waits.Add(1)
+		return wait, nil
+	case resp.StatusCode == http.StatusTooManyRequests:
+		return final, &connectors.AnswerError{Endpoint: c.family, Status: resp.StatusCode, Kind: connectors.KindThrottled,
+			RetryAfter: throttleWait(resp.Header, date),
+			Msg:        fmt.Sprintf("okta %s request: rate limited beyond the throttling bound (%d waits for a reset in a row)", c.family, c.throttles)}
+	case retryableStatus(resp.StatusCode) && c.failures+1 < c.attempts && c.replayable:
+		c.failures++
+		return c.t.retry.Delay(c.failures), nil
+	}
+	return final, nil
+}
 
-		// The whole answer is read here, within the attempt's timeout: a
-		// body that stalls or breaks off is a failed attempt like a
-		// network error, and a body that is not Okta's JSON never reaches
-		// the SDK, which would take an empty or cut answer for a last page.
-		body, err := readAnswer(resp.Body)
-		// net/http may end a body cut by the attempt's deadline as if it
-		// were complete: then it is the timeout, not a truncated answer.
-		timedOut := actx.Err() != nil && ctx.Err() == nil
-		cancel()
-		if err == nil {
-			err = checkAnswer(family, req.URL.Path, resp, body)
-			if ae := (*answerError)(nil); timedOut && errors.As(err, &ae) && ae.retry {
+// read reads the whole answer within the attempt's timeout: a body that
+// stalls or breaks off is a failed attempt like a network error, and a body
+// that is not Okta's JSON never reaches the SDK, which would take an empty
+// or cut answer for a last page.
+func (c *call) read(resp *http.Response, actx context.Context) (*http.Response, time.Duration, error) {
+	body, err := answers.Read(resp.Body)
+	if ae := connectors.AsAnswerError(err); ae != nil {
+		ae.Endpoint, ae.Msg = c.family, "okta "+c.family+" "+ae.Msg
+	}
+	if err == nil {
+		if ae := checkAnswer(c.family, c.req.URL.Path, resp, body); ae != nil {
+			err = ae
+			// net/http may end a body cut by the attempt's deadline as if
+			// it were complete: then it is the timeout, not a truncated
+			// answer.
+			if actx.Err() != nil && c.ctx.Err() == nil && ae.Retryable() {
 				err = fmt.Errorf("answer cut off after %d bytes: %w", len(body), context.DeadlineExceeded)
 			}
 		}
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			var ae *answerError
-			if errors.As(err, &ae) && !ae.retry {
-				return nil, err
-			}
-			failures++
-			if failures < attempts && replayable {
-				if err := connectors.Sleep(ctx, t.retry.Delay(failures)); err != nil {
-					return nil, err
-				}
-				continue
-			}
-			if ae != nil {
-				ae.msg += fmt.Sprintf(" (%d attempts)", failures)
-				return nil, ae
-			}
-			return nil, networkError(family, failures, err, t.timeout)
-		}
-		resp.Body = io.NopCloser(bytes.NewReader(body))
-		resp.ContentLength = int64(len(body))
-		return resp, nil
 	}
+	if err != nil {
+		return c.failed(err)
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	resp.ContentLength = int64(len(body))
+	return resp, final, nil
+}
+
+// failed retries an attempt that got no usable answer with backoff, unless
+// retrying cannot help; then it returns the error.
+func (c *call) failed(err error) (*http.Response, time.Duration, error) {
+	if c.ctx.Err() != nil {
+		return nil, final, c.ctx.Err()
+	}
+	ae := connectors.AsAnswerError(err)
+	if ae != nil && !ae.Retryable() {
+		return nil, final, ae
+	}
+	c.failures++
+	if c.failures < c.attempts && c.replayable && !connectors.CertificateError(err) {
+		return nil, c.t.retry.Delay(c.failures), nil
+	}
+	if ae != nil {
+		ae.Msg += fmt.Sprintf(" (%d attempts)", c.failures)
+		return nil, final, ae
+	}
+	return nil, final, networkError(c.family, c.failures, err, c.t.timeout)
 }
 
 // observe feeds the rate-limit headers to the budget and returns the
@@ -284,84 +320,32 @@ func drain(body io.ReadCloser) {
 	_ = body.Close()
 }
 
-// networkError reports a request that failed at the network level. It does
-// not wrap the cause: the SDK retries errors matching io.EOF forever, and
-// this one has been retried already.
-func networkError(family string, tries int, err error, timeout time.Duration) error {
+// networkError reports a request that failed at the network level. Like
+// every AnswerError it does not wrap the cause: the SDK retries errors
+// matching io.EOF forever, and this one has been retried already.
+func networkError(family string, tries int, err error, timeout time.Duration) *connectors.AnswerError {
 	if connectors.CertificateError(err) {
-		return &netError{msg: fmt.Sprintf("okta %s request: the server's TLS certificate is not trusted (a private CA or TLS proxy needs ca_file): %v", family, err)}
+		return connectors.NetworkFailure(family, err, fmt.Sprintf("okta %s request: the server's TLS certificate is not trusted (a private CA or TLS proxy needs ca_file): %v", family, err))
 	}
-	return &netError{msg: fmt.Sprintf("okta %s request failed after %d attempts: %s", family, tries, connectors.DescribeNetError(err, timeout, "is org_url right, is a proxy in the way?"))}
+	return connectors.NetworkFailure(family, err, fmt.Sprintf("okta %s request failed after %d attempts: %s", family, tries, connectors.DescribeNetError(err, timeout, "is org_url right, is a proxy in the way?")))
 }
 
-type netError struct{ msg string }
-
-func (e *netError) Error() string { return e.msg }
-
-// maxAnswer bounds one answer's body; a page of 200 users is about 300 kB.
-const maxAnswer = 64 << 20
-
-func readAnswer(body io.ReadCloser) ([]byte, error) {
-	defer body.Close()
-	b, err := io.ReadAll(io.LimitReader(body, maxAnswer+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > maxAnswer {
-		return nil, &answerError{msg: fmt.Sprintf("answer larger than %d MiB", maxAnswer>>20)}
-	}
-	return b, nil
-}
-
-// answerError is an answer that is not what Okta sends: a proxy's page, a
-// body cut short, a token endpoint refusing the client. Its message names
-// the endpoint and says what was wrong.
-type answerError struct {
-	msg string
-	// status is the answer's HTTP status when it came from Okta itself (a
-	// JSON error body), else 0.
-	status int
-	// retry says a new attempt may get a good answer (a body cut short).
-	retry bool
-	// terminal says retrying cannot help (the token endpoint refused the
-	// client's credentials).
-	terminal bool
-}
-
-func (e *answerError) Error() string { return e.msg }
+// answers checks Okta's answers; a page of 200 users is about 300 kB.
+var answers = connectors.AnswerCheck{IdP: "Okta", Limit: 64 << 20}
 
 // checkAnswer refuses an answer the SDK would misread: a 2xx answer whose
 // body is not complete JSON (an HTML page from a proxy, an empty or cut
 // body would be taken for an empty last page), an error status without
 // Okta's JSON body (a proxy's 404 page is not Okta saying a group is gone),
 // and the token endpoint's errors, whose status the SDK drops.
-func checkAnswer(family, path string, resp *http.Response, body []byte) error {
-	status := resp.StatusCode
-	ct := resp.Header.Get("Content-Type")
-	mt, _, _ := mime.ParseMediaType(ct)
-	isJSON := mt == "application/json" || strings.HasSuffix(mt, "+json")
-	ok := status >= 200 && status < 300
-	switch {
-	case ok && status == http.StatusNoContent:
-		return nil
-	case !isJSON && len(body) > 0:
-		what := "answer"
-		if !ok {
-			what = fmt.Sprintf("HTTP %d %s answer", status, http.StatusText(status))
-		}
-		return &answerError{msg: fmt.Sprintf("okta %s %s is not JSON (%s)%s: a proxy or firewall between learnsync and Okta may have answered instead",
-			family, what, orNone(mt), pageTitle(body))}
-	case ok && len(bytes.TrimSpace(body)) == 0:
-		return &answerError{retry: true, msg: fmt.Sprintf("okta %s answer is empty (HTTP %d with no body): truncated on the way", family, status)}
-	case ok && !json.Valid(body):
-		return &answerError{retry: true, msg: fmt.Sprintf("okta %s answer is truncated or not valid JSON (%d bytes: %s)", family, len(body), jsonProblem(body))}
-	case ok && !bytes.HasPrefix(bytes.TrimSpace(body), []byte("[")) && !bytes.HasPrefix(bytes.TrimSpace(body), []byte("{")):
-		// The SDK decodes a JSON null into an empty list.
-		return &answerError{retry: true, msg: fmt.Sprintf("okta %s answer is JSON but not an object or a list (%s)", family, clean(string(body)))}
-	case !ok && (len(body) == 0 || !json.Valid(body)):
-		return &answerError{msg: fmt.Sprintf("okta %s answered HTTP %d %s without Okta's error body", family, status, http.StatusText(status))}
-	case !ok && strings.HasPrefix(path, "/oauth2/"):
-		return tokenAnswerError(status, body)
+func checkAnswer(family, path string, resp *http.Response, body []byte) *connectors.AnswerError {
+	if ae := answers.Check(resp.StatusCode, resp.Header, body); ae != nil {
+		ae.Endpoint = family
+		ae.Msg = "okta " + family + " " + ae.Msg
+		return ae
+	}
+	if (resp.StatusCode < 200 || resp.StatusCode > 299) && strings.HasPrefix(path, "/oauth2/") {
+		return tokenAnswerError(family, resp.StatusCode, body)
 	}
 	return nil
 }
@@ -369,7 +353,7 @@ func checkAnswer(family, path string, resp *http.Response, body []byte) error {
 // tokenAnswerError explains an error answer of the OAuth token endpoint.
 // Refusals (4xx but 429) are terminal: the client id, key or scopes are
 // wrong.
-func tokenAnswerError(status int, body []byte) error {
+func tokenAnswerError(family string, status int, body []byte) *connectors.AnswerError {
 	var e struct {
 		Error        string `json:"error"`
 		Description  string `json:"error_description"`
@@ -385,64 +369,17 @@ func tokenAnswerError(status int, body []byte) error {
 	if code != "" {
 		msg = fmt.Sprintf("%s: %s (HTTP %d)", clean(code), clean(desc), status)
 	}
-	if status >= 400 && status < 500 && status != http.StatusTooManyRequests {
-		return &answerError{status: status, terminal: true, msg: "OAuth token refused: " + msg}
-	}
-	return &answerError{status: status, msg: "OAuth token request failed: " + msg}
-}
-
-// jsonProblem says where a JSON body breaks.
-func jsonProblem(body []byte) string {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	var v any
-	err := dec.Decode(&v)
+	ae := &connectors.AnswerError{Endpoint: family, Status: status, Kind: connectors.KindStatus, Code: clean(code)}
 	switch {
-	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
-		return "the document ends in the middle"
-	case err != nil:
-		return clean(err.Error())
+	case status == http.StatusTooManyRequests:
+		ae.Kind = connectors.KindThrottled
+	case status >= 400 && status < 500:
+		ae.Terminal, ae.Msg = true, "OAuth token refused: "+msg
+		return ae
 	}
-	return "extra data after the document"
-}
-
-var titlePattern = regexp.MustCompile(`(?is)<title[^>]*>(.*?)</title>`)
-
-// pageTitle quotes an HTML page's title, which usually names the proxy's
-// complaint ("Web Page Blocked", "502 Bad Gateway").
-func pageTitle(body []byte) string {
-	m := titlePattern.FindSubmatch(body)
-	if m == nil {
-		return ""
-	}
-	t := clean(string(m[1]))
-	if t == "" {
-		return ""
-	}
-	return fmt.Sprintf(", page title %q", t)
-}
-
-func orNone(ct string) string {
-	if ct == "" {
-		return "no Content-Type"
-	}
-	return ct
+	ae.Msg = "OAuth token request failed: " + msg
+	return ae
 }
 
 // clean makes text from an answer safe and short for one log line.
-func clean(s string) string {
-	s = strings.Join(strings.Fields(strings.ToValidUTF8(s, "?")), " ")
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return -1
-		}
-		return r
-	}, s)
-	if len(s) > 120 {
-		s = strings.ToValidUTF8(s[:120], "") + "…"
-	}
-	return s
-}
-
-// errGaveUp is reported when one request stayed rate limited beyond the
-// throttling bound.
-var errGaveUp = errors.New("rate limited beyond the throttling bound (10 waits for a reset in a row)")
+func clean(s string) string { return connectors.Clean(s, 120) }

@@ -4,18 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"mime"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
-	"unicode"
 
 	"github.com/learnsync/learnsync/connectors"
 )
@@ -25,7 +20,7 @@ const (
 	// budgetFamily names OneLogin's rate limit: one budget per account for
 	// every API endpoint.
 	budgetFamily = "account"
-	// maxBody bounds one answer; a page of 100 users is about 100 kB.
+	// maxBody bounds one answer.
 	maxBody = 32 << 20
 	// maxWait bounds one wait for a rate budget or a Retry-After.
 	maxWait = 10 * time.Minute
@@ -67,29 +62,12 @@ type answer struct {
 	took time.Duration
 }
 
-// httpError is an answer the client did not expect (after retries).
-type httpError struct {
-	method, path string
-	status       int
-	msg          string
-	// foreign says the answer is not OneLogin's: its body is not JSON (a
-	// proxy's HTML page). Its status says nothing about OneLogin's objects
-	// or credentials.
-	foreign bool
-}
-
-func (e *httpError) Error() string {
-	s := fmt.Sprintf("%s %s: %d %s", e.method, e.path, e.status, http.StatusText(e.status))
-	if e.msg != "" {
-		s += ": " + e.msg
-	}
-	return s
-}
-
-// isStatus reports whether err is OneLogin's own answer with status.
+// isStatus reports whether err is OneLogin's own error answer with status.
+// A proxy's page is not: its status says nothing about OneLogin's objects or
+// credentials.
 func isStatus(err error, status int) bool {
-	var he *httpError
-	return errors.As(err, &he) && he.status == status && !he.foreign
+	ae := connectors.AsAnswerError(err)
+	return ae != nil && ae.Kind == connectors.KindStatus && ae.Status == status
 }
 
 // accessToken returns a token that is valid for a while yet, fetching a new
@@ -143,17 +121,20 @@ func (c *client) newToken(ctx context.Context, st *stats) (string, time.Duration
 		req.Header.Set("Authorization", "client_id:"+c.id+", client_secret:"+c.secret.Reveal())
 		return req, nil
 	}, false)
+	if ae := connectors.AsAnswerError(err); ae != nil && ae.Kind == connectors.KindStatus && ae.Status >= 400 && ae.Status < 500 {
+		refused := *ae
+		refused.Terminal = true
+		refused.Msg = fmt.Sprintf("onelogin refused the API credentials (%d %s): %s",
+			ae.Status, http.StatusText(ae.Status), orUnknown(c.scrub(errorMessage(a.body))))
+		return "", 0, &refused
+	}
 	if err != nil {
-		var he *httpError
-		if errors.As(err, &he) && !he.foreign && he.status >= 400 && he.status < 500 && he.status != http.StatusTooManyRequests {
-			return "", 0, connectors.TerminalError("onelogin refused the API credentials (%d %s): %s",
-				he.status, http.StatusText(he.status), orUnknown(he.msg))
-		}
 		return "", 0, fmt.Errorf("get access token: %w", err)
 	}
 	var t tokenAnswer
 	if err := json.Unmarshal(a.body, &t); err != nil || t.AccessToken == "" {
-		return "", 0, errors.New("get access token: answer has no access_token")
+		return "", 0, &connectors.AnswerError{Endpoint: "token", Status: a.status, Kind: connectors.KindNotObject,
+			Msg: "get access token: answer has no access_token"}
 	}
 	life := time.Duration(t.ExpiresIn) * time.Second
 	if life <= 0 {
@@ -189,23 +170,26 @@ func (c *client) get(ctx context.Context, st *stats, endpoint, path string, q ur
 			}
 			return req, nil
 		}, true)
-		var he *httpError
+		ae := connectors.AsAnswerError(err)
 		switch {
 		case err == nil:
 			return a, nil
-		case errors.As(err, &he) && he.foreign:
+		case ae == nil || ae.Kind != connectors.KindStatus:
 			// A proxy's page: OneLogin has not refused anything.
 			return nil, err
-		case errors.As(err, &he) && he.status == http.StatusUnauthorized && !renewed:
+		case ae.Status == http.StatusUnauthorized && !renewed:
 			c.dropToken(tok)
 			continue
-		case errors.As(err, &he) && (he.status == http.StatusUnauthorized || he.status == http.StatusForbidden):
+		case ae.Status == http.StatusUnauthorized || ae.Status == http.StatusForbidden:
 			hint := "the token was refused even after a new one was issued"
-			if he.status == http.StatusForbidden {
+			if ae.Status == http.StatusForbidden {
 				hint = "the API credential needs the Read users (or Read All) scope"
 			}
-			return nil, connectors.TerminalError("onelogin answered %d %s to GET %s: %s; %s",
-				he.status, http.StatusText(he.status), path, orUnknown(he.msg), hint)
+			refused := *ae
+			refused.Terminal = true
+			refused.Msg = fmt.Sprintf("onelogin answered %d %s to GET %s: %s; %s",
+				ae.Status, http.StatusText(ae.Status), path, orUnknown(c.scrub(errorMessage(a.body))), hint)
+			return nil, &refused
 		default:
 			return nil, err
 		}
@@ -213,7 +197,9 @@ func (c *client) get(ctx context.Context, st *stats, endpoint, path string, q ur
 }
 
 // do sends the request built by newReq, retrying 429, 5xx and network
-// errors. Every non-2xx answer that is not retried becomes an *httpError.
+// errors. Every failure is an *connectors.AnswerError; for an error status
+// (KindStatus, KindThrottled, or KindNotJSON for a proxy's page) the answer
+// is returned too, for the caller to read OneLogin's message.
 func (c *client) do(ctx context.Context, st *stats, endpoint string, newReq func() (*http.Request, error), budgeted bool) (*answer, error) {
 	attempts := max(c.backoff.Attempts, 1)
 	for try := 1; ; try++ {
@@ -232,30 +218,22 @@ func (c *client) do(ctx context.Context, st *stats, endpoint string, newReq func
 		}
 		a, err := c.send(st, endpoint, req)
 		if err == nil && a.status >= 200 && a.status < 300 {
-			err = checkAnswer(a)
-			var bad *badAnswer
-			if errors.As(err, &bad) && bad.retry && c.timeout > 0 && a.took >= c.timeout {
-				// net/http may end a body cut by Client.Timeout cleanly.
-				err = &badAnswer{retry: true, msg: fmt.Sprintf("timed out: the answer was cut off after %d bytes at request_timeout (%s)", len(a.body), c.timeout)}
-			}
+			err = c.checkOK(a)
 		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
-			var bad *badAnswer
-			retry := !errors.As(err, &bad) || bad.retry
+			ae := connectors.AsAnswerError(err)
+			// As ever, a body over the limit is tried again too.
+			retry := ae == nil || ae.Retryable() || ae.Kind == connectors.KindTooLarge
 			if retry && try < attempts && !connectors.CertificateError(err) {
 				if err := connectors.Sleep(ctx, c.backoff.Delay(try)); err != nil {
 					return nil, err
 				}
 				continue
 			}
-			msg := describeNetError(err, c.timeout)
-			if retry && try > 1 {
-				msg += fmt.Sprintf(" (%d attempts)", try)
-			}
-			return nil, fmt.Errorf("%s %s: %s", req.Method, req.URL.Path, c.scrub(msg))
+			return nil, c.failure(req, endpoint, err, retry && try > 1, try)
 		}
 		if budgeted {
 			c.observe(a.header)
@@ -275,21 +253,69 @@ func (c *client) do(ctx context.Context, st *stats, endpoint string, newReq func
 			}
 			continue
 		}
-		he := &httpError{method: req.Method, path: req.URL.Path, status: a.status, msg: c.scrub(errorMessage(a.body))}
-		// Only OneLogin's own JSON error says something about OneLogin's
-		// objects and credentials: a proxy's 404 page does not mean that a
-		// role was deleted, nor its 401 that the secret is wrong.
-		switch body := bytes.TrimSpace(a.body); {
-		case len(body) == 0:
-			he.foreign, he.msg = true, "no body, not OneLogin's error answer"
-		case !isJSON(a.header):
-			he.foreign, he.msg = true, notJSON(a)
-		case !json.Valid(body):
-			he.foreign, he.msg = true, "error answer truncated or not valid JSON"
-		}
-		return nil, he
+		return a, c.statusError(req, endpoint, a)
 	}
 }
+
+// checkOK refuses a 2xx answer that is not complete JSON: a proxy's HTML
+// page, an empty body, a body cut short. Decoding them would fail at best,
+// and at worst (an empty manager record) lose data quietly.
+func (c *client) checkOK(a *answer) error {
+	ae := answers.Check(a.status, a.header, a.body)
+	if ae == nil {
+		return nil
+	}
+	if ae.Retryable() && c.timeout > 0 && a.took >= c.timeout {
+		// net/http may end a body cut by Client.Timeout cleanly.
+		return &connectors.AnswerError{Kind: connectors.KindNetwork,
+			Msg: fmt.Sprintf("timed out: the answer was cut off after %d bytes at request_timeout (%s)", len(a.body), c.timeout)}
+	}
+	return ae
+}
+
+// failure is the error of a request that got no usable answer after tries
+// attempts.
+func (c *client) failure(req *http.Request, endpoint string, err error, counted bool, tries int) *connectors.AnswerError {
+	out := connectors.NetworkFailure(endpoint, err, "")
+	msg := ""
+	if ae := connectors.AsAnswerError(err); ae != nil {
+		out.Status, out.Kind, msg = ae.Status, ae.Kind, ae.Msg
+	} else {
+		msg = connectors.DescribeNetError(err, c.timeout, "is api_url right, is a proxy in the way?")
+	}
+	if counted {
+		msg += fmt.Sprintf(" (%d attempts)", tries)
+	}
+	out.Msg = fmt.Sprintf("%s %s: %s", req.Method, req.URL.Path, c.scrub(msg))
+	return out
+}
+
+// statusError is the error of an answer with an error status (after
+// retries). Only OneLogin's own JSON error says something about OneLogin's
+// objects and credentials: a proxy's 404 page does not mean that a role was
+// deleted, nor its 401 that the secret is wrong.
+func (c *client) statusError(req *http.Request, endpoint string, a *answer) *connectors.AnswerError {
+	// A 429 is rate limiting whatever its body, unless it is a proxy's page.
+	throttled := a.status == http.StatusTooManyRequests && (connectors.IsJSON(a.header) || len(bytes.TrimSpace(a.body)) == 0)
+	if ae := answers.Check(a.status, a.header, a.body); ae != nil && !throttled {
+		ae.Endpoint = endpoint
+		ae.Msg = fmt.Sprintf("%s %s: %s", req.Method, req.URL.Path, c.scrub(ae.Msg))
+		return ae
+	}
+	ae := &connectors.AnswerError{Endpoint: endpoint, Status: a.status, Kind: connectors.KindStatus,
+		Msg: fmt.Sprintf("%s %s: %d %s", req.Method, req.URL.Path, a.status, http.StatusText(a.status))}
+	if throttled {
+		ae.Kind = connectors.KindThrottled
+		ae.RetryAfter, _ = retryAfter(a.header, time.Now())
+	}
+	if msg := c.scrub(errorMessage(a.body)); msg != "" {
+		ae.Msg += ": " + msg
+	}
+	return ae
+}
+
+// answers checks OneLogin's answers; a page of 100 users is about 100 kB.
+var answers = connectors.AnswerCheck{IdP: "OneLogin", Limit: maxBody}
 
 // send makes one HTTP request and reads the whole answer.
 func (c *client) send(st *stats, endpoint string, req *http.Request) (*answer, error) {
@@ -300,89 +326,15 @@ func (c *client) send(st *stats, endpoint string, req *http.Request) (*answer, e
 		c.hooks.OnRequest(endpoint, 0, time.Since(start))
 		return nil, err
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
+	body, err := answers.Read(resp.Body)
 	c.hooks.OnRequest(endpoint, resp.StatusCode, time.Since(start))
 	if err != nil {
+		if connectors.AsAnswerError(err) != nil {
+			return nil, err
+		}
 		return nil, fmt.Errorf("read answer: %w", err)
 	}
-	if len(body) > maxBody {
-		return nil, fmt.Errorf("answer larger than %d bytes", maxBody)
-	}
 	return &answer{status: resp.StatusCode, header: resp.Header, body: body, took: time.Since(start)}, nil
-}
-
-// badAnswer is a 2xx answer that is not complete JSON.
-type badAnswer struct {
-	msg string
-	// retry says another attempt may get a good answer (a body cut short).
-	retry bool
-}
-
-func (e *badAnswer) Error() string { return e.msg }
-
-// checkAnswer refuses a 2xx answer that is not complete JSON: a proxy's
-// HTML page, an empty body, a body cut short. Decoding them would fail at
-// best, and at worst (an empty manager record) lose data quietly.
-func checkAnswer(a *answer) error {
-	body := bytes.TrimSpace(a.body)
-	switch {
-	case !isJSON(a.header) && len(body) > 0:
-		return &badAnswer{msg: notJSON(a)}
-	case len(body) == 0:
-		return &badAnswer{retry: true, msg: fmt.Sprintf("answer is empty (HTTP %d with no body): truncated on the way", a.status)}
-	case !json.Valid(body):
-		return &badAnswer{retry: true, msg: fmt.Sprintf("answer is truncated or not valid JSON (%d bytes: %s)", len(a.body), jsonProblem(body))}
-	case body[0] != '[' && body[0] != '{':
-		// A JSON null decodes into an empty list: a listing would end there.
-		return &badAnswer{retry: true, msg: fmt.Sprintf("answer is JSON but not an object or a list (%s)", clean(string(body), 80))}
-	}
-	return nil
-}
-
-// isJSON reports whether the answer says it is JSON. OneLogin always does.
-func isJSON(h http.Header) bool {
-	mt, _, _ := mime.ParseMediaType(h.Get("Content-Type"))
-	return mt == "application/json" || strings.HasSuffix(mt, "+json")
-}
-
-// notJSON describes an answer that is not JSON.
-func notJSON(a *answer) string {
-	mt, _, _ := mime.ParseMediaType(a.header.Get("Content-Type"))
-	if mt == "" {
-		mt = "no Content-Type"
-	}
-	title := ""
-	if m := titlePattern.FindSubmatch(a.body); m != nil {
-		if t := clean(string(m[1]), 80); t != "" {
-			title = fmt.Sprintf(", page title %q", t)
-		}
-	}
-	return fmt.Sprintf("answer is not JSON (%s)%s: a proxy or firewall between learnsync and OneLogin may have answered instead", mt, title)
-}
-
-var titlePattern = regexp.MustCompile(`(?is)<title[^>]*>(.*?)</title>`)
-
-// jsonProblem says where a JSON body breaks.
-func jsonProblem(body []byte) string {
-	var v any
-	err := json.NewDecoder(bytes.NewReader(body)).Decode(&v)
-	switch {
-	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
-		return "the document ends in the middle"
-	case err != nil:
-		return clean(err.Error(), 120)
-	}
-	return "extra data after the document"
-}
-
-// describeNetError says in an admin's words why a request got no answer.
-func describeNetError(err error, timeout time.Duration) string {
-	var bad *badAnswer
-	if errors.As(err, &bad) {
-		return bad.msg
-	}
-	return connectors.DescribeNetError(err, timeout, "is api_url right, is a proxy in the way?")
 }
 
 // observe feeds the X-RateLimit-* headers to the budget. OneLogin sends the
@@ -474,18 +426,7 @@ func errorMessage(body []byte) string {
 }
 
 // clean makes a server-supplied string safe for one log line.
-func clean(s string, n int) string {
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return ' '
-		}
-		return r
-	}, strings.ToValidUTF8(s, "?"))
-	if len(s) > n {
-		s = strings.ToValidUTF8(s[:n], "") + "…"
-	}
-	return strings.TrimSpace(s)
-}
+func clean(s string, n int) string { return connectors.Clean(s, n) }
 
 // scrub removes the credentials from a message in case a server or proxy
 // echoes them back.

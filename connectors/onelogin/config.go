@@ -42,8 +42,8 @@ const (
 )
 
 // DefaultConfig returns a Config with every default filled in.
-func DefaultConfig() Config {
-	return Config{
+func DefaultConfig() *Config {
+	return &Config{
 		PageSize:       DefaultPageSize,
 		RequestTimeout: DefaultRequestTimeout,
 		RateLimitShare: DefaultRateLimitShare,

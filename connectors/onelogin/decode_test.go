@@ -26,7 +26,7 @@ func recordedPage(tb testing.TB) []json.RawMessage {
 // answer (nulls, ids as numbers, manager_user_id as a string).
 func TestDecodeRecordedPage(t *testing.T) {
 	items := recordedPage(t)
-	f := &fetch{}
+	f := &pull{}
 	var got []userRec
 	for i, raw := range items {
 		if rec, ok := f.mapUser(raw, 1, i); ok {
@@ -66,7 +66,7 @@ func FuzzMapUser(f *testing.F) {
 	f.Add([]byte(`{"id": "x", "status": -1, "state": null}`))
 	f.Add([]byte(`null`))
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		fe := &fetch{}
+		fe := &pull{}
 		rec, ok := fe.mapUser(raw, 1, 0)
 		if !ok {
 			if len(fe.problems) == 0 {

@@ -24,19 +24,7 @@ import (
 )
 
 // Type registers the onelogin source type.
-var Type = connectors.Type{
-	NewConfig: func() connectors.Config {
-		c := DefaultConfig()
-		return &c
-	},
-	New: func(cfg connectors.Config, opts connectors.Options) (connectors.Connector, error) {
-		c, ok := cfg.(*Config)
-		if !ok {
-			return nil, fmt.Errorf("onelogin: config is %T, want *onelogin.Config", cfg)
-		}
-		return New(*c, opts)
-	},
-}
+var Type = connectors.TypeOf(DefaultConfig, New)
 
 var _ connectors.Incremental = (*Connector)(nil)
 
@@ -66,7 +54,7 @@ type Connector struct {
 }
 
 // New builds a connector from a validated config.
-func New(cfg Config, opts connectors.Options) (*Connector, error) {
+func New(cfg *Config, opts connectors.Options) (*Connector, error) {
 	if errs := cfg.Validate(opts); len(errs) > 0 {
 		return nil, fmt.Errorf("source %q: invalid onelogin config: %w", opts.Name, errors.Join(errs...))
 	}
@@ -79,7 +67,7 @@ func New(cfg Config, opts connectors.Options) (*Connector, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Connector{
-		cfg:  cfg,
+		cfg:  *cfg,
 		opts: opts,
 		log:  log,
 		client: &client{
@@ -136,8 +124,8 @@ func parseCursor(s string) (*cursorState, error) {
 	return &cs, nil
 }
 
-// fetch is the state of one fetch.
-type fetch struct {
+// pull is one fetch in progress: its traffic, counts and problems.
+type pull struct {
 	c        *Connector
 	st       stats
 	pages    int
@@ -146,12 +134,12 @@ type fetch struct {
 	problems []connectors.Problem
 }
 
-func (f *fetch) problem(object, format string, args ...any) {
-	f.problems = append(f.problems, connectors.Problem{Object: object, Reason: fmt.Sprintf(format, args...)})
+func (p *pull) problem(object, format string, args ...any) {
+	p.problems = append(p.problems, connectors.Problem{Object: object, Reason: fmt.Sprintf(format, args...)})
 }
 
-func (f *fetch) progress() {
-	f.c.opts.Hooks.OnProgress(connectors.Progress{Pages: f.pages, Users: f.users, Groups: f.groups, Waits: f.st.waits})
+func (p *pull) progress() {
+	p.c.opts.Hooks.OnProgress(connectors.Progress{Pages: p.pages, Users: p.users, Groups: p.groups, Waits: p.st.waits})
 }
 
 // userRec is a mapped user with the links resolved after the listing.
@@ -169,24 +157,24 @@ type roleRec struct {
 type groupRec struct{ id, name string }
 
 func (c *Connector) fetch(ctx context.Context, prev *cursorState) (*connectors.Result, error) {
-	f := &fetch{c: c}
+	p := &pull{c: c}
 	since := ""
 	if prev != nil {
 		since = prev.Since.UTC().Format(time.RFC3339)
 	}
-	users, start, err := f.listUsers(ctx, since)
+	users, start, err := p.listUsers(ctx, since)
 	if err != nil {
 		return nil, fmt.Errorf("source %q: fetch onelogin users: %w", c.opts.Name, err)
 	}
-	roles, err := f.listRoles(ctx)
+	roles, err := p.listRoles(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("source %q: fetch onelogin roles: %w", c.opts.Name, err)
 	}
-	groups, err := f.listGroups(ctx)
+	groups, err := p.listGroups(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("source %q: fetch onelogin groups: %w", c.opts.Name, err)
 	}
-	if err := f.resolveManagers(ctx, users, prev != nil); err != nil {
+	if err := p.resolveManagers(ctx, users, prev != nil); err != nil {
 		return nil, fmt.Errorf("source %q: fetch onelogin managers: %w", c.opts.Name, err)
 	}
 
@@ -220,7 +208,7 @@ func (c *Connector) fetch(ctx context.Context, prev *cursorState) (*connectors.R
 	for _, u := range users {
 		uid := u.user.ExternalID
 		if u.groupID != "" && !groupIDs[u.groupID] {
-			f.problem("user "+uid, "group_id %s is not among the account's groups; membership skipped", u.groupID)
+			p.problem("user "+uid, "group_id %s is not among the account's groups; membership skipped", u.groupID)
 		}
 		if res.Full {
 			if groupIDs[u.groupID] {
@@ -251,10 +239,10 @@ func (c *Connector) fetch(ctx context.Context, prev *cursorState) (*connectors.R
 		return nil, err
 	}
 	res.Cursor = string(b)
-	res.Problems = f.problems
-	res.Requests = f.st.requests
-	f.groups = len(res.Groups)
-	f.progress()
+	res.Problems = p.problems
+	res.Requests = p.st.requests
+	p.groups = len(res.Groups)
+	p.progress()
 	c.log.Debug("onelogin fetch done", "full", res.Full, "users", len(res.Users), "groups", len(res.Groups),
 		"problems", len(res.Problems), "requests", res.Requests, "since", since)
 	return res, nil
@@ -293,16 +281,16 @@ type apiUser struct {
 
 // listUsers pages through /api/2/users (all users, or those updated since
 // since) and returns them with the server time of the first answer.
-func (f *fetch) listUsers(ctx context.Context, since string) ([]userRec, time.Time, error) {
-	start := f.c.client.now()
+func (p *pull) listUsers(ctx context.Context, since string) ([]userRec, time.Time, error) {
+	start := p.c.client.now()
 	first := true
-	q := url.Values{"limit": {strconv.Itoa(f.c.cfg.PageSize)}, "fields": {userFields}}
+	q := url.Values{"limit": {strconv.Itoa(p.c.cfg.PageSize)}, "fields": {userFields}}
 	if since != "" {
 		q.Set("updated_since", since)
 	}
 	index := map[string]int{}
 	var out []userRec
-	err := f.listV2(ctx, "users", "/api/2/users", q, func(a *answer, items []json.RawMessage) {
+	err := p.listV2(ctx, "users", "/api/2/users", q, func(a *answer, items []json.RawMessage) {
 		if first {
 			first = false
 			if t, err := http.ParseTime(a.header.Get("Date")); err == nil {
@@ -310,7 +298,7 @@ func (f *fetch) listUsers(ctx context.Context, since string) ([]userRec, time.Ti
 			}
 		}
 		for i, raw := range items {
-			rec, ok := f.mapUser(raw, f.pages, i)
+			rec, ok := p.mapUser(raw, p.pages, i)
 			if !ok {
 				continue
 			}
@@ -322,14 +310,14 @@ func (f *fetch) listUsers(ctx context.Context, since string) ([]userRec, time.Ti
 			index[rec.user.ExternalID] = len(out)
 			out = append(out, rec)
 		}
-		f.users = len(out)
+		p.users = len(out)
 	})
 	slices.SortFunc(out, func(a, b userRec) int { return compareIDs(a.user.ExternalID, b.user.ExternalID) })
 	return out, start, err
 }
 
 // mapUser maps one element of a users page; malformed ones become problems.
-func (f *fetch) mapUser(raw json.RawMessage, page, i int) (userRec, bool) {
+func (p *pull) mapUser(raw json.RawMessage, page, i int) (userRec, bool) {
 	var u apiUser
 	if err := json.Unmarshal(raw, &u); err != nil {
 		var idOnly struct {
@@ -339,17 +327,17 @@ func (f *fetch) mapUser(raw json.RawMessage, page, i int) (userRec, bool) {
 		if json.Unmarshal(raw, &idOnly) == nil && idOnly.ID != "" {
 			obj = "user " + string(idOnly.ID)
 		}
-		f.problem(obj, "cannot decode: %s", clean(err.Error(), 200))
+		p.problem(obj, "cannot decode: %s", clean(err.Error(), 200))
 		return userRec{}, false
 	}
 	if u.ID == "" || u.ID == "0" {
-		f.problem(fmt.Sprintf("user #%d of page %d", i+1, page), "no id")
+		p.problem(fmt.Sprintf("user #%d of page %d", i+1, page), "no id")
 		return userRec{}, false
 	}
 	id := string(u.ID)
 	status, why := mapStatus(u.Status, u.State)
 	if why != "" {
-		f.problem("user "+id, "%s; skipped", why)
+		p.problem("user "+id, "%s; skipped", why)
 	}
 	user := connectors.User{
 		ExternalID:  id,
@@ -412,7 +400,7 @@ func mapStatus(status, state *int) (connectors.Status, string) {
 
 // resolveManagers turns manager_user_id into the manager's user name (or
 // email). A delta looks up managers that are not in it, one request each.
-func (f *fetch) resolveManagers(ctx context.Context, users []userRec, delta bool) error {
+func (p *pull) resolveManagers(ctx context.Context, users []userRec, delta bool) error {
 	names := make(map[string]string, len(users))
 	for _, u := range users {
 		names[u.user.ExternalID] = u.user.UserName
@@ -425,7 +413,7 @@ func (f *fetch) resolveManagers(ctx context.Context, users []userRec, delta bool
 		name, ok := names[id]
 		if !ok && delta {
 			var err error
-			if name, err = f.getUserName(ctx, id); err != nil {
+			if name, err = p.getUserName(ctx, id); err != nil {
 				return err
 			}
 			names[id] = name
@@ -437,11 +425,11 @@ func (f *fetch) resolveManagers(ctx context.Context, users []userRec, delta bool
 
 // getUserName reads one user's login; a user that does not exist (any more)
 // has none.
-func (f *fetch) getUserName(ctx context.Context, id string) (string, error) {
+func (p *pull) getUserName(ctx context.Context, id string) (string, error) {
 	if _, err := strconv.ParseUint(id, 10, 64); err != nil {
 		return "", nil
 	}
-	a, err := f.c.client.get(ctx, &f.st, "user", "/api/2/users/"+id, url.Values{"fields": {"id,username,email"}})
+	a, err := p.c.client.get(ctx, &p.st, "user", "/api/2/users/"+id, url.Values{"fields": {"id,username,email"}})
 	if isStatus(err, http.StatusNotFound) {
 		return "", nil
 	}
@@ -450,29 +438,29 @@ func (f *fetch) getUserName(ctx context.Context, id string) (string, error) {
 	}
 	var u apiUser
 	if err := json.Unmarshal(a.body, &u); err != nil {
-		f.problem("user "+id, "manager record cannot be decoded: %s", clean(err.Error(), 200))
+		p.problem("user "+id, "manager record cannot be decoded: %s", clean(err.Error(), 200))
 		return "", nil
 	}
 	return cmp.Or(strings.TrimSpace(u.Username), strings.TrimSpace(u.Email)), nil
 }
 
 // listRoles reads every role and its users.
-func (f *fetch) listRoles(ctx context.Context) ([]roleRec, error) {
+func (p *pull) listRoles(ctx context.Context) ([]roleRec, error) {
 	var roles []roleRec
-	q := url.Values{"limit": {strconv.Itoa(f.c.cfg.PageSize)}}
-	err := f.listV2(ctx, "roles", "/api/2/roles", q, func(_ *answer, items []json.RawMessage) {
+	q := url.Values{"limit": {strconv.Itoa(p.c.cfg.PageSize)}}
+	err := p.listV2(ctx, "roles", "/api/2/roles", q, func(_ *answer, items []json.RawMessage) {
 		for i, raw := range items {
 			var r struct {
 				ID   flexID `json:"id"`
 				Name string `json:"name"`
 			}
 			if err := json.Unmarshal(raw, &r); err != nil || r.ID == "" {
-				f.problem(fmt.Sprintf("role #%d of page %d", i+1, f.pages), "cannot decode or no id")
+				p.problem(fmt.Sprintf("role #%d of page %d", i+1, p.pages), "cannot decode or no id")
 				continue
 			}
 			name := strings.TrimSpace(r.Name)
 			if name == "" {
-				f.problem("role "+string(r.ID), "no name; skipped")
+				p.problem("role "+string(r.ID), "no name; skipped")
 				continue
 			}
 			roles = append(roles, roleRec{id: string(r.ID), name: name})
@@ -485,7 +473,7 @@ func (f *fetch) listRoles(ctx context.Context) ([]roleRec, error) {
 	roles = slices.CompactFunc(roles, func(a, b roleRec) bool { return a.id == b.id })
 	kept := roles[:0]
 	for _, r := range roles {
-		members, err := f.roleUsers(ctx, r.id)
+		members, err := p.roleUsers(ctx, r.id)
 		if isStatus(err, http.StatusNotFound) {
 			// Deleted since the listing: it is gone.
 			continue
@@ -495,25 +483,25 @@ func (f *fetch) listRoles(ctx context.Context) ([]roleRec, error) {
 		}
 		r.members = members
 		kept = append(kept, r)
-		f.groups++
-		f.progress()
+		p.groups++
+		p.progress()
 	}
 	return kept, nil
 }
 
 // roleUsers lists the users assigned to a role.
-func (f *fetch) roleUsers(ctx context.Context, roleID string) ([]string, error) {
+func (p *pull) roleUsers(ctx context.Context, roleID string) ([]string, error) {
 	seen := map[string]bool{}
 	var ids []string
-	q := url.Values{"limit": {strconv.Itoa(f.c.cfg.PageSize)}}
-	err := f.listV2(ctx, "role_users", "/api/2/roles/"+url.PathEscape(roleID)+"/users", q, func(_ *answer, items []json.RawMessage) {
+	q := url.Values{"limit": {strconv.Itoa(p.c.cfg.PageSize)}}
+	err := p.listV2(ctx, "role_users", "/api/2/roles/"+url.PathEscape(roleID)+"/users", q, func(_ *answer, items []json.RawMessage) {
 		for i, raw := range items {
 			var m struct {
 				ID       flexID `json:"id"`
 				Assigned *bool  `json:"assigned"`
 			}
 			if err := json.Unmarshal(raw, &m); err != nil || m.ID == "" {
-				f.problem(fmt.Sprintf("member #%d of role %s", i+1, roleID), "cannot decode or no id")
+				p.problem(fmt.Sprintf("member #%d of role %s", i+1, roleID), "cannot decode or no id")
 				continue
 			}
 			if m.Assigned != nil && !*m.Assigned {
@@ -530,20 +518,21 @@ func (f *fetch) roleUsers(ctx context.Context, roleID string) ([]string, error) 
 
 // listV2 pages through a v2 list: a bare JSON array per page, the next page
 // named by the After-Cursor header.
-func (f *fetch) listV2(ctx context.Context, endpoint, path string, q url.Values, page func(*answer, []json.RawMessage)) error {
+func (p *pull) listV2(ctx context.Context, endpoint, path string, q url.Values, page func(*answer, []json.RawMessage)) error {
 	seen := map[string]bool{}
 	for {
-		a, err := f.c.client.get(ctx, &f.st, endpoint, path, q)
+		a, err := p.c.client.get(ctx, &p.st, endpoint, path, q)
 		if err != nil {
 			return err
 		}
 		var items []json.RawMessage
 		if err := json.Unmarshal(a.body, &items); err != nil {
-			return fmt.Errorf("GET %s: answer is not a JSON array: %s", path, clean(err.Error(), 200))
+			return &connectors.AnswerError{Endpoint: endpoint, Status: a.status, Kind: connectors.KindNotObject,
+				Msg: fmt.Sprintf("GET %s: answer is not a JSON array: %s", path, clean(err.Error(), 200))}
 		}
-		f.pages++
+		p.pages++
 		page(a, items)
-		f.progress()
+		p.progress()
 		next := strings.TrimSpace(a.header.Get("After-Cursor"))
 		if next == "" || len(items) == 0 {
 			return nil
@@ -558,12 +547,12 @@ func (f *fetch) listV2(ctx context.Context, endpoint, path string, q url.Values,
 }
 
 // listGroups pages through the v1 groups list.
-func (f *fetch) listGroups(ctx context.Context) ([]groupRec, error) {
+func (p *pull) listGroups(ctx context.Context) ([]groupRec, error) {
 	var groups []groupRec
 	seenCursor := map[string]bool{}
 	q := url.Values{}
 	for {
-		a, err := f.c.client.get(ctx, &f.st, "groups", "/api/1/groups", q)
+		a, err := p.c.client.get(ctx, &p.st, "groups", "/api/1/groups", q)
 		if err != nil {
 			return nil, err
 		}
@@ -574,27 +563,28 @@ func (f *fetch) listGroups(ctx context.Context) ([]groupRec, error) {
 			Data *[]json.RawMessage `json:"data"`
 		}
 		if err := json.Unmarshal(a.body, &body); err != nil || body.Data == nil {
-			return nil, fmt.Errorf("GET /api/1/groups: answer is not a v1 list (status, pagination, data)")
+			return nil, &connectors.AnswerError{Endpoint: "groups", Status: a.status, Kind: connectors.KindNotObject,
+				Msg: "GET /api/1/groups: answer is not a v1 list (status, pagination, data)"}
 		}
-		f.pages++
+		p.pages++
 		for i, raw := range *body.Data {
 			var g struct {
 				ID   flexID `json:"id"`
 				Name string `json:"name"`
 			}
 			if err := json.Unmarshal(raw, &g); err != nil || g.ID == "" {
-				f.problem(fmt.Sprintf("group #%d of page %d", i+1, f.pages), "cannot decode or no id")
+				p.problem(fmt.Sprintf("group #%d of page %d", i+1, p.pages), "cannot decode or no id")
 				continue
 			}
 			name := strings.TrimSpace(g.Name)
 			if name == "" {
-				f.problem("group "+string(g.ID), "no name; skipped")
+				p.problem("group "+string(g.ID), "no name; skipped")
 				continue
 			}
 			groups = append(groups, groupRec{id: string(g.ID), name: name})
-			f.groups++
+			p.groups++
 		}
-		f.progress()
+		p.progress()
 		if body.Pagination.AfterCursor == nil || *body.Pagination.AfterCursor == "" || len(*body.Data) == 0 {
 			break
 		}

@@ -64,7 +64,7 @@ func (r *recorder) waits() []string {
 }
 
 func testConfig(srv *onelogintest.Server) Config {
-	cfg := DefaultConfig()
+	cfg := *DefaultConfig()
 	cfg.APIURL = srv.URL
 	cfg.ClientID = srv.ClientID
 	cfg.ClientSecret = connectors.Secret(srv.ClientSecret)
@@ -80,7 +80,7 @@ func newConnector(t *testing.T, cfg Config, opts connectors.Options) (*Connector
 	}
 	opts.Logger = slog.New(slog.DiscardHandler)
 	opts.Hooks = rec.hooks()
-	c, err := New(cfg, opts)
+	c, err := New(&cfg, opts)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/learnsync/learnsync/connectors/file"
+	"github.com/learnsync/learnsync/internal/benchorg"
 )
 
 func main() {
@@ -25,7 +25,7 @@ func main() {
 		os.Exit(1)
 	}
 	w := bufio.NewWriter(f)
-	s := file.Synthetic{Users: *users, Groups: *groups, MembersPerGroup: *members, Seed: *seed, Changed: *changed}
+	s := benchorg.Org{Users: *users, Groups: *groups, MembersPerGroup: *members, Seed: *seed, Changed: *changed}
 	if err := s.Write(w); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
