@@ -125,6 +125,7 @@ func TestThrottlingBeyondTheBoundFails(t *testing.T) {
 	if err == nil || errors.Is(err, connectors.ErrTerminal) || !strings.Contains(err.Error(), "429") {
 		t.Fatalf("err = %v; want a non-terminal 429 error", err)
 	}
+	fault.CheckAnswer(t, err, fault.Throttled)
 	if time.Since(start) > 5*time.Second {
 		t.Errorf("waited %v for a Retry-After beyond the bound", time.Since(start))
 	}

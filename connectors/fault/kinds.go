@@ -48,7 +48,9 @@ func Kinds() []Kind {
 
 // Kinds some connectors try besides Kinds.
 var (
-	HTML404   = Kind{Name: "html-404", Fault: Fault{HTML: true, Status: http.StatusNotFound}, Want: []string{"404"}, Answer: connectors.KindNotJSON}
+	HTML404 = Kind{Name: "html-404", Fault: Fault{HTML: true, Status: http.StatusNotFound}, Want: []string{"404"}, Answer: connectors.KindNotJSON}
+	// Throttled is a 429 beyond the connector's throttling bound.
+	Throttled = Kind{Name: "429", Fault: Fault{Status: http.StatusTooManyRequests}, Want: []string{"429"}, Answer: connectors.KindThrottled}
 	Status500 = Kind{Name: "500", Fault: Fault{Status: http.StatusInternalServerError}, Want: []string{"500"}, Answer: connectors.KindStatus}
 )
 

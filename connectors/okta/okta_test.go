@@ -423,6 +423,7 @@ func TestThrottlingBound(t *testing.T) {
 	if res != nil || err == nil || !strings.Contains(err.Error(), "throttling bound") || errors.Is(err, connectors.ErrTerminal) {
 		t.Fatalf("FetchAll = %v, %v; want a non-terminal error about the bound", res, err)
 	}
+	fault.CheckAnswer(t, err, fault.Throttled)
 	if n := srv.Requests("/api/v1/users"); n != 2 {
 		t.Errorf("%d requests, want 2 (one wait)", n)
 	}
