@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/learnsync/learnsync/connectors/entra/entratest"
+	"github.com/learnsync/learnsync/connectors/fault"
 	"github.com/learnsync/learnsync/connectors/okta/oktatest"
 	"github.com/learnsync/learnsync/connectors/onelogin/onelogintest"
 )
@@ -49,6 +50,17 @@ func newFaultIdPs(t *testing.T) *faultIdPs {
 	f.ol.AddRole(onelogintest.Role{Name: "Learners", Users: olIDs})
 	f.ol.AddRole(onelogintest.Role{Name: "Mentors", Users: olIDs[:2]})
 	return f
+}
+
+// injector is what the fakes share: the fault kit's dialect.
+type injector interface {
+	Inject(fault.Fault)
+	ClearFaults()
+}
+
+// injectors are the fakes by source name.
+func (f *faultIdPs) injectors() map[string]injector {
+	return map[string]injector{"okta": f.o, "entra": f.e, "onelogin": f.ol}
 }
 
 // touch changes three people in every IdP, so that an incremental listing
@@ -132,50 +144,43 @@ func TestEndToEndFaults(t *testing.T) {
 	f.ol.UpdateUser(f.olUsers[0], func(u *onelogintest.User) { u.Status = 2 })
 
 	steps := []struct {
-		name   string
-		full   bool // run --once --full
-		slow   bool // short request timeouts
-		inject func()
+		name  string
+		full  bool // run --once --full
+		slow  bool // short request timeouts
+		fault fault.Fault
+		// at is where the fault starts, by source: its Endpoint and Nth.
+		at map[string]fault.Fault
 		// reason is what the errors must say, by source.
 		reason map[string]string
 	}{
 		{
-			name: "HTML page with 200 mid-listing",
-			full: true,
-			inject: func() {
-				f.o.Inject(oktatest.Fault{Path: "/api/v1/users", Nth: 2, Times: -1, HTML: true})
-				f.e.Inject(entratest.Fault{Endpoint: "users/delta", Nth: 2, Times: -1, HTML: true})
-				f.ol.FailAt(onelogintest.UsersPath, 2, onelogintest.Fault{HTML: true, Times: -1})
-			},
+			name:  "HTML page with 200 mid-listing",
+			full:  true,
+			fault: fault.Fault{HTML: true},
+			at: map[string]fault.Fault{"okta": {Endpoint: "/api/v1/users", Nth: 2}, "entra": {Endpoint: "users/delta", Nth: 2},
+				"onelogin": {Endpoint: onelogintest.UsersPath, Nth: 2}},
 			reason: map[string]string{"okta": "not JSON (text/html)", "entra": "not JSON (text/html)", "onelogin": "not JSON (text/html)"},
 		},
 		{
-			name: "truncated JSON",
-			inject: func() {
-				f.o.Inject(oktatest.Fault{Path: "/api/v1/users", Nth: 2, Times: -1, Truncate: true})
-				f.e.Inject(entratest.Fault{Endpoint: "groups/delta", Nth: 1, Times: -1, Truncate: true})
-				f.ol.FailAt(onelogintest.RolesPath, 1, onelogintest.Fault{Truncate: true, Times: -1})
-			},
+			name:  "truncated JSON",
+			fault: fault.Fault{Truncate: true},
+			at: map[string]fault.Fault{"okta": {Endpoint: "/api/v1/users", Nth: 2}, "entra": {Endpoint: "groups/delta", Nth: 1},
+				"onelogin": {Endpoint: onelogintest.RolesPath, Nth: 1}},
 			reason: map[string]string{"okta": "truncated", "entra": "truncated", "onelogin": "truncated"},
 		},
 		{
-			name: "401 in the middle of a fetch",
-			inject: func() {
-				f.o.Inject(oktatest.Fault{Path: "/api/v1/users", Nth: 2, Times: -1, Status: 401})
-				f.e.Inject(entratest.Fault{Endpoint: "users/delta", Nth: 2, Times: -1, Status: 401,
-					Code: "InvalidAuthenticationToken", Message: "Access token has expired or is not yet valid."})
-				f.ol.FailAt(onelogintest.RolesPath+"/{id}/users", 1, onelogintest.Fault{Status: 401, Times: -1})
-			},
+			name:  "401 in the middle of a fetch",
+			fault: fault.Fault{Status: 401},
+			at: map[string]fault.Fault{"okta": {Endpoint: "/api/v1/users", Nth: 2}, "entra": {Endpoint: "users/delta", Nth: 2},
+				"onelogin": {Endpoint: onelogintest.RolesPath + "/{id}/users", Nth: 1}},
 			reason: map[string]string{"okta": "HTTP 401", "entra": "HTTP 401", "onelogin": "401 Unauthorized"},
 		},
 		{
-			name: "answers slower than request_timeout",
-			slow: true,
-			inject: func() {
-				f.o.Inject(oktatest.Fault{Path: "/api/v1/users", Nth: 1, Times: -1, Delay: 2 * time.Second})
-				f.e.Inject(entratest.Fault{Endpoint: "users/delta", Nth: 1, Times: -1, Delay: 3 * time.Second})
-				f.ol.FailAt(onelogintest.GroupsPath, 1, onelogintest.Fault{Delay: 2 * time.Second, Times: -1})
-			},
+			name:  "answers slower than request_timeout",
+			slow:  true,
+			fault: fault.Fault{Delay: 3 * time.Second},
+			at: map[string]fault.Fault{"okta": {Endpoint: "/api/v1/users", Nth: 1}, "entra": {Endpoint: "users/delta", Nth: 1},
+				"onelogin": {Endpoint: onelogintest.GroupsPath, Nth: 1}},
 			reason: map[string]string{"okta": "timed out", "entra": "timed out", "onelogin": "timed out"},
 		},
 	}
@@ -186,7 +191,11 @@ func TestEndToEndFaults(t *testing.T) {
 		c.writeJSON("hr.json", hr)
 		c.write("learnsync.yaml", f.config(t, step.slow))
 		before := g.export()
-		step.inject()
+		for name, srv := range f.injectors() {
+			ft := step.fault
+			ft.Endpoint, ft.Nth, ft.Times = step.at[name].Endpoint, step.at[name].Nth, -1
+			srv.Inject(ft)
+		}
 
 		stepStart := time.Now()
 		args := []string{"run", "--once", "--log-format", "json"}
@@ -255,9 +264,9 @@ func TestEndToEndFaults(t *testing.T) {
 			}
 		}
 
-		f.o.ClearFaults()
-		f.e.ClearFaults()
-		f.ol.ClearFaults()
+		for _, srv := range f.injectors() {
+			srv.ClearFaults()
+		}
 	}
 
 	// The faults are over: every change the IdPs made meanwhile arrives.

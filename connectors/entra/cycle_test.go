@@ -12,6 +12,7 @@ import (
 
 	"github.com/learnsync/learnsync/connectors/entra"
 	"github.com/learnsync/learnsync/connectors/entra/entratest"
+	"github.com/learnsync/learnsync/connectors/fault"
 )
 
 // TestTransitiveGroupsInACycle: groups nested in a cycle (A in B, B in A)
@@ -67,7 +68,7 @@ func TestForeignNextLinkIsNotFollowed(t *testing.T) {
 		fmt.Fprint(w, `{"value": [], "@odata.deltaLink": "x"}`)
 	}))
 	defer other.Close()
-	srv.Inject(entratest.Fault{Endpoint: "users/delta", Status: 200,
+	srv.Inject(fault.Fault{Endpoint: "users/delta", Status: 200,
 		Body: `{"value": [], "@odata.nextLink": "` + other.URL + `/v1.0/users/delta?$skiptoken=steal"}`})
 	h := newHarness(t, srv, nil)
 	res, err := h.conn.FetchAll(ctx(t))

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"github.com/learnsync/learnsync/connectors"
 	"github.com/learnsync/learnsync/connectors/entra"
 	"github.com/learnsync/learnsync/connectors/entra/entratest"
+	"github.com/learnsync/learnsync/connectors/fault"
 )
 
 // logBuffer collects a connector's log lines for assertions.
@@ -52,6 +54,29 @@ func (h *harness) answersOf(ep string) []int {
 	return append([]int(nil), h.answers[ep]...)
 }
 
+// fakeConfig is the default config of a source that reads srv with
+// client_secret auth and a request_timeout of timeout.
+func fakeConfig(srv *entratest.Server, timeout time.Duration) *entra.Config {
+	cfg := entra.DefaultConfig()
+	cfg.TenantID = srv.TenantID
+	cfg.ClientID = srv.ClientID
+	cfg.ClientSecret = connectors.Secret(srv.ClientSecret)
+	cfg.GraphURL = srv.GraphURL
+	cfg.AuthorityHost = srv.AuthorityHost
+	cfg.CAFile = srv.CAFile
+	cfg.RequestTimeout = timeout
+	return cfg
+}
+
+// pagedHarness is a harness of the seeded fake at two objects a page.
+func pagedHarness(t *testing.T) (*entratest.Server, *harness) {
+	t.Helper()
+	srv := entratest.New(t)
+	srv.SetPageSize(2)
+	seed(srv)
+	return srv, newHarness(t, srv, nil)
+}
+
 func newHarness(t *testing.T, srv *entratest.Server, mod func(*entra.Config)) *harness {
 	t.Helper()
 	return newHarnessIn(t, srv, "", mod)
@@ -61,14 +86,7 @@ func newHarness(t *testing.T, srv *entratest.Server, mod func(*entra.Config)) *h
 func newHarnessIn(t *testing.T, srv *entratest.Server, baseDir string, mod func(*entra.Config)) *harness {
 	t.Helper()
 	h := &harness{srv: srv, log: &logBuffer{}, answers: map[string][]int{}}
-	cfg := entra.DefaultConfig()
-	cfg.TenantID = srv.TenantID
-	cfg.ClientID = srv.ClientID
-	cfg.ClientSecret = connectors.Secret(srv.ClientSecret)
-	cfg.GraphURL = srv.GraphURL
-	cfg.AuthorityHost = srv.AuthorityHost
-	cfg.CAFile = srv.CAFile
-	cfg.RequestTimeout = 10 * time.Second
+	cfg := fakeConfig(srv, 10*time.Second)
 	if mod != nil {
 		mod(cfg)
 	}
@@ -395,11 +413,8 @@ func TestExpiredDeltaTokenStartsFullRound(t *testing.T) {
 }
 
 func TestThrottledRequestIsRetried(t *testing.T) {
-	srv := entratest.New(t)
-	srv.SetPageSize(2)
-	seed(srv)
-	h := newHarness(t, srv, nil)
-	srv.Throttle("users/delta", 2, 1)
+	srv, h := pagedHarness(t)
+	srv.Inject(fault.Fault{Endpoint: "users/delta", Nth: 2, Status: http.StatusTooManyRequests, Header: http.Header{"Retry-After": {"1"}}})
 
 	start := time.Now()
 	res, err := h.conn.FetchAll(ctx(t))
@@ -422,11 +437,8 @@ func TestThrottledRequestIsRetried(t *testing.T) {
 }
 
 func TestServerErrorMidRoundFails(t *testing.T) {
-	srv := entratest.New(t)
-	srv.SetPageSize(2)
-	seed(srv)
-	h := newHarness(t, srv, nil)
-	srv.Fail("users/delta", 3, 500, "generalException")
+	srv, h := pagedHarness(t)
+	srv.Inject(fault.Fault{Endpoint: "users/delta", Nth: 3, Status: http.StatusInternalServerError, Code: "generalException"})
 
 	res, err := h.conn.FetchAll(ctx(t))
 	if err == nil || res != nil {
@@ -446,8 +458,8 @@ func TestServerErrorMidRoundFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv.AddMember(gSales, alice.ID)
-	srv.Inject(entratest.Fault{Endpoint: "groups/delta", Status: 503, Code: "serviceNotAvailable", RetryAfter: "1"})
-	srv.Fail("groups/delta", 1, 500, "generalException") // the retry of the 503 then gets a 500
+	srv.Inject(fault.Fault{Endpoint: "groups/delta", Status: 503, Code: "serviceNotAvailable", Header: http.Header{"Retry-After": {"1"}}})
+	srv.Inject(fault.Fault{Endpoint: "groups/delta", Status: http.StatusInternalServerError, Code: "generalException"}) // the retry of the 503 then gets a 500
 	res, err = h.conn.FetchChanges(ctx(t), first.Cursor)
 	if err == nil || res != nil {
 		t.Fatalf("FetchChanges = %v, %v; want an error and no result", res, err)
@@ -484,7 +496,7 @@ func TestBadSecretIsTerminal(t *testing.T) {
 func TestMissingPermissionIsTerminal(t *testing.T) {
 	srv := entratest.New(t)
 	seed(srv)
-	srv.Inject(entratest.Fault{Endpoint: "groups/delta", Times: -1, Status: 403,
+	srv.Inject(fault.Fault{Endpoint: "groups/delta", Times: -1, Status: 403,
 		Code: "Authorization_RequestDenied", Message: "Insufficient privileges to complete the operation."})
 	h := newHarness(t, srv, nil)
 	_, err := h.conn.FetchAll(ctx(t))

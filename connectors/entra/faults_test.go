@@ -16,45 +16,20 @@ import (
 	"github.com/learnsync/learnsync/connectors"
 	"github.com/learnsync/learnsync/connectors/entra"
 	"github.com/learnsync/learnsync/connectors/entra/entratest"
+	"github.com/learnsync/learnsync/connectors/fault"
 )
 
-// faultTimeout is the request_timeout of the fault tests with slow answers
-// (below the 1 s that Validate allows, to keep them short), which take five
-// times as long. The other faults are answered at once, and their tests
-// wait longer, so that a busy machine does not turn them into timeouts.
-const faultTimeout = 200 * time.Millisecond
-
-// timeoutFor is the request_timeout for a fault.
-func timeoutFor(k faultKind) time.Duration {
-	if k.fault.Delay > 0 {
-		return faultTimeout
+var faultKinds = func() []fault.Kind {
+	ks := append(fault.Kinds(), fault.Status500)
+	for i := range ks {
+		if ks[i].Name == "5xx" {
+			// Retried by kiota (and azcore for tokens); Retry-After: 0
+			// keeps it fast.
+			ks[i].Fault.Header = http.Header{"Retry-After": {"0"}}
+		}
 	}
-	return 10 * time.Second
-}
-
-// faultKind is one way an answer goes wrong, and the words the fetch error
-// must use for it (any one of them, case-insensitive).
-type faultKind struct {
-	name  string
-	fault entratest.Fault
-	want  []string
-}
-
-var faultKinds = []faultKind{
-	// Retried by kiota (and azcore for tokens); Retry-After: 0 keeps it fast.
-	{"5xx", entratest.Fault{Status: http.StatusServiceUnavailable, Code: "serviceNotAvailable", RetryAfter: "0"}, []string{"503"}},
-	{"500", entratest.Fault{Status: http.StatusInternalServerError, Code: "generalException"}, []string{"500"}},
-	{"reset", entratest.Fault{Drop: true}, []string{"closed the connection", "connection reset"}},
-	{"truncated", entratest.Fault{Truncate: true}, []string{"truncated"}},
-	{"empty-200", entratest.Fault{Empty: true}, []string{"empty"}},
-	{"null-200", entratest.Fault{Status: http.StatusOK, Body: "null"}, []string{"null"}},
-	{"html-200", entratest.Fault{HTML: true}, []string{"not JSON (text/html"}},
-	{"html-502", entratest.Fault{HTML: true, Status: http.StatusBadGateway}, []string{"502"}},
-	{"401", entratest.Fault{Status: http.StatusUnauthorized, Code: "InvalidAuthenticationToken",
-		Message: "Access token has expired or is not yet valid."}, []string{"401"}},
-	{"slow", entratest.Fault{Delay: 5 * faultTimeout}, []string{"timed out"}},
-	{"slow-body", entratest.Fault{Stall: true, Delay: 5 * faultTimeout}, []string{"timed out"}},
-}
+	return ks
+}()
 
 // faultSetup is a variant of the source's configuration: plain, or scoped
 // to a service principal's assignments with transitive groups.
@@ -71,6 +46,9 @@ type faultTenant struct {
 	quiet  []string
 	groups []string
 }
+
+// hidden are what no error may show: the secret and access tokens.
+func (ft *faultTenant) hidden() []string { return []string{ft.srv.ClientSecret, "bearer "} }
 
 func newFaultTenant(t *testing.T, s faultSetup) *faultTenant {
 	ft := &faultTenant{srv: entratest.New(t)}
@@ -124,14 +102,7 @@ func (ft *faultTenant) touch(s faultSetup) {
 // connector builds a connector with hooks that count the answers by
 // endpoint.
 func (ft *faultTenant) connector(t *testing.T, s faultSetup, timeout time.Duration, counts map[string]int) *entra.Connector {
-	cfg := entra.DefaultConfig()
-	cfg.TenantID = ft.srv.TenantID
-	cfg.ClientID = ft.srv.ClientID
-	cfg.ClientSecret = connectors.Secret(ft.srv.ClientSecret)
-	cfg.GraphURL = ft.srv.GraphURL
-	cfg.AuthorityHost = ft.srv.AuthorityHost
-	cfg.CAFile = ft.srv.CAFile
-	cfg.RequestTimeout = timeout
+	cfg := fakeConfig(ft.srv, timeout)
 	if s.scoped {
 		cfg.ServicePrincipalID = faultSP
 		cfg.TransitiveGroups = true
@@ -163,153 +134,72 @@ func (ft *faultTenant) fetch(t *testing.T, s faultSetup, full, reuse bool, timeo
 	if counts == nil {
 		counts = map[string]int{}
 	}
-	var cursor string
 	c := ft.connector(t, s, time.Minute, counts)
-	if !full || reuse {
-		first, err := c.FetchAll(context.Background())
-		if err != nil {
-			t.Fatalf("first round: %v", err)
-		}
-		cursor = first.Cursor
-		if !full {
-			ft.touch(s)
-		}
-		clear(counts)
-	}
+	cursor := fault.First(t, c, full, reuse, func() { ft.touch(s) })
+	clear(counts) // of the first round
 	if reuse {
 		entra.SetRequestTimeout(c, timeout)
 	} else {
 		c = ft.connector(t, s, timeout, counts)
 	}
 	inject()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	start := time.Now()
-	var (
-		res *connectors.Result
-		err error
-	)
-	if full {
-		res, err = c.FetchAll(ctx)
-	} else {
-		res, err = c.FetchChanges(ctx, cursor)
-	}
-	if ctx.Err() != nil || time.Since(start) > 10*time.Second {
-		t.Errorf("the fetch took %v", time.Since(start))
-	}
+	res, err := fault.Timed(t, fault.FetchOf(c, full, cursor))
 	if err == nil && !full && res.Full {
 		t.Fatalf("the incremental round became a full one")
 	}
 	return res, err
 }
 
-// positions are the first, middle and last of n requests.
-func positions(n int) []int {
-	p := []int{1, (n + 1) / 2, n}
-	slices.Sort(p)
-	return slices.Compact(p)
-}
-
 // TestFaults injects every kind of fault at every endpoint (token endpoint
-// included) and page position, in a full and in an incremental round. Each
-// fetch must fail as a whole (an error and no result), within a bound, with
-// an error that names the source and what went wrong, and without the
-// secret.
+// included) and page position, in a full and in an incremental round (see
+// fault.Matrix).
 func TestFaults(t *testing.T) {
 	entra.FastTokenRetries(t)
-	var slow []func(*testing.T)
-	for _, mode := range []string{"full", "incremental"} {
-		full := mode == "full"
-		covered := map[string]bool{}
-		for _, s := range []faultSetup{{}, {scoped: true}} {
-			setup := "plain"
-			if s.scoped {
-				setup = "scoped"
-			}
-			counts := map[string]int{}
-			ft := newFaultTenant(t, s)
-			res, err := ft.fetch(t, s, full, false, time.Minute, counts, func() {})
-			if err != nil || len(res.Problems) > 0 {
-				t.Fatalf("clean %s %s round: %v, problems %v", setup, mode, err, res)
-			}
-			for _, ep := range slices.Sorted(maps.Keys(counts)) {
-				if covered[ep] {
-					continue // by the plain setup
-				}
-				covered[ep] = true
-				if n := counts[ep]; n < 2 && ep != "token" && ep != "openid-configuration" {
-					t.Errorf("clean %s %s round: %s in %d requests, want several pages", setup, mode, ep, n)
-				}
-				for _, nth := range positions(counts[ep]) {
-					for _, k := range faultKinds {
-						name := fmt.Sprintf("%s/%s/%d-of-%d/%s", mode, ep, nth, counts[ep], k.name)
-						run := func(t *testing.T) {
-							ft := newFaultTenant(t, s)
-							f := k.fault
-							f.Endpoint, f.Nth, f.Times = ep, nth, -1
-							reuse := k.fault.Delay > 0 && ep != "token" && ep != "openid-configuration"
-							n := map[string]int{}
-							res, err := ft.fetch(t, s, full, reuse, timeoutFor(k), n, func() { ft.srv.Inject(f) })
-							if n[ep] < nth {
-								t.Fatalf("the fault was never reached: %d requests to %s (%v)", n[ep], ep, err)
-							}
-							checkFaultError(t, "entra-faults", res, err, k.want, ft.srv.ClientSecret)
-						}
-						if k.fault.Delay > 0 {
-							slow = append(slow, func(t *testing.T) { t.Run(name, run) })
-							continue
-						}
-						t.Run(name, func(t *testing.T) {
-							t.Parallel()
-							run(t)
-						})
-					}
-				}
-			}
-		}
-	}
-	// Slow answers mostly wait: they run several at once, beyond -parallel
-	// (but not so many that answers on time come late on a small machine).
-	t.Run("waiting", func(t *testing.T) {
-		t.Parallel()
-		var wg sync.WaitGroup
-		sem := make(chan struct{}, 8)
-		for _, run := range slow {
-			wg.Go(func() {
-				sem <- struct{}{}
-				defer func() { <-sem }()
-				run(t)
-			})
-		}
-		wg.Wait()
-	})
+	fault.Matrix{Source: "entra-faults", Kinds: faultKinds, Endpoints: faultEndpoints, Fetch: testFault}.Run(t)
 }
 
-// checkFaultError checks the contract of a failed fetch.
-func checkFaultError(t *testing.T, source string, res *connectors.Result, err error, want []string, secrets ...string) {
-	t.Helper()
-	if err == nil || res != nil {
-		t.Fatalf("fetch = %+v, %v; want an error and no result", res, err)
-	}
-	msg := err.Error()
-	if !strings.Contains(msg, `"`+source+`"`) {
-		t.Errorf("error %q does not name the source %q", msg, source)
-	}
-	found := false
-	for _, w := range want {
-		found = found || strings.Contains(strings.ToLower(msg), strings.ToLower(w))
-	}
-	if !found {
-		t.Errorf("error %q does not say %q", msg, strings.Join(want, `" or "`))
-	}
-	for _, s := range secrets {
-		if s != "" && strings.Contains(msg, s) {
-			t.Errorf("error %q shows a secret", msg)
+// faultEndpoints runs a clean round of each setup and returns the
+// endpoints it read, each with the setup that reads it first.
+func faultEndpoints(t *testing.T, full bool) []fault.Endpoint {
+	mode := map[bool]string{true: "full", false: "incremental"}[full]
+	covered := map[string]bool{}
+	var eps []fault.Endpoint
+	for _, s := range []faultSetup{{}, {scoped: true}} {
+		setup := "plain"
+		if s.scoped {
+			setup = "scoped"
+		}
+		counts := map[string]int{}
+		ft := newFaultTenant(t, s)
+		res, err := ft.fetch(t, s, full, false, time.Minute, counts, func() {})
+		if err != nil || len(res.Problems) > 0 {
+			t.Fatalf("clean %s %s round: %v, problems %v", setup, mode, err, res)
+		}
+		for _, ep := range slices.Sorted(maps.Keys(counts)) {
+			if covered[ep] {
+				continue // by the plain setup
+			}
+			covered[ep] = true
+			if n := counts[ep]; n < 2 && ep != "token" && ep != "openid-configuration" {
+				t.Errorf("clean %s %s round: %s in %d requests, want several pages", setup, mode, ep, n)
+			}
+			eps = append(eps, fault.Endpoint{Name: ep, Requests: counts[ep], Variant: setup})
 		}
 	}
-	if strings.Contains(strings.ToLower(msg), "bearer ") {
-		t.Errorf("error %q may show an access token", msg)
-	}
+	return eps
+}
+
+// testFault runs a case of TestFaults on a tenant of its own.
+func testFault(t *testing.T, c fault.Case) fault.Outcome {
+	s := faultSetup{scoped: c.Endpoint.Variant == "scoped"}
+	ep := c.Endpoint.Name
+	ft := newFaultTenant(t, s)
+	f := c.Fault()
+	f.Endpoint = ep
+	reuse := c.Kind.Slow() && ep != "token" && ep != "openid-configuration"
+	n := map[string]int{}
+	res, err := ft.fetch(t, s, c.Full, reuse, c.Kind.Timeout(), n, func() { ft.srv.Inject(f) })
+	return fault.Outcome{Result: res, Err: err, Reached: n[ep], Hidden: ft.hidden()}
 }
 
 // A page that decodes to nothing (an empty 200 answer, or JSON null) used to
@@ -329,12 +219,12 @@ func TestFaultEmptyOrNullPageDoesNotCrash(t *testing.T) {
 		{faultSetup{}, false, "users"},
 		{faultSetup{}, true, "users/delta"},
 	} {
-		for _, f := range []entratest.Fault{{Empty: true}, {Status: http.StatusOK, Body: "null"}} {
+		for _, f := range []fault.Fault{{Empty: true}, {Body: "null"}} {
 			t.Run(fmt.Sprintf("%s/%v", c.ep, f.Empty), func(t *testing.T) {
 				ft := newFaultTenant(t, c.setup)
 				f.Endpoint, f.Times = c.ep, -1
 				res, err := ft.fetch(t, c.setup, c.full, false, time.Minute, nil, func() { ft.srv.Inject(f) })
-				checkFaultError(t, "entra-faults", res, err, []string{"empty", "null"}, ft.srv.ClientSecret)
+				fault.CheckFailed(t, "entra-faults", res, err, []string{"empty", "null"}, ft.hidden()...)
 			})
 		}
 	}
@@ -347,9 +237,9 @@ func TestFaultProxyErrorPagesKeepTheirStatus(t *testing.T) {
 	for _, status := range []int{http.StatusBadGateway, http.StatusForbidden} {
 		ft := newFaultTenant(t, faultSetup{})
 		res, err := ft.fetch(t, faultSetup{}, true, false, time.Minute, nil, func() {
-			ft.srv.Inject(entratest.Fault{Endpoint: "users/delta", Nth: 2, Times: -1, HTML: true, Status: status})
+			ft.srv.Inject(fault.Fault{Endpoint: "users/delta", Nth: 2, Times: -1, HTML: true, Status: status})
 		})
-		checkFaultError(t, "entra-faults", res, err, []string{fmt.Sprint(status)}, ft.srv.ClientSecret)
+		fault.CheckFailed(t, "entra-faults", res, err, []string{fmt.Sprint(status)}, ft.hidden()...)
 		if err != nil && (!strings.Contains(err.Error(), "not JSON (text/html)") || errors.Is(err, connectors.ErrTerminal)) {
 			t.Errorf("HTTP %d page: %v; want a retryable error saying the answer was an HTML page", status, err)
 		}

@@ -2,7 +2,6 @@ package entra_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"log/slog"
 	"os"
@@ -17,6 +16,7 @@ import (
 	"github.com/learnsync/learnsync/connectors"
 	"github.com/learnsync/learnsync/connectors/entra"
 	"github.com/learnsync/learnsync/connectors/entra/entratest"
+	"github.com/learnsync/learnsync/connectors/fault"
 )
 
 // FuzzUsersDeltaPage serves the fuzzed bytes as the one page of a users
@@ -29,17 +29,8 @@ import (
 //
 //	go test -run '^$' -fuzz FuzzUsersDeltaPage -fuzztime 20s ./connectors/entra/
 func FuzzUsersDeltaPage(f *testing.F) {
-	users, err := os.ReadFile("testdata/users_delta_page.json")
-	if err != nil {
-		f.Fatal(err)
-	}
-	groups, err := os.ReadFile("testdata/groups_delta_page.json")
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Add(users)
 	const delta = `"@odata.deltaLink": "{{graph}}/users/delta?$deltatoken=t1"`
-	for _, s := range []string{
+	seeds := []string{
 		`{` + delta + `, "value": []}`,
 		`{` + delta + `}`,
 		`{` + delta + `, "value": null}`,
@@ -52,32 +43,8 @@ func FuzzUsersDeltaPage(f *testing.F) {
 		`{` + delta + `, "value": {}}`,
 		`[]`, `<html><title>Bad gateway</title></html>`, `1`, `"x"`,
 		`null`, // once made kiota dereference nil
-	} {
-		f.Add([]byte(s))
 	}
-
-	srv := entratest.New(f)
-	conn := newFuzzConnector(f, srv)
-
-	f.Fuzz(func(t *testing.T, body []byte) {
-		if len(body) == 0 {
-			return // the fake sends an error body instead of an empty one
-		}
-		srv.ClearFaults()
-		srv.Inject(entratest.Fault{Endpoint: "groups/delta", Status: 200, Body: string(groups)})
-		srv.Inject(entratest.Fault{Endpoint: "users/delta", Status: 200, Body: string(body)})
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		res, err := conn.FetchAll(ctx)
-		if err != nil {
-			if res != nil {
-				t.Fatalf("FetchAll returned a result with error %v", err)
-			}
-			return
-		}
-		if res == nil || !res.Full {
-			t.Fatalf("FetchAll returned %+v and no error", res)
-		}
+	fuzzDeltaPage(f, "users/delta", seeds, func(t *testing.T, res *connectors.Result, page []byte) {
 		got := map[string]connectors.User{}
 		for _, u := range res.Users {
 			if u.ExternalID == "" || u.UserName == "" || u.Email == "" {
@@ -111,7 +78,6 @@ func FuzzUsersDeltaPage(f *testing.F) {
 			}
 		}
 
-		page := bytes.ReplaceAll(body, []byte("{{graph}}"), []byte(srv.GraphURL))
 		want, ok := readUsersPage(page)
 		if !ok {
 			return
@@ -129,49 +95,17 @@ func FuzzUsersDeltaPage(f *testing.F) {
 //
 //	go test -run '^$' -fuzz FuzzGroupsDeltaPage -fuzztime 20s ./connectors/entra/
 func FuzzGroupsDeltaPage(f *testing.F) {
-	users, err := os.ReadFile("testdata/users_delta_page.json")
-	if err != nil {
-		f.Fatal(err)
-	}
-	groups, err := os.ReadFile("testdata/groups_delta_page.json")
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Add(groups)
 	const delta = `"@odata.deltaLink": "{{graph}}/groups/delta?$deltatoken=t1"`
 	const adele, alex = "87d349ed-44d7-43e1-9a83-5f2406dee5bd", "2d7b4ba0-5a7d-4f2b-b7f2-0e9e0b0f6f8a"
-	for _, s := range []string{
+	seeds := []string{
 		`{` + delta + `, "value": []}`,
 		`{` + delta + `, "value": [{"id": "g1", "displayName": "G", "members@delta": [{"id": "` + adele + `"}, {"id": "` + alex + `", "@removed": {"reason": "deleted"}}]}]}`,
 		`{` + delta + `, "value": [{"id": "g1", "displayName": "G", "members@delta": {}}, {"id": "g1", "displayName": null, "description": "d"}]}`,
 		`{` + delta + `, "value": [{"id": "g1", "members@delta": [{"id": "` + adele + `"}]}, {"id": "g1", "@removed": {"reason": "changed"}}, {"id": "g2"}]}`,
 		`{` + delta + `, "value": [{"id": "g1", "displayName": "G", "members@delta": [{}, 5, {"id": ""}, {"id": "` + alex + `", "@odata.type": "#microsoft.graph.device"}]}]}`,
 		`null`,
-	} {
-		f.Add([]byte(s))
 	}
-
-	srv := entratest.New(f)
-	conn := newFuzzConnector(f, srv)
-	f.Fuzz(func(t *testing.T, body []byte) {
-		if len(body) == 0 {
-			return // the fake sends an error body instead of an empty one
-		}
-		srv.ClearFaults()
-		srv.Inject(entratest.Fault{Endpoint: "groups/delta", Status: 200, Body: string(body)})
-		srv.Inject(entratest.Fault{Endpoint: "users/delta", Status: 200, Body: string(users)})
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		res, err := conn.FetchAll(ctx)
-		if err != nil {
-			if res != nil {
-				t.Fatalf("FetchAll returned a result with error %v", err)
-			}
-			return
-		}
-		if res == nil || !res.Full {
-			t.Fatalf("FetchAll returned %+v and no error", res)
-		}
+	fuzzDeltaPage(f, "groups/delta", seeds, func(t *testing.T, res *connectors.Result, page []byte) {
 		userIDs := map[string]bool{}
 		for _, u := range res.Users {
 			userIDs[u.ExternalID] = true
@@ -207,7 +141,6 @@ func FuzzGroupsDeltaPage(f *testing.F) {
 			got[gid] = g
 		}
 
-		page := bytes.ReplaceAll(body, []byte("{{graph}}"), []byte(srv.GraphURL))
 		want, ok := readGroupsPage(page, userIDs)
 		if !ok {
 			return
@@ -218,17 +151,57 @@ func FuzzGroupsDeltaPage(f *testing.F) {
 	})
 }
 
+// recordedPages reads the recorded users and groups delta pages.
+func recordedPages(tb testing.TB) (users, groups []byte) {
+	tb.Helper()
+	users, err := os.ReadFile("testdata/users_delta_page.json")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	groups, err = os.ReadFile("testdata/groups_delta_page.json")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return users, groups
+}
+
+// fuzzDeltaPage serves each input (the recorded page of endpoint and the
+// seeds first) as the one page of endpoint's delta round, "users/delta" or
+// "groups/delta", with the recorded page of the other, to a real FetchAll
+// of a connector with the default settings. The fetch must fail as a
+// whole or return a full result, which check judges against the page as
+// served.
+func fuzzDeltaPage(f *testing.F, endpoint string, seeds []string, check func(t *testing.T, res *connectors.Result, page []byte)) {
+	users, groups := recordedPages(f)
+	recorded := map[string][]byte{"users/delta": users, "groups/delta": groups}
+	f.Add(recorded[endpoint])
+	for _, s := range seeds {
+		f.Add([]byte(s))
+	}
+	srv := entratest.New(f)
+	conn := newFuzzConnector(f, srv)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		if len(body) == 0 {
+			return // the fake sends an error body instead of an empty one
+		}
+		srv.ClearFaults()
+		for _, ep := range []string{"groups/delta", "users/delta"} {
+			page := recorded[ep]
+			if ep == endpoint {
+				page = body
+			}
+			srv.Inject(fault.Fault{Endpoint: ep, Body: string(page)})
+		}
+		if res := fault.Whole(t, conn.FetchAll, 20*time.Second); res != nil {
+			check(t, res, bytes.ReplaceAll(body, []byte("{{graph}}"), []byte(srv.GraphURL)))
+		}
+	})
+}
+
 // newFuzzConnector builds a connector for the fake with the default
 // settings (members only, no scope, direct members).
 func newFuzzConnector(f *testing.F, srv *entratest.Server) *entra.Connector {
-	cfg := entra.DefaultConfig()
-	cfg.TenantID = srv.TenantID
-	cfg.ClientID = srv.ClientID
-	cfg.ClientSecret = connectors.Secret(srv.ClientSecret)
-	cfg.GraphURL = srv.GraphURL
-	cfg.AuthorityHost = srv.AuthorityHost
-	cfg.CAFile = srv.CAFile
-	cfg.RequestTimeout = 5 * time.Second
+	cfg := fakeConfig(srv, 5*time.Second)
 	opts := connectors.Options{Name: "corp-entra", Logger: slog.New(slog.DiscardHandler)}
 	if errs := cfg.Validate(opts); len(errs) > 0 {
 		f.Fatalf("Validate: %v", errs)

@@ -8,6 +8,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"math/big"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"github.com/learnsync/learnsync/connectors"
 	"github.com/learnsync/learnsync/connectors/entra"
 	"github.com/learnsync/learnsync/connectors/entra/entratest"
+	"github.com/learnsync/learnsync/connectors/fault"
 )
 
 func TestClientCertificateAuth(t *testing.T) {
@@ -78,16 +80,9 @@ func TestClientCertificateAuth(t *testing.T) {
 // @removed, members of other types, a group split in two) to the SDK.
 func TestRecordedPages(t *testing.T) {
 	srv := entratest.New(t)
-	users, err := os.ReadFile("testdata/users_delta_page.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	groups, err := os.ReadFile("testdata/groups_delta_page.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Inject(entratest.Fault{Endpoint: "users/delta", Status: 200, Body: string(users)})
-	srv.Inject(entratest.Fault{Endpoint: "groups/delta", Status: 200, Body: string(groups)})
+	users, groups := recordedPages(t)
+	srv.Inject(fault.Fault{Endpoint: "users/delta", Body: string(users)})
+	srv.Inject(fault.Fault{Endpoint: "groups/delta", Body: string(groups)})
 	h := newHarness(t, srv, func(c *entra.Config) { c.UserType = entra.UserTypeAll })
 	res, err := h.conn.FetchAll(ctx(t))
 	if err != nil {
@@ -123,13 +118,14 @@ func TestRecordedPages(t *testing.T) {
 func TestThrottlingBeyondTheBoundFails(t *testing.T) {
 	srv := entratest.New(t)
 	seed(srv)
-	srv.Throttle("users/delta", 1, 3600)
+	srv.Inject(fault.Fault{Endpoint: "users/delta", Status: http.StatusTooManyRequests, Header: http.Header{"Retry-After": {"3600"}}})
 	h := newHarness(t, srv, nil)
 	start := time.Now()
 	_, err := h.conn.FetchAll(ctx(t))
 	if err == nil || errors.Is(err, connectors.ErrTerminal) || !strings.Contains(err.Error(), "429") {
 		t.Fatalf("err = %v; want a non-terminal 429 error", err)
 	}
+	fault.CheckAnswer(t, err, fault.Throttled)
 	if time.Since(start) > 5*time.Second {
 		t.Errorf("waited %v for a Retry-After beyond the bound", time.Since(start))
 	}

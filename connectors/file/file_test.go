@@ -93,6 +93,11 @@ func sameStrings(t *testing.T, what string, got, want []string) {
 	}
 }
 
+// ada is the first user of testdata/ok.json and ok.csv.
+var ada = connectors.User{ExternalID: "u1", UserName: "ada", Email: "ada@example.com", GivenName: "Ada", FamilyName: "Lovelace",
+	DisplayName: "Ada Lovelace", Title: "Engineer", Department: "Engineering", EmployeeNumber: "E1",
+	CostCenter: "CC-1", Status: connectors.StatusActive}
+
 func TestFetchJSON(t *testing.T) {
 	res := mustFetch(t, "testdata/ok.json")
 	if !res.Full {
@@ -102,9 +107,7 @@ func TestFetchJSON(t *testing.T) {
 		t.Errorf("Problems = %v", problems(res))
 	}
 	wantUsers := []connectors.User{
-		{ExternalID: "u1", UserName: "ada", Email: "ada@example.com", GivenName: "Ada", FamilyName: "Lovelace",
-			DisplayName: "Ada Lovelace", Title: "Engineer", Department: "Engineering", EmployeeNumber: "E1",
-			CostCenter: "CC-1", Status: connectors.StatusActive},
+		ada,
 		{ExternalID: "u2", UserName: "grace", Email: "grace@example.com", GivenName: "Grace", FamilyName: "Hopper",
 			Status: connectors.StatusActive},
 		{ExternalID: "u3", UserName: "alan", Email: "alan@example.com", Status: connectors.StatusInactive},
@@ -192,13 +195,31 @@ func TestFetchJSONManyUnknownMembers(t *testing.T) {
 	sameStrings(t, "members", res.Members["g"], []string{"a"})
 }
 
+// failCase is a source file whose read must fail with an error that says
+// every one of want.
+type failCase struct {
+	name string
+	path string
+	data string // used instead of path when set
+	want []string
+}
+
+// fetchFailures reads each case, written to a file named name when it
+// has data.
+func fetchFailures(t *testing.T, name string, cases []failCase) {
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := tc.path
+			if p == "" {
+				p = writeTemp(t, name, []byte(tc.data))
+			}
+			fetchFails(t, p, tc.want...)
+		})
+	}
+}
+
 func TestFetchJSONFails(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		path string
-		data string // used instead of path when set
-		want []string
-	}{
+	fetchFailures(t, "org.json", []failCase{
 		{name: "truncated", path: "testdata/truncated.json",
 			want: []string{"line 4, column 33", "unexpected end of file"}},
 		{name: "syntax", path: "testdata/syntax.json",
@@ -213,15 +234,7 @@ func TestFetchJSONFails(t *testing.T) {
 		{name: "users not array", data: `{"users": {"id": "u1"}}`, want: []string{"users: must be an array"}},
 		{name: "trailing data", data: "{\"users\": []}\n{}", want: []string{"line 2, column 1", "data after the JSON object"}},
 		{name: "trailing garbage", data: `{"users": []} x`, want: []string{"invalid JSON"}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			p := tc.path
-			if p == "" {
-				p = writeTemp(t, "org.json", []byte(tc.data))
-			}
-			fetchFails(t, p, tc.want...)
-		})
-	}
+	})
 }
 
 func TestFetchJSONNullLists(t *testing.T) {
@@ -237,9 +250,7 @@ func TestFetchCSV(t *testing.T) {
 		t.Errorf("Problems = %v", problems(res))
 	}
 	wantUsers := []connectors.User{
-		{ExternalID: "u1", UserName: "ada", Email: "ada@example.com", GivenName: "Ada", FamilyName: "Lovelace",
-			DisplayName: "Ada Lovelace", Title: "Engineer", Department: "Engineering", EmployeeNumber: "E1",
-			CostCenter: "CC-1", Status: connectors.StatusActive},
+		ada,
 		{ExternalID: "u2", UserName: "grace", Email: "grace@example.com", GivenName: "Grace", FamilyName: "Hopper",
 			DisplayName: "Grace Hopper", Title: "Rear Admiral, retired", Department: "Navy", EmployeeNumber: "E2",
 			Manager: "u1", CostCenter: "CC-2", Status: connectors.StatusActive},
@@ -324,12 +335,7 @@ func TestFetchCSVBadRows(t *testing.T) {
 }
 
 func TestFetchCSVFails(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		path string
-		data string
-		want []string
-	}{
+	fetchFailures(t, "org.csv", []failCase{
 		{name: "unknown column", path: "testdata/unknown_column.csv",
 			want: []string{`line 1: unknown column "emial"`, "columns are id, user_name"}},
 		{name: "no id column", data: "email,status\na@example.com,active\n", want: []string{"no id column"}},
@@ -337,15 +343,7 @@ func TestFetchCSVFails(t *testing.T) {
 		{name: "unnamed column", data: "id,email,\n", want: []string{"column 3 has no name"}},
 		{name: "runaway quote", path: "testdata/runaway_quote.csv",
 			want: []string{"line 2: quoted field runs on to line"}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			p := tc.path
-			if p == "" {
-				p = writeTemp(t, "org.csv", []byte(tc.data))
-			}
-			fetchFails(t, p, tc.want...)
-		})
-	}
+	})
 }
 
 func TestFetchCSVEmpty(t *testing.T) {

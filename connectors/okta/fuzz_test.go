@@ -2,7 +2,6 @@ package okta
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -17,6 +16,7 @@ import (
 	"github.com/okta/okta-sdk-golang/v2/okta"
 
 	"github.com/learnsync/learnsync/connectors"
+	"github.com/learnsync/learnsync/connectors/fault"
 )
 
 // oktaUsersPage is a users page in the shape of Okta's documented answer
@@ -238,17 +238,9 @@ func FuzzFetchAll(f *testing.F) {
 	f.Fuzz(func(t *testing.T, usersPage, groupsPage []byte) {
 		users.Store(&usersPage)
 		groups.Store(&groupsPage)
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		res, err := c.FetchAll(ctx)
-		if err != nil {
-			if res != nil {
-				t.Fatalf("FetchAll returned a result with error %v", err)
-			}
+		res := fault.Whole(t, c.FetchAll, 10*time.Second)
+		if res == nil {
 			return
-		}
-		if res == nil || !res.Full {
-			t.Fatalf("FetchAll returned %+v and no error", res)
 		}
 		for name, b := range map[string][]byte{"users": usersPage, "groups": groupsPage} {
 			if trimmed := bytes.TrimSpace(b); len(trimmed) == 0 || trimmed[0] != '[' {

@@ -2,15 +2,9 @@ package okta
 
 import (
 	"context"
-	"encoding/pem"
 	"errors"
-	"io"
-	"log"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -18,6 +12,7 @@ import (
 	"time"
 
 	"github.com/learnsync/learnsync/connectors"
+	"github.com/learnsync/learnsync/connectors/fault"
 	"github.com/learnsync/learnsync/connectors/okta/oktatest"
 )
 
@@ -421,13 +416,14 @@ func TestThrottlingBound(t *testing.T) {
 	srv := oktatest.New(t)
 	srv.AddPeople(1)
 	srv.SetRateWindow(time.Second)
-	srv.FailRequests("/api/v1/users", 1, 0, http.StatusTooManyRequests)
+	srv.Inject(fault.Fault{Endpoint: "/api/v1/users", Times: -1, Status: http.StatusTooManyRequests})
 	c := newTestConnector(t, testConfig(t, srv), connectors.Hooks{})
 	c.tr.maxThrottles = 1
 	res, err := c.FetchAll(context.Background())
 	if res != nil || err == nil || !strings.Contains(err.Error(), "throttling bound") || errors.Is(err, connectors.ErrTerminal) {
 		t.Fatalf("FetchAll = %v, %v; want a non-terminal error about the bound", res, err)
 	}
+	fault.CheckAnswer(t, err, fault.Throttled)
 	if n := srv.Requests("/api/v1/users"); n != 2 {
 		t.Errorf("%d requests, want 2 (one wait)", n)
 	}
@@ -466,7 +462,7 @@ func TestRateBudgetShare(t *testing.T) {
 func TestServerErrorOnMiddlePage(t *testing.T) {
 	srv := oktatest.New(t)
 	srv.AddPeople(8)
-	srv.FailRequests("/api/v1/users", 2, 0, http.StatusInternalServerError)
+	srv.Inject(fault.Fault{Endpoint: "/api/v1/users", Nth: 2, Times: -1, Status: http.StatusInternalServerError})
 
 	c := newTestConnector(t, testConfig(t, srv), connectors.Hooks{})
 	res, err := c.FetchAll(context.Background())
@@ -486,8 +482,8 @@ func TestServerErrorOnMiddlePage(t *testing.T) {
 	}
 
 	// One 500 is retried and the fetch goes on.
-	srv.ClearFailures()
-	srv.FailRequests("/api/v1/users", 2, 1, http.StatusInternalServerError)
+	srv.ClearFaults()
+	srv.Inject(fault.Fault{Endpoint: "/api/v1/users", Nth: 2, Status: http.StatusInternalServerError})
 	res, err = c.FetchAll(context.Background())
 	if err != nil || len(res.Users) != 8 {
 		t.Fatalf("after one 500: %v, %v", res, err)
@@ -518,7 +514,7 @@ func TestUnauthorized(t *testing.T) {
 
 	// 403 on a member list, with the right token.
 	g := srv.AddGroup(oktatest.Group{Name: "G"})
-	srv.FailRequests("/api/v1/groups/"+g.ID+"/users", 1, 0, http.StatusForbidden)
+	srv.Inject(fault.Fault{Endpoint: "/api/v1/groups/" + g.ID + "/users", Times: -1, Status: http.StatusForbidden})
 	c = newTestConnector(t, testConfig(t, srv), connectors.Hooks{})
 	if _, err := c.FetchAll(context.Background()); !errors.Is(err, connectors.ErrTerminal) || !strings.Contains(err.Error(), "permission") {
 		t.Errorf("403: %v, want a terminal error with Okta's summary", err)
@@ -615,7 +611,7 @@ func TestGroupDeletedWhileFetching(t *testing.T) {
 	g2 := srv.AddGroup(oktatest.Group{Name: "G2"})
 	srv.AddMember(g1.ID, u)
 	srv.AddMember(g2.ID, u)
-	srv.FailRequests("/api/v1/groups/"+g2.ID+"/users", 1, 0, http.StatusNotFound)
+	srv.Inject(fault.Fault{Endpoint: "/api/v1/groups/" + g2.ID + "/users", Times: -1, Status: http.StatusNotFound})
 	c := newTestConnector(t, testConfig(t, srv), connectors.Hooks{})
 	res, err := c.FetchAll(context.Background())
 	if err != nil {
@@ -627,30 +623,20 @@ func TestGroupDeletedWhileFetching(t *testing.T) {
 }
 
 func TestNetworkErrorsFail(t *testing.T) {
-	var mu sync.Mutex
-	hits := make(map[string]int)
-	ts := newTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		hits[r.URL.Path]++
-		mu.Unlock()
-		conn, _, err := w.(http.Hijacker).Hijack()
-		if err == nil {
-			conn.Close() // the client reads EOF, which the SDK would retry forever
-		}
-	}))
-	cfg := DefaultConfig()
-	cfg.OrgURL = ts.URL
-	cfg.APIToken = "token"
-	cfg.CAFile = writeCert(t, ts)
-	c := newTestConnector(t, cfg, connectors.Hooks{})
+	srv := fault.Start(t, "okta-reset", fault.Handler{Answer: http.NotFound})
+	// The client reads EOF, which the SDK would retry forever.
+	srv.Inject(fault.Fault{Endpoint: "*", Reset: true, Times: -1})
+	c := rawConnector(t, srv)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	res, err := c.FetchAll(ctx)
 	if err == nil || res != nil || ctx.Err() != nil {
 		t.Fatalf("FetchAll = %v, %v (ctx %v); want a prompt error", res, err, ctx.Err())
 	}
-	mu.Lock()
-	defer mu.Unlock()
+	hits := map[string]int{}
+	for _, r := range srv.RequestLog() {
+		hits[r.Path]++
+	}
 	most := 0
 	for _, n := range hits {
 		most = max(most, n)
@@ -661,17 +647,12 @@ func TestNetworkErrorsFail(t *testing.T) {
 }
 
 func TestPagingLoopIsRefused(t *testing.T) {
-	ts := newTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	c := rawConnector(t, fault.Start(t, "okta-loop", fault.Handler{Answer: func(w http.ResponseWriter, r *http.Request) {
 		// A broken server that always points to the same next page.
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Add("Link", `<https://`+r.Host+`/api/v1/users?after=same&limit=1>; rel="next"`)
 		_, _ = w.Write([]byte(`[{"id":"00u1","status":"ACTIVE","profile":{"login":"a@example.com"}}]`))
-	}))
-	cfg := DefaultConfig()
-	cfg.OrgURL = ts.URL
-	cfg.APIToken = "token"
-	cfg.CAFile = writeCert(t, ts)
-	c := newTestConnector(t, cfg, connectors.Hooks{})
+	}}))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if _, err := c.FetchAll(ctx); err == nil || !strings.Contains(err.Error(), "next link") {
@@ -679,20 +660,11 @@ func TestPagingLoopIsRefused(t *testing.T) {
 	}
 }
 
-// newTLSServer starts a TLS test server that does not log hang-ups.
-func newTLSServer(h http.Handler) *httptest.Server {
-	ts := httptest.NewUnstartedServer(h)
-	ts.Config.ErrorLog = log.New(io.Discard, "", 0)
-	ts.StartTLS()
-	return ts
-}
-
-func writeCert(t *testing.T, ts *httptest.Server) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "ca.pem")
-	data := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ts.Certificate().Raw})
-	if err := os.WriteFile(p, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
+// rawConnector is a connector of an org whose answers srv gives.
+func rawConnector(t *testing.T, srv *fault.Server) *Connector {
+	cfg := DefaultConfig()
+	cfg.OrgURL = srv.URL
+	cfg.APIToken = "token"
+	cfg.CAFile = srv.CAFile
+	return newTestConnector(t, cfg, connectors.Hooks{})
 }

@@ -8,17 +8,24 @@ import (
 	"github.com/learnsync/learnsync/connectors"
 )
 
-// TestDecodeRecordedPage maps a page in the shape of OneLogin's documented
-// answer (nulls, ids as numbers, manager_user_id as a string).
-func TestDecodeRecordedPage(t *testing.T) {
+// recordedPage reads the items of testdata/users_page.json.
+func recordedPage(tb testing.TB) []json.RawMessage {
+	tb.Helper()
 	body, err := os.ReadFile("testdata/users_page.json")
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	var items []json.RawMessage
 	if err := json.Unmarshal(body, &items); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
+	return items
+}
+
+// TestDecodeRecordedPage maps a page in the shape of OneLogin's documented
+// answer (nulls, ids as numbers, manager_user_id as a string).
+func TestDecodeRecordedPage(t *testing.T) {
+	items := recordedPage(t)
 	f := &pull{}
 	var got []userRec
 	for i, raw := range items {
@@ -51,14 +58,7 @@ func TestDecodeRecordedPage(t *testing.T) {
 // FuzzMapUser checks that no answer element makes the mapping panic, and
 // that a kept user always has an id and a valid status.
 func FuzzMapUser(f *testing.F) {
-	body, err := os.ReadFile("testdata/users_page.json")
-	if err != nil {
-		f.Fatal(err)
-	}
-	var items []json.RawMessage
-	if err := json.Unmarshal(body, &items); err != nil {
-		f.Fatal(err)
-	}
+	items := recordedPage(f)
 	for _, it := range items {
 		f.Add([]byte(it))
 	}

@@ -1,56 +1,21 @@
 package onelogin
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"maps"
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/learnsync/learnsync/connectors"
+	"github.com/learnsync/learnsync/connectors/fault"
 	"github.com/learnsync/learnsync/connectors/onelogin/onelogintest"
 )
 
-// faultTimeout is the request_timeout of the fault tests with slow answers,
-// which take five times as long. The other faults are answered at once, and
-// their tests wait longer, so that a busy machine does not turn them into
-// timeouts.
-const faultTimeout = 200 * time.Millisecond
-
-// timeoutFor is the request_timeout for a fault.
-func timeoutFor(k faultKind) time.Duration {
-	if k.fault.Delay > 0 {
-		return faultTimeout
-	}
-	return 10 * time.Second
-}
-
-// faultKind is one way an answer goes wrong, and the words the fetch error
-// must use for it (any one of them, case-insensitive).
-type faultKind struct {
-	name  string
-	fault onelogintest.Fault
-	want  []string
-}
-
-var faultKinds = []faultKind{
-	{"5xx", onelogintest.Fault{Status: http.StatusServiceUnavailable}, []string{"503"}},
-	{"reset", onelogintest.Fault{Drop: true}, []string{"closed the connection", "connection reset"}},
-	{"truncated", onelogintest.Fault{Truncate: true}, []string{"truncated"}},
-	{"empty-200", onelogintest.Fault{Empty: true}, []string{"empty"}},
-	{"null-200", onelogintest.Fault{Status: http.StatusOK, Body: "null"}, []string{"null"}},
-	{"html-200", onelogintest.Fault{HTML: true}, []string{"not JSON (text/html"}},
-	{"html-502", onelogintest.Fault{HTML: true, Status: http.StatusBadGateway}, []string{"502"}},
-	{"html-404", onelogintest.Fault{HTML: true, Status: http.StatusNotFound}, []string{"404"}},
-	{"401", onelogintest.Fault{Status: http.StatusUnauthorized}, []string{"401"}},
-	{"slow", onelogintest.Fault{Delay: 5 * faultTimeout}, []string{"timed out"}},
-	{"slow-body", onelogintest.Fault{Stall: true, Delay: 5 * faultTimeout}, []string{"timed out"}},
-}
+var faultKinds = append(fault.Kinds(), fault.HTML404)
 
 // faultPaths maps the connector's endpoint names (Hooks.Request) to the
 // fake's paths.
@@ -72,6 +37,9 @@ type faultAccount struct {
 	srv   *onelogintest.Server
 	staff []int64
 }
+
+// hidden are what no error may show: the secret.
+func (a *faultAccount) hidden() []string { return []string{a.srv.ClientSecret} }
 
 func newFaultAccount(t *testing.T) *faultAccount {
 	a := &faultAccount{srv: onelogintest.New(t)}
@@ -123,17 +91,7 @@ func (a *faultAccount) connector(t *testing.T, timeout time.Duration) (*Connecto
 func (a *faultAccount) fetch(t *testing.T, full, reuse bool, timeout time.Duration, inject func()) (*connectors.Result, error, *recorder) {
 	t.Helper()
 	c, rec := a.connector(t, time.Minute)
-	var cursor string
-	if !full || reuse {
-		first, err := c.FetchAll(context.Background())
-		if err != nil {
-			t.Fatalf("first fetch: %v", err)
-		}
-		cursor = first.Cursor
-		if !full {
-			a.touch()
-		}
-	}
+	cursor := fault.First(t, c, full, reuse, a.touch)
 	if !reuse {
 		c, rec = a.connector(t, time.Minute)
 	}
@@ -142,21 +100,7 @@ func (a *faultAccount) fetch(t *testing.T, full, reuse bool, timeout time.Durati
 	rec.requests = nil
 	rec.mu.Unlock()
 	inject()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	start := time.Now()
-	var (
-		res *connectors.Result
-		err error
-	)
-	if full {
-		res, err = c.FetchAll(ctx)
-	} else {
-		res, err = c.FetchChanges(ctx, cursor)
-	}
-	if ctx.Err() != nil || time.Since(start) > 10*time.Second {
-		t.Errorf("the fetch took %v", time.Since(start))
-	}
+	res, err := fault.Timed(t, fault.FetchOf(c, full, cursor))
 	return res, err, rec
 }
 
@@ -170,102 +114,46 @@ func pagesOf(rec *recorder) map[string]int {
 	return n
 }
 
-// positions are the first, middle and last of n requests.
-func positions(n int) []int {
-	p := []int{1, (n + 1) / 2, n}
-	slices.Sort(p)
-	return slices.Compact(p)
-}
-
 // TestFaults injects every kind of fault at every endpoint and page
-// position, in a full and in an incremental fetch. Each fetch must fail as
-// a whole (an error and no result), within a bound, with an error that names
-// the source and what went wrong, and without the secret.
+// position, in a full and in an incremental fetch (see fault.Matrix).
 func TestFaults(t *testing.T) {
-	var slow []func(*testing.T)
-	for _, mode := range []string{"full", "incremental"} {
-		full := mode == "full"
-		a := newFaultAccount(t)
-		res, err, rec := a.fetch(t, full, false, time.Minute, func() {})
-		if err != nil || len(res.Problems) > 0 {
-			t.Fatalf("clean %s fetch: %v, problems %v", mode, err, res.Problems)
-		}
-		pages := pagesOf(rec)
-		want := map[string]bool{"token": true, "users": true, "roles": true, "role_users": true, "groups": true, "user": !full}
-		for ep, n := range pages {
-			if !want[ep] {
-				t.Fatalf("clean %s fetch: unexpected endpoint %s", mode, ep)
-			}
-			if ep != "token" && n < 3 {
-				t.Fatalf("clean %s fetch: %s in %d requests, want 3 pages or more", mode, ep, n)
-			}
-		}
-		for _, ep := range slices.Sorted(maps.Keys(pages)) {
-			for _, nth := range positions(pages[ep]) {
-				for _, k := range faultKinds {
-					name := fmt.Sprintf("%s/%s/%d-of-%d/%s", mode, ep, nth, pages[ep], k.name)
-					run := func(t *testing.T) {
-						a := newFaultAccount(t)
-						f := k.fault
-						f.Times = -1
-						reuse := k.fault.Delay > 0 && ep != "token"
-						res, err, rec := a.fetch(t, full, reuse, timeoutFor(k), func() { a.srv.FailAt(faultPaths[ep], nth, f) })
-						if n := pagesOf(rec)[ep]; n < nth {
-							t.Fatalf("the fault was never reached: %d requests to %s (%v)", n, ep, err)
-						}
-						checkFaultError(t, "ol-faults", res, err, k.want, a.srv.ClientSecret)
-					}
-					if k.fault.Delay > 0 {
-						slow = append(slow, func(t *testing.T) { t.Run(name, run) })
-						continue
-					}
-					t.Run(name, func(t *testing.T) {
-						t.Parallel()
-						run(t)
-					})
-				}
-			}
-		}
-	}
-	// Slow answers mostly wait: they run several at once, beyond -parallel
-	// (but not so many that answers on time come late on a small machine).
-	t.Run("waiting", func(t *testing.T) {
-		t.Parallel()
-		var wg sync.WaitGroup
-		sem := make(chan struct{}, 8)
-		for _, run := range slow {
-			wg.Go(func() {
-				sem <- struct{}{}
-				defer func() { <-sem }()
-				run(t)
-			})
-		}
-		wg.Wait()
-	})
+	fault.Matrix{Source: "ol-faults", Kinds: faultKinds, Endpoints: faultEndpoints, Fetch: testFault}.Run(t)
 }
 
-// checkFaultError checks the contract of a failed fetch.
-func checkFaultError(t *testing.T, source string, res *connectors.Result, err error, want []string, secrets ...string) {
-	t.Helper()
-	if err == nil || res != nil {
-		t.Fatalf("fetch = %+v, %v; want an error and no result", res, err)
+// faultEndpoints runs a clean fetch and returns the endpoints it read.
+func faultEndpoints(t *testing.T, full bool) []fault.Endpoint {
+	mode := map[bool]string{true: "full", false: "incremental"}[full]
+	a := newFaultAccount(t)
+	res, err, rec := a.fetch(t, full, false, time.Minute, func() {})
+	if err != nil || len(res.Problems) > 0 {
+		t.Fatalf("clean %s fetch: %v, problems %v", mode, err, res.Problems)
 	}
-	msg := err.Error()
-	if !strings.Contains(msg, `"`+source+`"`) {
-		t.Errorf("error %q does not name the source %q", msg, source)
-	}
-	found := false
-	for _, w := range want {
-		found = found || strings.Contains(strings.ToLower(msg), strings.ToLower(w))
-	}
-	if !found {
-		t.Errorf("error %q does not say %q", msg, strings.Join(want, `" or "`))
-	}
-	for _, s := range secrets {
-		if s != "" && strings.Contains(msg, s) {
-			t.Errorf("error %q shows a secret", msg)
+	pages := pagesOf(rec)
+	want := map[string]bool{"token": true, "users": true, "roles": true, "role_users": true, "groups": true, "user": !full}
+	for ep, n := range pages {
+		if !want[ep] {
+			t.Fatalf("clean %s fetch: unexpected endpoint %s", mode, ep)
+		}
+		if ep != "token" && n < 3 {
+			t.Fatalf("clean %s fetch: %s in %d requests, want 3 pages or more", mode, ep, n)
 		}
 	}
+	var eps []fault.Endpoint
+	for _, ep := range slices.Sorted(maps.Keys(pages)) {
+		eps = append(eps, fault.Endpoint{Name: ep, Requests: pages[ep]})
+	}
+	return eps
+}
+
+// testFault runs a case of TestFaults on an account of its own.
+func testFault(t *testing.T, c fault.Case) fault.Outcome {
+	ep := c.Endpoint.Name
+	a := newFaultAccount(t)
+	f := c.Fault()
+	f.Endpoint = faultPaths[ep]
+	reuse := c.Kind.Slow() && ep != "token"
+	res, err, rec := a.fetch(t, c.Full, reuse, c.Kind.Timeout(), func() { a.srv.Inject(f) })
+	return fault.Outcome{Result: res, Err: err, Reached: pagesOf(rec)[ep], Hidden: a.hidden()}
 }
 
 // A manager looked up in an incremental fetch whose answer was a proxy's
@@ -273,11 +161,11 @@ func checkFaultError(t *testing.T, source string, res *connectors.Result, err er
 // the manager left empty: every report of that manager lost their manager,
 // with a nil error.
 func TestFaultManagerLookupThatIsNotJSONFailsTheFetch(t *testing.T) {
-	for _, f := range []onelogintest.Fault{{HTML: true}, {Truncate: true}, {Empty: true}} {
+	for _, f := range []fault.Fault{{HTML: true}, {Truncate: true}, {Empty: true}} {
 		a := newFaultAccount(t)
-		f.Times = -1
-		res, err, _ := a.fetch(t, false, false, time.Minute, func() { a.srv.FailAt(faultPaths["user"], 1, f) })
-		checkFaultError(t, "ol-faults", res, err, []string{"not JSON (text/html", "truncated", "empty"}, a.srv.ClientSecret)
+		f.Endpoint, f.Times = faultPaths["user"], -1
+		res, err, _ := a.fetch(t, false, false, time.Minute, func() { a.srv.Inject(f) })
+		fault.CheckFailed(t, "ol-faults", res, err, []string{"not JSON (text/html", "truncated", "empty"}, a.hidden()...)
 	}
 }
 
@@ -287,9 +175,9 @@ func TestFaultManagerLookupThatIsNotJSONFailsTheFetch(t *testing.T) {
 func TestFaultNullPageIsNotTheLastPage(t *testing.T) {
 	a := newFaultAccount(t)
 	res, err, _ := a.fetch(t, true, false, time.Minute, func() {
-		a.srv.FailAt(faultPaths["users"], 2, onelogintest.Fault{Status: http.StatusOK, Body: "null", Times: -1})
+		a.srv.Inject(fault.Fault{Endpoint: faultPaths["users"], Nth: 2, Body: "null", Times: -1})
 	})
-	checkFaultError(t, "ol-faults", res, err, []string{"null"}, a.srv.ClientSecret)
+	fault.CheckFailed(t, "ol-faults", res, err, []string{"null"}, a.hidden()...)
 }
 
 // A proxy's 404 page for a role's members is not OneLogin saying the role
@@ -298,15 +186,15 @@ func TestFaultNullPageIsNotTheLastPage(t *testing.T) {
 func TestFaultProxyPagesAreNotOneLoginsAnswers(t *testing.T) {
 	a := newFaultAccount(t)
 	res, err, _ := a.fetch(t, true, false, time.Minute, func() {
-		a.srv.FailAt(faultPaths["role_users"], 1, onelogintest.Fault{HTML: true, Status: http.StatusNotFound, Times: -1})
+		a.srv.Inject(fault.Fault{Endpoint: faultPaths["role_users"], HTML: true, Status: http.StatusNotFound, Times: -1})
 	})
-	checkFaultError(t, "ol-faults", res, err, []string{"404"}, a.srv.ClientSecret)
+	fault.CheckFailed(t, "ol-faults", res, err, []string{"404"}, a.hidden()...)
 
 	a = newFaultAccount(t)
 	res, err, _ = a.fetch(t, true, false, time.Minute, func() {
-		a.srv.FailAt(faultPaths["roles"], 1, onelogintest.Fault{HTML: true, Status: http.StatusUnauthorized, Times: -1})
+		a.srv.Inject(fault.Fault{Endpoint: faultPaths["roles"], HTML: true, Status: http.StatusUnauthorized, Times: -1})
 	})
-	checkFaultError(t, "ol-faults", res, err, []string{"401"}, a.srv.ClientSecret)
+	fault.CheckFailed(t, "ol-faults", res, err, []string{"401"}, a.hidden()...)
 	if errors.Is(err, connectors.ErrTerminal) || a.srv.TokenRequests() != 1 {
 		t.Errorf("a proxy's 401 page was taken for OneLogin refusing the token (%d token requests): %v", a.srv.TokenRequests(), err)
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/learnsync/learnsync/connectors"
+	"github.com/learnsync/learnsync/connectors/fault"
 	"github.com/learnsync/learnsync/connectors/onelogin/onelogintest"
 )
 
@@ -460,7 +461,7 @@ func TestRetryAfter429(t *testing.T) {
 	for i := range 3 {
 		srv.AddUser(onelogintest.User{Username: fmt.Sprint("u", i), Email: fmt.Sprint("u", i, "@example.com"), Status: 1, State: 1})
 	}
-	srv.FailAt(onelogintest.UsersPath, 2, onelogintest.Fault{Status: http.StatusTooManyRequests, Header: http.Header{
+	srv.Inject(fault.Fault{Endpoint: onelogintest.UsersPath, Nth: 2, Status: http.StatusTooManyRequests, Header: http.Header{
 		"Retry-After": {"1"}, "X-Ratelimit-Limit": {"5000"}, "X-Ratelimit-Remaining": {"4000"}, "X-Ratelimit-Reset": {"1"},
 	}})
 	cfg := testConfig(srv)
@@ -548,7 +549,7 @@ func TestServerErrors(t *testing.T) {
 	}
 	t.Run("transient 500 is retried", func(t *testing.T) {
 		srv, cfg := setup(t)
-		srv.FailAt(onelogintest.UsersPath, 2, onelogintest.Fault{Status: 502})
+		srv.Inject(fault.Fault{Endpoint: onelogintest.UsersPath, Nth: 2, Status: 502})
 		c, _ := newConnector(t, cfg, connectors.Options{})
 		res, err := c.FetchAll(context.Background())
 		if err != nil || len(res.Users) != 5 {
@@ -557,7 +558,7 @@ func TestServerErrors(t *testing.T) {
 	})
 	t.Run("500 mid-listing fails the fetch", func(t *testing.T) {
 		srv, cfg := setup(t)
-		srv.FailAt(onelogintest.UsersPath, 2, onelogintest.Fault{Status: 500, Times: -1})
+		srv.Inject(fault.Fault{Endpoint: onelogintest.UsersPath, Nth: 2, Status: 500, Times: -1})
 		c, _ := newConnector(t, cfg, connectors.Options{})
 		res, err := c.FetchAll(context.Background())
 		if err == nil || res != nil {
@@ -577,7 +578,7 @@ func TestServerErrors(t *testing.T) {
 		srv, cfg := setup(t)
 		c, _ := newConnector(t, cfg, connectors.Options{})
 		// Three members at two a page: the second page always fails.
-		srv.FailAt(onelogintest.RoleUsersPath(roleID), 2, onelogintest.Fault{Status: 503, Times: -1})
+		srv.Inject(fault.Fault{Endpoint: onelogintest.RoleUsersPath(roleID), Nth: 2, Status: 503, Times: -1})
 		res, err := c.FetchAll(context.Background())
 		if err == nil || res != nil {
 			t.Fatalf("FetchAll = %v, %v; want nil and an error", res, err)
@@ -591,7 +592,7 @@ func TestServerErrors(t *testing.T) {
 	})
 	t.Run("HTML page with 200", func(t *testing.T) {
 		srv, cfg := setup(t)
-		srv.FailAt(onelogintest.UsersPath, 2, onelogintest.Fault{Status: 200, Body: "<html>proxy login</html>",
+		srv.Inject(fault.Fault{Endpoint: onelogintest.UsersPath, Nth: 2, Status: 200, Body: "<html>proxy login</html>",
 			Header: http.Header{"Content-Type": {"text/html"}}})
 		c, _ := newConnector(t, cfg, connectors.Options{})
 		res, err := c.FetchAll(context.Background())
@@ -602,7 +603,7 @@ func TestServerErrors(t *testing.T) {
 	t.Run("slow answers time out", func(t *testing.T) {
 		srv, cfg := setup(t)
 		cfg.RequestTimeout = 100 * time.Millisecond
-		srv.FailAt(onelogintest.RolesPath, 1, onelogintest.Fault{Status: 200, Body: "[]", Delay: 2 * time.Second, Times: -1})
+		srv.Inject(fault.Fault{Endpoint: onelogintest.RolesPath, Status: 200, Body: "[]", Delay: 2 * time.Second, Times: -1})
 		c, _ := newConnector(t, cfg, connectors.Options{})
 		start := time.Now()
 		res, err := c.FetchAll(context.Background())
@@ -615,7 +616,7 @@ func TestServerErrors(t *testing.T) {
 	})
 	t.Run("cancelled", func(t *testing.T) {
 		srv, cfg := setup(t)
-		srv.FailAt(onelogintest.UsersPath, 2, onelogintest.Fault{Status: 200, Body: "[]", Delay: 5 * time.Second})
+		srv.Inject(fault.Fault{Endpoint: onelogintest.UsersPath, Nth: 2, Status: 200, Body: "[]", Delay: 5 * time.Second})
 		c, _ := newConnector(t, cfg, connectors.Options{})
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 		defer cancel()
@@ -626,7 +627,7 @@ func TestServerErrors(t *testing.T) {
 	})
 	t.Run("dropped connection", func(t *testing.T) {
 		srv, cfg := setup(t)
-		srv.FailAt(onelogintest.GroupsPath, 1, onelogintest.Fault{Drop: true, Times: -1})
+		srv.Inject(fault.Fault{Endpoint: onelogintest.GroupsPath, Reset: true, Times: -1})
 		c, _ := newConnector(t, cfg, connectors.Options{})
 		res, err := c.FetchAll(context.Background())
 		if err == nil || res != nil {
@@ -668,7 +669,7 @@ func TestBadCredentials(t *testing.T) {
 
 func TestSecretEchoedByServerIsRedacted(t *testing.T) {
 	srv := onelogintest.New(t)
-	srv.FailAt(onelogintest.TokenPath, 1, onelogintest.Fault{Status: 400,
+	srv.Inject(fault.Fault{Endpoint: onelogintest.TokenPath, Status: 400,
 		Body: fmt.Sprintf(`{"status":{"error":true,"code":400,"type":"bad request","message":"bad client_secret:%s"}}`, srv.ClientSecret)})
 	c, _ := newConnector(t, testConfig(srv), connectors.Options{})
 	_, err := c.FetchAll(context.Background())
@@ -685,7 +686,7 @@ func TestUnauthorizedAfterRenewalIsTerminal(t *testing.T) {
 		t.Run(fmt.Sprint(status), func(t *testing.T) {
 			srv := onelogintest.New(t)
 			srv.AddUser(onelogintest.User{Username: "a", Email: "a@example.com", Status: 1, State: 1})
-			srv.FailAt(onelogintest.RolesPath, 1, onelogintest.Fault{Status: status, Times: -1})
+			srv.Inject(fault.Fault{Endpoint: onelogintest.RolesPath, Status: status, Times: -1})
 			c, _ := newConnector(t, testConfig(srv), connectors.Options{})
 			res, err := c.FetchAll(context.Background())
 			if err == nil || res != nil || !errors.Is(err, connectors.ErrTerminal) {

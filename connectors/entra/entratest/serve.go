@@ -11,13 +11,14 @@ import (
 	"fmt"
 	"math/big"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/learnsync/learnsync/connectors/fault"
 )
 
 // round is one paged answer in progress: a delta round or a plain listing.
@@ -30,111 +31,42 @@ type round struct {
 	selects []string
 }
 
+// jsonType is the Content-Type of Graph's JSON answers.
+const jsonType = "application/json; odata.metadata=minimal; odata.streaming=true; IEEE754Compatible=false; charset=utf-8"
+
 type pageRef struct {
 	r      *round
 	offset int
 }
 
-func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
-	f := s.answer(w, r, false)
-	if f == nil {
-		return
-	}
-	// A fault of the connection or of the body: given without the lock,
-	// so that a slow answer does not hold up the others.
-	if f.Delay > 0 && !f.Stall {
-		select {
-		case <-time.After(f.Delay):
-		case <-r.Context().Done():
-			return
-		}
-	}
-	switch {
-	case f.Drop:
-		if hj, ok := w.(http.Hijacker); ok {
-			if conn, _, err := hj.Hijack(); err == nil {
-				_ = conn.Close()
-				return
-			}
-		}
-		panic(http.ErrAbortHandler)
-	case f.HTML:
-		status := f.Status
-		if status == 0 {
-			status = http.StatusOK
-		}
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.WriteHeader(status)
-		_, _ = w.Write([]byte(ProxyPage(status)))
-	case f.Empty:
-		w.Header().Set("Content-Type", "application/json; odata.metadata=minimal; odata.streaming=true; IEEE754Compatible=false; charset=utf-8")
-		w.WriteHeader(cmp.Or(f.Status, http.StatusOK))
-	case f.Truncate || f.Stall:
-		rec := httptest.NewRecorder()
-		s.answer(rec, r, true)
-		for k, vs := range rec.Header() {
-			if k != "Content-Length" {
-				w.Header()[k] = vs
-			}
-		}
-		body := rec.Body.Bytes()
-		w.WriteHeader(rec.Code)
-		_, _ = w.Write(body[:len(body)/2])
-		if !f.Stall {
-			return
-		}
-		if fl, ok := w.(http.Flusher); ok {
-			fl.Flush()
-		}
-		select {
-		case <-time.After(f.Delay):
-			_, _ = w.Write(body[len(body)/2:])
-		case <-r.Context().Done():
-		}
-	default:
-		// Late, but the real answer.
-		s.answer(w, r, true)
-	}
-}
-
-// answer gives the real answer, or an injected error answer. A due fault
-// of the connection or the body is returned instead, with nothing written.
-// again answers a request whose fault has been given already: it is not
-// counted twice and gets the real answer.
-func (s *Server) answer(w http.ResponseWriter, r *http.Request, again bool) *Fault {
+// answer gives the real answer or, for a fault (not nil), the error answer
+// for its status: the token endpoint's, or Graph's once the request is
+// authorized.
+func (s *Server) answer(w http.ResponseWriter, r *http.Request, f *fault.Fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ep, parts := classify(r.URL.Path)
-	if !again {
-		s.counts[ep]++
-		s.queries[ep] = append(s.queries[ep], r.URL.RawQuery)
-	}
-	injected := func() (*Fault, bool) {
-		if again {
-			return nil, false
-		}
-		return s.injected(w, r, ep)
-	}
-
 	switch ep {
 	case "openid-configuration", "token":
-		if f, done := injected(); done {
-			return f
+		if f != nil {
+			code, msg := faultError(f)
+			aadError(w, f.Status, code, 0, msg)
+			return
 		}
 		if parts[0] != s.TenantID {
 			aadError(w, http.StatusBadRequest, "invalid_request", 90002,
 				fmt.Sprintf("Tenant '%s' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.", parts[0]))
-			return nil
+			return
 		}
 		if ep == "token" {
 			s.token(w, r)
 		} else {
 			s.openID(w)
 		}
-		return nil
+		return
 	case "unknown":
 		http.NotFound(w, r)
-		return nil
+		return
 	}
 
 	// Graph: a missing token is what the SDK sends to a host outside its
@@ -143,18 +75,20 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, again bool) *Fau
 	tok, ok := strings.CutPrefix(auth, "Bearer ")
 	if auth == "" {
 		graphError(w, r, http.StatusUnauthorized, "InvalidAuthenticationToken", "Access token is empty.")
-		return nil
+		return
 	}
 	if !ok || !s.tokens[tok] {
 		graphError(w, r, http.StatusUnauthorized, "InvalidAuthenticationToken", "IDX14100: JWT is not well formed, there are no dots (.).")
-		return nil
+		return
 	}
 	if r.Method != http.MethodGet {
 		graphError(w, r, http.StatusMethodNotAllowed, "Request_BadRequest", "The fake only serves GET.")
-		return nil
+		return
 	}
-	if f, done := injected(); done {
-		return f
+	if f != nil {
+		code, msg := faultError(f)
+		graphError(w, r, f.Status, code, msg)
+		return
 	}
 	q := r.URL.Query()
 	switch ep {
@@ -166,12 +100,12 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, again bool) *Fau
 		u, ok := s.users[parts[1]]
 		if !ok || u.removed != "" {
 			notFound(w, r, parts[1])
-			return nil
+			return
 		}
 		sel, err := checkSelect(q, userProps)
 		if err != nil {
 			graphError(w, r, http.StatusBadRequest, "Request_BadRequest", err.Error())
-			return nil
+			return
 		}
 		body := renderUser(&u.User, sel)
 		body["@odata.context"] = s.GraphURL + "/$metadata#users/$entity"
@@ -186,7 +120,6 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, again bool) *Fau
 		graphError(w, r, http.StatusBadRequest, "BadRequest",
 			fmt.Sprintf("Resource not found for the segment '%s'.", r.URL.Path))
 	}
-	return nil
 }
 
 // classify names the endpoint of a path and returns its variable parts:
@@ -227,52 +160,24 @@ func classify(p string) (string, []string) {
 	return "unknown", seg
 }
 
-// injected answers with a pending fault for ep, if one is due, and reports
-// whether one was. A fault of the connection or the body is returned to be
-// given by serve, with nothing written.
-func (s *Server) injected(w http.ResponseWriter, r *http.Request, ep string) (*Fault, bool) {
-	for i, f := range s.faults {
-		if f.Endpoint != ep {
-			continue
-		}
-		f.seen++
-		if f.seen < f.Nth {
-			continue
-		}
-		if f.Times > 0 && f.seen >= f.Nth+f.Times-1 {
-			s.faults = append(s.faults[:i:i], s.faults[i+1:]...)
-		}
-		if f.Drop || f.HTML || f.Empty || f.Truncate || f.Stall || f.Delay > 0 {
-			c := *f
-			return &c, true
-		}
-		if f.RetryAfter != "" {
-			w.Header().Set("Retry-After", f.RetryAfter)
-		}
-		if f.Body != "" {
-			w.Header().Set("Content-Type", "application/json; odata.metadata=minimal; odata.streaming=true; IEEE754Compatible=false; charset=utf-8")
-			w.WriteHeader(f.Status)
-			_, _ = w.Write([]byte(strings.ReplaceAll(f.Body, "{{graph}}", s.GraphURL)))
-			return nil, true
-		}
-		if ep == "token" || ep == "openid-configuration" {
-			aadError(w, f.Status, f.Code, 0, f.Message)
-		} else {
-			graphError(w, r, f.Status, f.Code, f.Message)
-		}
-		return nil, true
-	}
-	return nil, false
+// graphCodes are the codes Graph and the token endpoint send with a status.
+var graphCodes = map[int]string{
+	http.StatusUnauthorized:        "InvalidAuthenticationToken",
+	http.StatusTooManyRequests:     "TooManyRequests",
+	http.StatusInternalServerError: "generalException",
+	http.StatusServiceUnavailable:  "serviceNotAvailable",
 }
 
-// ProxyPage is the HTML error page a proxy sends for status.
-func ProxyPage(status int) string {
-	title := fmt.Sprintf("%d %s", status, http.StatusText(status))
-	if status == http.StatusOK {
-		title = "Web Page Blocked"
-	}
-	return "<!DOCTYPE html>\n<html><head><title>" + title + "</title></head>\n<body><center><h1>" + title +
-		"</h1></center>\n<hr><center>corporate-proxy</center>\n</body></html>\n"
+// graphMessages are the messages Graph sends with some statuses.
+var graphMessages = map[int]string{
+	http.StatusUnauthorized:    "Access token has expired or is not yet valid.",
+	http.StatusTooManyRequests: "Too many requests.",
+}
+
+// faultError is the code and message of the error body for a fault.
+func faultError(f *fault.Fault) (code, msg string) {
+	code = cmp.Or(f.Code, graphCodes[f.Status], http.StatusText(f.Status))
+	return code, cmp.Or(f.Message, graphMessages[f.Status], "Injected fault.")
 }
 
 func (s *Server) openID(w http.ResponseWriter) {
@@ -916,7 +821,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
-	w.Header().Set("Content-Type", "application/json; odata.metadata=minimal; odata.streaming=true; IEEE754Compatible=false; charset=utf-8")
+	w.Header().Set("Content-Type", jsonType)
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
 }

@@ -13,19 +13,14 @@ package entratest
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/pem"
 	"fmt"
-	"io"
-	"log"
 	"net/http"
-	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
-	"time"
+
+	"github.com/learnsync/learnsync/connectors/fault"
 )
 
 // Default credentials of a new Server.
@@ -69,52 +64,6 @@ type Group struct {
 	Description string
 }
 
-// Fault makes requests to an endpoint fail. Endpoints are named like the
-// connector's request hooks: "users/delta", "groups/delta", "users",
-// "users/item", "groups/members", "groups/transitiveMembers",
-// "groups/transitiveMemberOf", "servicePrincipals/appRoleAssignedTo",
-// "token", "openid-configuration".
-type Fault struct {
-	Endpoint string
-	// Nth is the request to Endpoint, counted from when the fault is
-	// injected, that fails first (1 = the next one).
-	Nth int
-	// Times is how many requests in a row fail (0 means 1, -1 means all).
-	Times int
-	// Status is the HTTP status; Code and Message fill the error body.
-	Status  int
-	Code    string
-	Message string
-	// RetryAfter is sent as the Retry-After header when not empty.
-	RetryAfter string
-	// Body, when not empty, is sent as is (JSON) instead of an error body;
-	// with Status 200 it replaces a page by a recorded one. "{{graph}}" in
-	// it is replaced by GraphURL.
-	Body string
-
-	// Faults of the connection and the body, as proxies and networks make
-	// them. Delay is waited first; a fault with nothing but a Delay gives
-	// the real answer late.
-	Delay time.Duration
-	// Drop closes the connection without an answer (hijack and close).
-	Drop bool
-	// HTML answers a proxy's HTML error page (Content-Type text/html) with
-	// Status, or 200 if Status is 0.
-	HTML bool
-	// Empty answers Status (200 if 0) as JSON with no body at all.
-	Empty bool
-	// Truncate sends the real answer with its body cut in the middle,
-	// without Content-Length: a complete HTTP answer holding half a JSON
-	// document.
-	Truncate bool
-	// Stall sends the real answer's headers and half its body at once, and
-	// the rest after Delay: an answer that starts in time but is slow to
-	// finish.
-	Stall bool
-
-	seen int
-}
-
 type userRec struct {
 	User
 	changed int    // version of the last change
@@ -139,10 +88,15 @@ type deltaState struct {
 	selects []string
 }
 
-// Server is a fake Graph API and token endpoint on one TLS listener.
+// Server is a fake Graph API and token endpoint on one TLS listener. The
+// embedded fault.Server (URL, CAFile, faults, request counts) names the
+// requests by endpoint: "users/delta", "groups/delta", "users",
+// "users/item", "groups/members", "groups/transitiveMembers",
+// "groups/transitiveMemberOf", "servicePrincipals/appRoleAssignedTo",
+// "token", "openid-configuration" (the names of the connector's request
+// hooks).
 type Server struct {
-	// URL is the server's base, https://127.0.0.1:port.
-	URL string
+	*fault.Server
 	// GraphURL is the Graph base for the graph_url setting (URL + "/v1.0").
 	GraphURL string
 	// AuthorityHost is the authority_host setting (URL + "/").
@@ -151,10 +105,6 @@ type Server struct {
 	TenantID     string
 	ClientID     string
 	ClientSecret string
-	// CAFile is a PEM file with the server's certificate for ca_file.
-	CAFile string
-
-	srv *httptest.Server
 
 	mu            sync.Mutex
 	version       int
@@ -171,9 +121,6 @@ type Server struct {
 	expired       map[string]bool
 	expiredStatus int
 	expiredCode   string
-	faults        []*Fault
-	counts        map[string]int
-	queries       map[string][]string
 	certKey       any // public key accepted for client assertions
 	tokenCount    int
 }
@@ -196,29 +143,17 @@ func New(t testing.TB) *Server {
 		deltaTokens:  map[string]deltaState{},
 		pages:        map[string]pageRef{},
 		expired:      map[string]bool{},
-		counts:       map[string]int{},
-		queries:      map[string][]string{},
 	}
-	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
-	// Clients that hang up (tests of timeouts and dropped connections) are
-	// no news worth logging.
-	s.srv.Config.ErrorLog = log.New(io.Discard, "", 0)
-	s.srv.StartTLS()
-	t.Cleanup(s.srv.Close)
-	s.URL = s.srv.URL
+	s.Server = fault.Start(t, "entratest", fault.Handler{
+		Endpoint: func(r *http.Request) string { ep, _ := classify(r.URL.Path); return ep },
+		Answer:   func(w http.ResponseWriter, r *http.Request) { s.answer(w, r, nil) },
+		Error:    s.answer,
+		JSONType: jsonType,
+	})
 	s.GraphURL = s.URL + "/v1.0"
 	s.AuthorityHost = s.URL + "/"
-	s.CAFile = filepath.Join(t.TempDir(), "entratest-ca.pem")
-	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.srv.Certificate().Raw})
-	if err := os.WriteFile(s.CAFile, ca, 0o600); err != nil {
-		t.Fatalf("entratest: write CA file: %v", err)
-	}
 	return s
 }
-
-// Client returns an *http.Client that trusts the server, for tests that
-// talk to it directly.
-func (s *Server) Client() *http.Client { return s.srv.Client() }
 
 // ConfigYAML returns the connector settings that point an entra source at
 // this server (client_secret auth), each line prefixed with indent.
@@ -272,15 +207,20 @@ func (s *Server) AddUser(u User) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if u.ID == "" {
-		for n := len(s.users) + 1; ; n++ {
-			if _, ok := s.users[UserID(n)]; !ok {
-				u.ID = UserID(n)
-				break
-			}
-		}
+		u.ID = freeID(s.users, UserID)
 	}
 	s.users[u.ID] = &userRec{User: u, changed: s.bump()}
 	return u.ID
+}
+
+// freeID returns id(n) for the first n from len(objects)+1 on that is not
+// taken.
+func freeID[T any](objects map[string]T, id func(int) string) string {
+	for n := len(objects) + 1; ; n++ {
+		if _, taken := objects[id(n)]; !taken {
+			return id(n)
+		}
+	}
 }
 
 // UpdateUser changes a user with fn. It fails the test helper's contract
@@ -351,12 +291,7 @@ func (s *Server) AddGroup(g Group) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if g.ID == "" {
-		for n := len(s.groups) + 1; ; n++ {
-			if _, ok := s.groups[GroupID(n)]; !ok {
-				g.ID = GroupID(n)
-				break
-			}
-		}
+		g.ID = freeID(s.groups, GroupID)
 	}
 	s.groups[g.ID] = &groupRec{Group: g, changed: s.bump()}
 	if s.members[g.ID] == nil {
@@ -494,68 +429,22 @@ func (s *Server) ExpireDeltaTokensWith(status int, code string) {
 	s.expiredStatus, s.expiredCode = status, code
 }
 
-// Inject adds a fault.
-func (s *Server) Inject(f Fault) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if f.Nth < 1 {
-		f.Nth = 1
-	}
-	if f.Times == 0 {
-		f.Times = 1
-	}
-	if f.Code == "" {
-		f.Code = http.StatusText(f.Status)
-	}
-	if f.Message == "" {
-		f.Message = "Injected fault."
-	}
-	s.faults = append(s.faults, &f)
-}
-
-// Throttle makes the nth next request to endpoint answer 429 with a
-// Retry-After of seconds.
-func (s *Server) Throttle(endpoint string, nth, seconds int) {
-	s.Inject(Fault{Endpoint: endpoint, Nth: nth, Status: http.StatusTooManyRequests,
-		Code: "TooManyRequests", Message: "Too many requests.", RetryAfter: fmt.Sprint(seconds)})
-}
-
-// Fail makes the nth next request to endpoint answer status with a Graph
-// error body carrying code.
-func (s *Server) Fail(endpoint string, nth, status int, code string) {
-	s.Inject(Fault{Endpoint: endpoint, Nth: nth, Status: status, Code: code})
-}
-
-// ClearFaults removes all pending faults.
-func (s *Server) ClearFaults() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faults = nil
-}
-
-// Requests returns how many requests endpoint has answered (faults included).
-func (s *Server) Requests(endpoint string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.counts[endpoint]
-}
-
-// TotalRequests returns how many requests the server has answered.
-func (s *Server) TotalRequests() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n := 0
-	for _, c := range s.counts {
-		n += c
-	}
-	return n
+// Inject adds a fault (see fault.Fault). "{{graph}}" in its Body stands
+// for GraphURL. An error status without a Code gets Graph's code for it.
+func (s *Server) Inject(f fault.Fault) {
+	f.Body = strings.ReplaceAll(f.Body, "{{graph}}", s.GraphURL)
+	s.Server.Inject(f)
 }
 
 // Queries returns the raw query strings of every request to endpoint, in order.
 func (s *Server) Queries(endpoint string) []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]string(nil), s.queries[endpoint]...)
+	var qs []string
+	for _, r := range s.RequestLog() {
+		if r.Endpoint == endpoint {
+			qs = append(qs, r.RawQuery)
+		}
+	}
+	return qs
 }
 
 // TokensIssued returns how many access tokens the token endpoint issued.

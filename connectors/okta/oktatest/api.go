@@ -21,7 +21,7 @@ func oktaTime(t time.Time) any {
 }
 
 func (s *Server) link(kind, id string) map[string]any {
-	return map[string]any{"href": s.ts.URL + "/api/v1/" + kind + "/" + id}
+	return map[string]any{"href": s.Server.URL + "/api/v1/" + kind + "/" + id}
 }
 
 func (s *Server) userJSON(u *User) map[string]any {
@@ -57,7 +57,7 @@ func (s *Server) groupJSON(g *Group) map[string]any {
 		"objectClass":           []string{class},
 		"type":                  g.Type,
 		"profile":               map[string]any{"name": g.Name, "description": g.Description},
-		"_links":                map[string]any{"self": s.link("groups", g.ID), "users": map[string]any{"href": s.ts.URL + "/api/v1/groups/" + g.ID + "/users"}},
+		"_links":                map[string]any{"self": s.link("groups", g.ID), "users": map[string]any{"href": s.Server.URL + "/api/v1/groups/" + g.ID + "/users"}},
 	}
 }
 
@@ -202,7 +202,7 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) {
 			list = append(list, u)
 		}
 	}
-	page := writePage(w, r, s.ts.URL, list, func(u *User) string { return u.ID }, limit, paged)
+	page := writePage(w, r, s.Server.URL, list, func(u *User) string { return u.ID }, limit, paged)
 	out := make([]map[string]any, len(page))
 	for i, u := range page {
 		out[i] = s.userJSON(u)
@@ -239,15 +239,9 @@ func (s *Server) listGroups(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	sort.Slice(list, func(i, j int) bool { return list[i].ID < list[j].ID })
-	page, ok := paginate(w, r, s.ts.URL, list, func(g *Group) string { return g.ID }, 10000, 10000, true)
-	if !ok {
-		return
-	}
-	out := make([]map[string]any, len(page))
-	for i, g := range page {
-		out[i] = s.groupJSON(g)
-	}
-	writeJSON(w, out)
+	writeList(w, r, s.Server.URL, list, func(g *Group) string { return g.ID }, 10000, 10000, func(_ int, g *Group) map[string]any {
+		return s.groupJSON(g)
+	})
 }
 
 func (s *Server) listGroupUsers(w http.ResponseWriter, r *http.Request, groupID string) {
@@ -262,15 +256,9 @@ func (s *Server) listGroupUsers(w http.ResponseWriter, r *http.Request, groupID 
 		}
 	}
 	sort.Slice(list, func(i, j int) bool { return list[i].ID < list[j].ID })
-	page, ok := paginate(w, r, s.ts.URL, list, func(u *User) string { return u.ID }, 1000, 1000, true)
-	if !ok {
-		return
-	}
-	out := make([]map[string]any, len(page))
-	for i, u := range page {
-		out[i] = s.userJSON(u)
-	}
-	writeJSON(w, out)
+	writeList(w, r, s.Server.URL, list, func(u *User) string { return u.ID }, 1000, 1000, func(_ int, u *User) map[string]any {
+		return s.userJSON(u)
+	})
 }
 
 type appUser struct {
@@ -304,14 +292,9 @@ func (s *Server) listAppUsers(w http.ResponseWriter, r *http.Request, appID stri
 	}
 	list := slices.Collect(maps.Values(byID))
 	sort.Slice(list, func(i, j int) bool { return list[i].user.ID < list[j].user.ID })
-	page, ok := paginate(w, r, s.ts.URL, list, func(u *appUser) string { return u.user.ID }, 50, 500, true)
-	if !ok {
-		return
-	}
-	out := make([]map[string]any, len(page))
-	for i, au := range page {
+	writeList(w, r, s.Server.URL, list, func(u *appUser) string { return u.user.ID }, 50, 500, func(_ int, au *appUser) map[string]any {
 		u := au.user
-		out[i] = map[string]any{
+		return map[string]any{
 			"id":              u.ID,
 			"externalId":      nil,
 			"created":         oktaTime(au.assigned),
@@ -324,12 +307,11 @@ func (s *Server) listAppUsers(w http.ResponseWriter, r *http.Request, appID stri
 			"credentials":     map[string]any{"userName": u.Profile["login"]},
 			"profile":         map[string]any{},
 			"_links": map[string]any{
-				"app":  map[string]any{"href": s.ts.URL + "/api/v1/apps/" + appID},
+				"app":  map[string]any{"href": s.Server.URL + "/api/v1/apps/" + appID},
 				"user": s.link("users", u.ID),
 			},
 		}
-	}
-	writeJSON(w, out)
+	})
 }
 
 func (s *Server) listAppGroups(w http.ResponseWriter, r *http.Request, appID string) {
@@ -339,22 +321,30 @@ func (s *Server) listAppGroups(w http.ResponseWriter, r *http.Request, appID str
 		return
 	}
 	ids := slices.Sorted(maps.Keys(a.groups))
-	page, ok := paginate(w, r, s.ts.URL, ids, func(id string) string { return id }, 20, 200, true)
-	if !ok {
-		return
-	}
-	out := make([]map[string]any, len(page))
-	for i, id := range page {
-		out[i] = map[string]any{
+	writeList(w, r, s.Server.URL, ids, func(id string) string { return id }, 20, 200, func(i int, id string) map[string]any {
+		return map[string]any{
 			"id":          id,
 			"lastUpdated": oktaTime(a.groups[id]),
 			"priority":    i,
 			"profile":     map[string]any{},
 			"_links": map[string]any{
-				"app":   map[string]any{"href": s.ts.URL + "/api/v1/apps/" + appID},
+				"app":   map[string]any{"href": s.Server.URL + "/api/v1/apps/" + appID},
 				"group": s.link("groups", id),
 			},
 		}
+	})
+}
+
+// writeList answers one page of items (see paginate), each rendered by
+// render with its index in the page.
+func writeList[T any](w http.ResponseWriter, r *http.Request, base string, items []T, id func(T) string, defLimit, maxLimit int, render func(int, T) map[string]any) {
+	page, ok := paginate(w, r, base, items, id, defLimit, maxLimit, true)
+	if !ok {
+		return
+	}
+	out := make([]map[string]any, len(page))
+	for i, item := range page {
+		out[i] = render(i, item)
 	}
 	writeJSON(w, out)
 }

@@ -182,31 +182,25 @@ func (p *parser) keyword(word string) bool {
 }
 
 func (p *parser) or() (expr, error) {
-	l, err := p.and()
-	if err != nil {
-		return nil, err
-	}
-	for p.keyword("or") {
-		r, err := p.and()
-		if err != nil {
-			return nil, err
-		}
-		l = orExpr{l, r}
-	}
-	return l, nil
+	return p.chain("or", p.and, func(l, r expr) expr { return orExpr{l, r} })
 }
 
 func (p *parser) and() (expr, error) {
-	l, err := p.not()
+	return p.chain("and", p.not, func(l, r expr) expr { return andExpr{l, r} })
+}
+
+// chain parses operands joined by the keyword op, left to right.
+func (p *parser) chain(op string, operand func() (expr, error), join func(l, r expr) expr) (expr, error) {
+	l, err := operand()
 	if err != nil {
 		return nil, err
 	}
-	for p.keyword("and") {
-		r, err := p.not()
+	for p.keyword(op) {
+		r, err := operand()
 		if err != nil {
 			return nil, err
 		}
-		l = andExpr{l, r}
+		l = join(l, r)
 	}
 	return l, nil
 }

@@ -120,5 +120,5 @@ func (s *Server) validAssertion(jwt string) bool {
 		return false
 	}
 	return claims.Iss == s.oauth.id && claims.Sub == s.oauth.id &&
-		claims.Aud == s.ts.URL+"/oauth2/v1/token" && time.Unix(claims.Exp, 0).After(time.Now())
+		claims.Aud == s.Server.URL+"/oauth2/v1/token" && time.Unix(claims.Exp, 0).After(time.Now())
 }

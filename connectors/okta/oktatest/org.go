@@ -262,44 +262,41 @@ func (s *Server) mustApp(id string) *app {
 }
 
 // AssignUser assigns users to an app directly.
-func (s *Server) AssignUser(appID string, userIDs ...string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	a := s.mustApp(appID)
-	for _, id := range userIDs {
-		s.mustUser(id)
-		a.users[id] = s.stamp()
-	}
-}
+func (s *Server) AssignUser(appID string, userIDs ...string) { s.assign(appID, userIDs, false, true) }
 
 // UnassignUser removes users' direct assignments to an app.
 func (s *Server) UnassignUser(appID string, userIDs ...string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	a := s.mustApp(appID)
-	for _, id := range userIDs {
-		delete(a.users, id)
-	}
+	s.assign(appID, userIDs, false, false)
 }
 
 // AssignGroup assigns groups to an app: their members get the app.
-func (s *Server) AssignGroup(appID string, groupIDs ...string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	a := s.mustApp(appID)
-	for _, id := range groupIDs {
-		s.mustGroup(id)
-		a.groups[id] = s.stamp()
-	}
-}
+func (s *Server) AssignGroup(appID string, groupIDs ...string) { s.assign(appID, groupIDs, true, true) }
 
 // UnassignGroup removes groups' assignments to an app.
 func (s *Server) UnassignGroup(appID string, groupIDs ...string) {
+	s.assign(appID, groupIDs, true, false)
+}
+
+// assign adds users or groups to an app's assignments, or removes them.
+func (s *Server) assign(appID string, ids []string, groups, add bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	a := s.mustApp(appID)
-	for _, id := range groupIDs {
-		delete(a.groups, id)
+	assigned := a.users
+	if groups {
+		assigned = a.groups
+	}
+	for _, id := range ids {
+		switch {
+		case !add:
+			delete(assigned, id)
+			continue
+		case groups:
+			s.mustGroup(id)
+		default:
+			s.mustUser(id)
+		}
+		assigned[id] = s.stamp()
 	}
 }
 

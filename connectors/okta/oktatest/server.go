@@ -22,25 +22,19 @@ package oktatest
 import (
 	"cmp"
 	"crypto/rand"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
-	"io"
-	"log"
 	"maps"
 	"net/http"
-	"net/http/httptest"
-	"net/url"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/learnsync/learnsync/connectors/fault"
 )
 
 // User statuses of Okta.
@@ -112,26 +106,13 @@ type bucket struct {
 	reset time.Time
 }
 
-type fault struct {
-	path     string
-	from, to int
-	status   int
-}
-
-// Request is one request the server answered.
-type Request struct {
-	Method string
-	Path   string
-	Query  url.Values
-	Status int
-}
-
-// Server is a fake Okta org. Its methods are safe for concurrent use.
+// Server is a fake Okta org. Its methods are safe for concurrent use. The
+// embedded fault.Server injects faults (Fault.Endpoint is a URL path) and
+// counts the requests by URL path.
 type Server struct {
+	*fault.Server
 	// Token is the SSWS API token the org accepts.
 	Token string
-
-	ts *httptest.Server
 
 	mu        sync.Mutex
 	offset    time.Duration
@@ -144,16 +125,10 @@ type Server struct {
 	limits    map[string]int
 	window    time.Duration
 	buckets   map[string]*bucket
-	faults    []fault
-	injected  []*Fault
-	counts    map[string]int
-	total     int
-	log       []Request
 	latency   time.Duration
 	oauth     *oauthClient
 	tokens    map[string][]string
 	directApp bool
-	caFile    string
 }
 
 // DefaultLimits are the per-minute limits of each family, as on common
@@ -172,47 +147,24 @@ func New(tb testing.TB) *Server {
 		limits:  maps.Clone(DefaultLimits),
 		window:  time.Minute,
 		buckets: make(map[string]*bucket),
-		counts:  make(map[string]int),
 		tokens:  make(map[string][]string),
 	}
-	s.ts = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
-	// Clients that hang up (tests of timeouts, the end of a test) are no
-	// news worth logging.
-	s.ts.Config.ErrorLog = log.New(io.Discard, "", 0)
-	s.ts.StartTLS()
-	tb.Cleanup(s.ts.Close)
+	s.Server = fault.Start(tb, "okta", fault.Handler{
+		Answer: func(w http.ResponseWriter, r *http.Request) { s.handle(w, r, nil) },
+		Error:  s.handle,
+	})
 	return s
 }
 
 // URL is the org URL, like https://127.0.0.1:43121.
-func (s *Server) URL() string { return s.ts.URL }
+func (s *Server) URL() string { return s.Server.URL }
 
-// Certificate is the server's self-signed certificate.
-func (s *Server) Certificate() *x509.Certificate { return s.ts.Certificate() }
-
-// Client is an HTTP client that trusts the server.
-func (s *Server) Client() *http.Client { return s.ts.Client() }
-
-// CACertFile writes the server's certificate as PEM into a temporary
-// directory of tb and returns its path, for a config's ca_file.
+// CACertFile returns the path of a PEM file with the server's certificate,
+// for a config's ca_file.
 func (s *Server) CACertFile(tb testing.TB) string {
 	tb.Helper()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.caFile != "" {
-		return s.caFile
-	}
-	p := filepath.Join(tb.TempDir(), "okta-ca.pem")
-	data := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.ts.Certificate().Raw})
-	if err := os.WriteFile(p, data, 0o600); err != nil {
-		tb.Fatalf("oktatest: write CA file: %v", err)
-	}
-	s.caFile = p
-	return p
+	return s.CAFile
 }
-
-// Close shuts the server down (New does it when the test ends).
-func (s *Server) Close() { s.ts.Close() }
 
 // Now is the org's clock: the real time plus whatever Advance added. It
 // stamps lastUpdated and is sent as Date.
@@ -251,73 +203,11 @@ func (s *Server) SetRateWindow(d time.Duration) {
 	clear(s.buckets)
 }
 
-// FailRequests makes requests to path answer status with an Okta error
-// body: counting from now, the nth request (1 = the next one) and the
-// count−1 after it. A count of 0 or less fails every request from the nth on.
-func (s *Server) FailRequests(path string, nth, count, status int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	from := s.counts[path] + max(nth, 1)
-	to := from + count - 1
-	if count <= 0 {
-		to = int(^uint(0) >> 1)
-	}
-	s.faults = append(s.faults, fault{path: path, from: from, to: to, status: status})
-}
-
-// ClearFailures removes every failure set with FailRequests.
-func (s *Server) ClearFailures() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faults = nil
-}
-
 // SetLatency delays every answer by d.
 func (s *Server) SetLatency(d time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.latency = d
-}
-
-// Requests counts the requests to exactly path (like "/api/v1/users"),
-// whatever their answer, since the start or ResetRequests.
-func (s *Server) Requests(path string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.counts[path]
-}
-
-// TotalRequests counts every request since the start or ResetRequests.
-func (s *Server) TotalRequests() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.total
-}
-
-// RequestLog returns the requests answered since the start or
-// ResetRequests, in order.
-func (s *Server) RequestLog() []Request {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.log)
-}
-
-// ResetRequests zeroes the counts and the log. Failures set with
-// FailRequests keep counting from where they were set.
-func (s *Server) ResetRequests() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for p, n := range s.counts {
-		for i := range s.faults {
-			if s.faults[i].path == p {
-				s.faults[i].from -= n
-				s.faults[i].to -= n
-			}
-		}
-	}
-	clear(s.counts)
-	s.total = 0
-	s.log = nil
 }
 
 func randomString(n int) string {
@@ -339,76 +229,15 @@ func family(path string) string {
 	return rest
 }
 
-// serve runs every request through the org's gates (auth, rate limit,
-// injected failures) and then the endpoint.
-func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+// handle answers a request; a fault answers Okta's error for its status
+// once the rate limit is counted. Both wait the latency first.
+func (s *Server) handle(w http.ResponseWriter, r *http.Request, f *fault.Fault) {
 	s.mu.Lock()
 	latency := s.latency
-	path := r.URL.Path
-	s.counts[path]++
-	s.total++
-	n := s.counts[path]
-	f := s.dueFault(path)
 	s.mu.Unlock()
 	if latency > 0 {
 		time.Sleep(latency)
 	}
-	rw := &recorder{ResponseWriter: w}
-	s.answer(rw, r, n, f)
-	s.mu.Lock()
-	s.log = append(s.log, Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.Query(), Status: rw.status})
-	s.mu.Unlock()
-}
-
-// answer gives the request its answer, or the injected fault f.
-func (s *Server) answer(w *recorder, r *http.Request, n int, f *Fault) {
-	if f == nil {
-		s.handle(w, r, n, 0)
-		return
-	}
-	if f.Delay > 0 && !f.Stall {
-		select {
-		case <-time.After(f.Delay):
-		case <-r.Context().Done():
-			return
-		}
-	}
-	switch {
-	case f.Stall:
-		rec := httptest.NewRecorder()
-		s.handle(rec, r, n, f.Status)
-		writeStalled(w, r, rec, f.Delay)
-	case f.Reset:
-		w.status = -1
-		resetConn(w.ResponseWriter)
-	case f.HTML:
-		writeProxyPage(w, f.Status)
-	case f.Empty || f.Body != "":
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(cmp.Or(f.Status, http.StatusOK))
-		_, _ = w.Write([]byte(f.Body))
-	case f.Truncate:
-		rec := httptest.NewRecorder()
-		s.handle(rec, r, n, f.Status)
-		writeTruncated(w, rec)
-	default:
-		s.handle(w, r, n, f.Status)
-	}
-}
-
-type recorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (r *recorder) WriteHeader(code int) {
-	r.status = code
-	r.ResponseWriter.WriteHeader(code)
-}
-
-// handle answers a request, the nth to its path; a status other than 0
-// answers Okta's error for it once the rate limit is counted.
-func (s *Server) handle(w http.ResponseWriter, r *http.Request, n, status int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	path := r.URL.Path
@@ -442,12 +271,12 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request, n, status int) {
 	}
 	b.used++
 	h.Set("X-Rate-Limit-Remaining", strconv.Itoa(limit-b.used))
-	if status != 0 {
-		if fam == FamilyOAuth && (status == http.StatusBadRequest || status == http.StatusUnauthorized) {
-			oauthError(w, status, "invalid_client", "Client authentication failed.")
+	if f != nil {
+		if fam == FamilyOAuth && (f.Status == http.StatusBadRequest || f.Status == http.StatusUnauthorized) {
+			oauthError(w, f.Status, cmp.Or(f.Code, "invalid_client"), cmp.Or(f.Message, "Client authentication failed."))
 			return
 		}
-		writeStatusError(w, status)
+		writeStatusError(w, f.Status, f.Code, f.Message)
 		return
 	}
 
@@ -461,12 +290,6 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request, n, status int) {
 	}
 	if !s.authorized(w, r, fam) {
 		return
-	}
-	for _, f := range s.faults {
-		if f.path == path && n >= f.from && n <= f.to {
-			writeStatusError(w, f.status)
-			return
-		}
 	}
 	if r.Method != http.MethodGet {
 		writeError(w, http.StatusMethodNotAllowed, "E0000022", "The endpoint does not support the provided HTTP method")
@@ -492,7 +315,7 @@ func (s *Server) authorized(w http.ResponseWriter, r *http.Request, fam string) 
 			}
 			w.Header().Set("WWW-Authenticate", fmt.Sprintf(
 				`Bearer authorization_uri="%s/oauth2/v1/authorize", realm="%s", scope="%s", error="insufficient_scope", error_description="The access token provided does not contain the required scopes.", resource="%s"`,
-				s.ts.URL, s.ts.URL, need, r.URL.Path))
+				s.Server.URL, s.Server.URL, need, r.URL.Path))
 			writeError(w, http.StatusForbidden, "E0000006", "You do not have permission to perform the requested action")
 			return false
 		}
@@ -507,21 +330,11 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 	case len(parts) == 1 && parts[0] == "users":
 		s.listUsers(w, r)
 	case len(parts) == 2 && parts[0] == "users":
-		u, ok := s.users[parts[1]]
-		if !ok {
-			writeNotFound(w, parts[1])
-			return
-		}
-		writeJSON(w, s.userJSON(u))
+		writeOne(w, s.users, parts[1], s.userJSON)
 	case len(parts) == 1 && parts[0] == "groups":
 		s.listGroups(w, r)
 	case len(parts) == 2 && parts[0] == "groups":
-		g, ok := s.groups[parts[1]]
-		if !ok {
-			writeNotFound(w, parts[1])
-			return
-		}
-		writeJSON(w, s.groupJSON(g))
+		writeOne(w, s.groups, parts[1], s.groupJSON)
 	case len(parts) == 3 && parts[0] == "groups" && parts[2] == "users":
 		s.listGroupUsers(w, r, parts[1])
 	case len(parts) == 3 && parts[0] == "apps" && parts[2] == "users":
@@ -531,6 +344,16 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeError(w, http.StatusNotFound, "E0000007", "Not found: Resource not found: "+r.URL.Path+" (Path)")
 	}
+}
+
+// writeOne answers the object with id, or Okta's 404.
+func writeOne[T any](w http.ResponseWriter, objects map[string]*T, id string, render func(*T) map[string]any) {
+	o, ok := objects[id]
+	if !ok {
+		writeNotFound(w, id)
+		return
+	}
+	writeJSON(w, render(o))
 }
 
 func writeNotFound(w http.ResponseWriter, id string) {
@@ -559,25 +382,26 @@ func writeError(w http.ResponseWriter, status int, code, summary string, causes 
 	})
 }
 
-// writeStatusError writes the error Okta sends with status.
-func writeStatusError(w http.ResponseWriter, status int) {
-	switch status {
-	case http.StatusBadRequest:
-		writeError(w, status, "E0000001", "Api validation failed")
-	case http.StatusUnauthorized:
-		writeError(w, status, "E0000011", "Invalid token provided")
-	case http.StatusForbidden:
-		writeError(w, status, "E0000006", "You do not have permission to perform the requested action")
-	case http.StatusNotFound:
-		writeError(w, status, "E0000007", "Not found: Resource not found")
-	case http.StatusTooManyRequests:
-		w.Header().Set("X-Rate-Limit-Remaining", "0")
-		writeError(w, status, "E0000047", "API call exceeded rate limit due to too many requests.")
-	case http.StatusInternalServerError:
-		writeError(w, status, "E0000009", "Internal Server Error")
-	case http.StatusServiceUnavailable:
-		writeError(w, status, "E0000010", "Service is in read only mode")
-	default:
-		writeError(w, status, "E0000009", http.StatusText(status))
+// statusErrors are the error codes and summaries Okta sends with a status.
+var statusErrors = map[int][2]string{
+	http.StatusBadRequest:          {"E0000001", "Api validation failed"},
+	http.StatusUnauthorized:        {"E0000011", "Invalid token provided"},
+	http.StatusForbidden:           {"E0000006", "You do not have permission to perform the requested action"},
+	http.StatusNotFound:            {"E0000007", "Not found: Resource not found"},
+	http.StatusTooManyRequests:     {"E0000047", "API call exceeded rate limit due to too many requests."},
+	http.StatusInternalServerError: {"E0000009", "Internal Server Error"},
+	http.StatusServiceUnavailable:  {"E0000010", "Service is in read only mode"},
+}
+
+// writeStatusError writes the error Okta sends with status, or one with
+// code and summary where they are set.
+func writeStatusError(w http.ResponseWriter, status int, code, summary string) {
+	e, ok := statusErrors[status]
+	if !ok {
+		e = [2]string{"E0000009", http.StatusText(status)}
 	}
+	if status == http.StatusTooManyRequests {
+		w.Header().Set("X-Rate-Limit-Remaining", "0")
+	}
+	writeError(w, status, cmp.Or(code, e[0]), cmp.Or(summary, e[1]))
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/learnsync/learnsync/connectors/fault"
 )
 
 func get(t *testing.T, s *Server, token, path string, q url.Values) (*http.Response, []map[string]any) {
@@ -158,7 +160,7 @@ func TestErrorsAndRateLimit(t *testing.T) {
 	}
 
 	s.SetRateLimit(FamilyUsers, 100)
-	s.FailRequests("/api/v1/users", 2, 1, http.StatusInternalServerError)
+	s.Inject(fault.Fault{Endpoint: "/api/v1/users", Nth: 2, Status: http.StatusInternalServerError})
 	var got []int
 	for range 3 {
 		resp, _ := get(t, s, s.Token, "/api/v1/users", nil)

@@ -18,22 +18,18 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
-	"io"
-	"log"
 	"math"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/learnsync/learnsync/connectors/fault"
 )
 
 // Paths of the fake's endpoints.
@@ -43,6 +39,9 @@ const (
 	RolesPath  = "/api/2/roles"
 	GroupsPath = "/api/1/groups"
 )
+
+// jsonType is the Content-Type of OneLogin's JSON answers.
+const jsonType = "application/json; charset=utf-8"
 
 // RoleUsersPath is the path of a role's user list.
 func RoleUsersPath(roleID int64) string { return fmt.Sprintf("%s/%d/users", RolesPath, roleID) }
@@ -85,59 +84,15 @@ type Group struct {
 	Reference string
 }
 
-// Fault is an answer the fake gives instead of the real one, at any
-// endpoint and page position (see FailAt): an error status, a proxy's HTML
-// page, an empty or truncated body, a dropped connection, a slow answer.
-type Fault struct {
-	// Status is the HTTP status (default 500; 200 for HTML and Empty). A
-	// fault that only delays or truncates keeps the real answer's status.
-	Status int
-	// Body is sent as is; empty means a OneLogin-shaped error for Status.
-	Body string
-	// Header is added to the answer (Retry-After, Content-Type, ...).
-	Header http.Header
-	// Times is how many requests in a row get the fault (default 1; a
-	// negative value means every one from then on).
-	Times int
-	// Delay is waited before answering (slow answers, timeouts). A fault
-	// with nothing but a Delay gives the real answer late.
-	Delay time.Duration
-	// Drop closes the connection without an answer.
-	Drop bool
-	// HTML answers a proxy's HTML error page (Content-Type text/html) with
-	// Status: what a corporate proxy or captive portal sends.
-	HTML bool
-	// Truncate sends the real answer with its body cut in the middle,
-	// without Content-Length: a complete HTTP answer holding half a JSON
-	// document.
-	Truncate bool
-	// Empty answers Status as application/json with no body at all.
-	Empty bool
-	// Stall sends the real answer's headers and half its body at once, and
-	// the rest after Delay: an answer that starts in time but is slow to
-	// finish.
-	Stall bool
-}
-
-type fault struct {
-	path  string
-	skip  int
-	times int
-	Fault
-}
-
-// Server is a fake OneLogin account.
+// Server is a fake OneLogin account. The embedded fault.Server (URL, the
+// api_url to configure; CAFile; faults; request counts) names the requests
+// by URL path.
 type Server struct {
-	// URL is the api_url to configure: https://127.0.0.1:port.
-	URL string
+	*fault.Server
 	// ClientID and ClientSecret are the credentials the token endpoint
 	// accepts. The secret is random for every server.
 	ClientID     string
 	ClientSecret string
-	// CAFile is a PEM file with the server's certificate, for ca_file.
-	CAFile string
-
-	srv *httptest.Server
 
 	mu            sync.Mutex
 	frozen        bool
@@ -154,10 +109,6 @@ type Server struct {
 	used          int
 	maxPage       int
 	groupPageSize int
-	faults        []*fault
-	counts        map[string]int
-	queries       map[string][]url.Values
-	total         int
 }
 
 // New starts a fake OneLogin for the test and stops it when the test ends.
@@ -176,25 +127,10 @@ func New(t testing.TB) *Server {
 		rateWindow:    time.Hour,
 		maxPage:       100,
 		groupPageSize: 50,
-		counts:        map[string]int{},
-		queries:       map[string][]url.Values{},
 	}
-	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
-	// Refused handshakes (a client without ca_file) are part of tests.
-	s.srv.Config.ErrorLog = log.New(io.Discard, "", 0)
-	s.srv.StartTLS()
-	t.Cleanup(s.srv.Close)
-	s.URL = s.srv.URL
-	s.CAFile = filepath.Join(t.TempDir(), "onelogin-ca.pem")
-	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.srv.Certificate().Raw})
-	if err := os.WriteFile(s.CAFile, pemBytes, 0o600); err != nil {
-		t.Fatalf("onelogintest: write CA file: %v", err)
-	}
+	s.Server = fault.Start(t, "onelogin", fault.Handler{Answer: s.answer, Error: faultError, JSONType: jsonType})
 	return s
 }
-
-// Client returns an HTTP client that trusts the fake.
-func (s *Server) Client() *http.Client { return s.srv.Client() }
 
 // Now is the fake's clock: the real time until SetNow freezes it.
 func (s *Server) Now() time.Time {
@@ -228,16 +164,23 @@ func (s *Server) Advance(d time.Duration) {
 	s.now = s.now.Add(d)
 }
 
+// newID returns id, or the next free id if it is 0, and keeps the next
+// free id past it.
+func (s *Server) newID(id int64) int64 {
+	if id == 0 {
+		s.lastID++
+		id = s.lastID
+	}
+	s.lastID = max(s.lastID, id)
+	return id
+}
+
 // AddUser adds a user, giving it an id if it has none and stamping
 // created_at and updated_at with the clock if unset. It returns the user.
 func (s *Server) AddUser(u User) User {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if u.ID == 0 {
-		s.lastID++
-		u.ID = s.lastID
-	}
-	s.lastID = max(s.lastID, u.ID)
+	u.ID = s.newID(u.ID)
 	now := s.clock()
 	if u.CreatedAt.IsZero() {
 		u.CreatedAt = now
@@ -277,11 +220,7 @@ func (s *Server) DeleteUser(id int64) {
 func (s *Server) AddRole(r Role) Role {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if r.ID == 0 {
-		s.lastID++
-		r.ID = s.lastID
-	}
-	s.lastID = max(s.lastID, r.ID)
+	r.ID = s.newID(r.ID)
 	r.Users = slices.Clone(r.Users)
 	s.roles[r.ID] = &r
 	return r
@@ -310,11 +249,7 @@ func (s *Server) DeleteRole(id int64) {
 func (s *Server) AddGroup(g Group) Group {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if g.ID == 0 {
-		s.lastID++
-		g.ID = s.lastID
-	}
-	s.lastID = max(s.lastID, g.ID)
+	g.ID = s.newID(g.ID)
 	s.groups[g.ID] = &g
 	return g
 }
@@ -375,104 +310,18 @@ func (s *Server) SetGroupPageSize(n int) {
 	s.groupPageSize = n
 }
 
-// FailAt makes the nth request to path from now on (1 = the next one) get f
-// instead of its answer. path is an exact URL path, a pattern in which
-// "{id}" stands for any one segment ("/api/2/roles/{id}/users"), or "*" for
-// any path. With a page size of n, request k of a listing is its page k.
-func (s *Server) FailAt(path string, nth int, f Fault) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if f.Status == 0 {
-		switch {
-		case f.HTML || f.Empty:
-			f.Status = http.StatusOK
-		case f.Truncate || f.Stall || f.Drop || f.Delay > 0 && f.Body == "":
-			// The real answer (late or cut), or none.
-		default:
-			f.Status = http.StatusInternalServerError
-		}
-	}
-	times := f.Times
-	if times == 0 {
-		times = 1
-	}
-	s.faults = append(s.faults, &fault{path: path, skip: max(nth-1, 0), times: times, Fault: f})
-}
-
-// ProxyPage is the HTML error page a proxy sends for status.
-func ProxyPage(status int) string {
-	title := fmt.Sprintf("%d %s", status, http.StatusText(status))
-	if status == http.StatusOK {
-		title = "Web Page Blocked"
-	}
-	return "<!DOCTYPE html>\n<html><head><title>" + title + "</title></head>\n<body><center><h1>" + title +
-		"</h1></center>\n<hr><center>corporate-proxy</center>\n</body></html>\n"
-}
-
-// matchPath reports whether path matches pattern ("*", exact, or with
-// "{id}" segments).
-func matchPath(pattern, path string) bool {
-	if pattern == "*" || pattern == path {
-		return true
-	}
-	if !strings.Contains(pattern, "{id}") {
-		return false
-	}
-	ps, xs := strings.Split(pattern, "/"), strings.Split(path, "/")
-	if len(ps) != len(xs) {
-		return false
-	}
-	for i := range ps {
-		if ps[i] != "{id}" && ps[i] != xs[i] {
-			return false
-		}
-	}
-	return true
-}
-
-// ClearFaults removes every pending fault.
-func (s *Server) ClearFaults() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faults = nil
-}
-
-// Requests returns how many requests reached path (exact URL path).
-func (s *Server) Requests(path string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.counts[path]
-}
-
-// TotalRequests returns how many requests reached the fake.
-func (s *Server) TotalRequests() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.total
-}
-
 // TokenRequests returns how many token requests reached the fake.
 func (s *Server) TokenRequests() int { return s.Requests(TokenPath) }
 
 // Queries returns the query strings of the requests to path, in order.
 func (s *Server) Queries(path string) []url.Values {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.queries[path])
-}
-
-func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	s.total++
-	s.counts[r.URL.Path]++
-	s.queries[r.URL.Path] = append(s.queries[r.URL.Path], r.URL.Query())
-	f := s.dueFault(r.URL.Path)
-	s.mu.Unlock()
-	if f != nil {
-		s.fail(w, r, f)
-		return
+	var qs []url.Values
+	for _, r := range s.RequestLog() {
+		if r.Path == path {
+			qs = append(qs, r.Query)
+		}
 	}
-	s.answer(w, r)
+	return qs
 }
 
 // answer gives the real answer.
@@ -518,96 +367,10 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (s *Server) dueFault(path string) *Fault {
-	for i, f := range s.faults {
-		if !matchPath(f.path, path) {
-			continue
-		}
-		if f.skip > 0 {
-			f.skip--
-			continue
-		}
-		if f.times > 0 {
-			f.times--
-			if f.times == 0 {
-				s.faults = slices.Delete(s.faults, i, i+1)
-			}
-		}
-		ff := f.Fault
-		return &ff
-	}
-	return nil
-}
-
-func (s *Server) fail(w http.ResponseWriter, r *http.Request, f *Fault) {
-	if f.Delay > 0 && !f.Stall {
-		select {
-		case <-time.After(f.Delay):
-		case <-r.Context().Done():
-			return
-		}
-	}
-	if f.Drop {
-		if hj, ok := w.(http.Hijacker); ok {
-			if conn, _, err := hj.Hijack(); err == nil {
-				conn.Close()
-				return
-			}
-		}
-		panic(http.ErrAbortHandler)
-	}
-	for k, vs := range f.Header {
-		for _, v := range vs {
-			w.Header().Add(k, v)
-		}
-	}
-	switch {
-	case f.Truncate || f.Stall:
-		rec := httptest.NewRecorder()
-		s.answer(rec, r)
-		for k, vs := range rec.Header() {
-			if k != "Content-Length" {
-				w.Header()[k] = vs
-			}
-		}
-		body := rec.Body.Bytes()
-		w.WriteHeader(rec.Code)
-		_, _ = w.Write(body[:len(body)/2])
-		if !f.Stall {
-			return
-		}
-		if fl, ok := w.(http.Flusher); ok {
-			fl.Flush()
-		}
-		select {
-		case <-time.After(f.Delay):
-			_, _ = w.Write(body[len(body)/2:])
-		case <-r.Context().Done():
-		}
-		return
-	case f.Status == 0:
-		// Late, but the real answer.
-		s.answer(w, r)
-		return
-	case f.HTML:
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.WriteHeader(f.Status)
-		_, _ = w.Write([]byte(ProxyPage(f.Status)))
-		return
-	case f.Empty:
-		w.Header().Set("Content-Type", "application/json; charset=utf-8")
-		w.WriteHeader(f.Status)
-		return
-	}
-	if f.Body != "" {
-		if w.Header().Get("Content-Type") == "" {
-			w.Header().Set("Content-Type", "application/json; charset=utf-8")
-		}
-		w.WriteHeader(f.Status)
-		_, _ = w.Write([]byte(f.Body))
-		return
-	}
-	writeError(w, strings.HasPrefix(r.URL.Path, "/api/1/") || r.URL.Path == TokenPath, f.Status, http.StatusText(f.Status))
+// faultError is OneLogin's error answer for a fault's status.
+func faultError(w http.ResponseWriter, r *http.Request, f *fault.Fault) {
+	writeError(w, strings.HasPrefix(r.URL.Path, "/api/1/") || r.URL.Path == TokenPath, f.Status,
+		cmp.Or(f.Message, http.StatusText(f.Status)))
 }
 
 // writeError writes OneLogin's error shapes: v1 (and the token endpoint)
@@ -646,7 +409,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	if err != nil {
 		panic(err)
 	}
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Content-Type", jsonType)
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
 }
@@ -861,13 +624,13 @@ func userJSON(u *User, fields []string) map[string]any {
 
 func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	p, err := s.v2Page(q)
-	if err != nil {
-		writeError(w, false, http.StatusBadRequest, err.Error())
+	p, ok := s.page(w, r)
+	if !ok {
 		return
 	}
 	var since time.Time
 	if v := q.Get("updated_since"); v != "" {
+		var err error
 		if since, err = time.Parse(time.RFC3339, v); err != nil {
 			writeError(w, false, http.StatusBadRequest, "updated_since is not an ISO8601 timestamp")
 			return
@@ -895,11 +658,30 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-func (s *Server) getUser(w http.ResponseWriter, r *http.Request, rawID string) {
+// lookup finds the object with the id rawID, or answers 404.
+func lookup[T any](w http.ResponseWriter, objects map[int64]*T, rawID string) (*T, bool) {
 	id, err := strconv.ParseInt(rawID, 10, 64)
-	u, ok := s.users[id]
+	o, ok := objects[id]
 	if err != nil || !ok {
 		writeError(w, false, http.StatusNotFound, "The resource with the given id could not be found")
+		return nil, false
+	}
+	return o, true
+}
+
+// page reads the page a v2 list request asks for, or answers 400.
+func (s *Server) page(w http.ResponseWriter, r *http.Request) (page, bool) {
+	p, err := s.v2Page(r.URL.Query())
+	if err != nil {
+		writeError(w, false, http.StatusBadRequest, err.Error())
+		return p, false
+	}
+	return p, true
+}
+
+func (s *Server) getUser(w http.ResponseWriter, r *http.Request, rawID string) {
+	u, ok := lookup(w, s.users, rawID)
+	if !ok {
 		return
 	}
 	fields := slices.Concat(defaultUserFields, []string{"title", "department", "manager_user_id", "company", "comment"})
@@ -910,9 +692,8 @@ func (s *Server) getUser(w http.ResponseWriter, r *http.Request, rawID string) {
 }
 
 func (s *Server) listRoles(w http.ResponseWriter, r *http.Request) {
-	p, err := s.v2Page(r.URL.Query())
-	if err != nil {
-		writeError(w, false, http.StatusBadRequest, err.Error())
+	p, ok := s.page(w, r)
+	if !ok {
 		return
 	}
 	var list []*Role
@@ -928,15 +709,12 @@ func (s *Server) listRoles(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) roleUsers(w http.ResponseWriter, r *http.Request, rawID string) {
-	id, err := strconv.ParseInt(rawID, 10, 64)
-	ro, ok := s.roles[id]
-	if err != nil || !ok {
-		writeError(w, false, http.StatusNotFound, "The resource with the given id could not be found")
+	ro, ok := lookup(w, s.roles, rawID)
+	if !ok {
 		return
 	}
-	p, err := s.v2Page(r.URL.Query())
-	if err != nil {
-		writeError(w, false, http.StatusBadRequest, err.Error())
+	p, ok := s.page(w, r)
+	if !ok {
 		return
 	}
 	ids := slices.Clone(ro.Users)
