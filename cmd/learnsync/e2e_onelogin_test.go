@@ -92,18 +92,11 @@ func TestEndToEndOktaAndOneLogin(t *testing.T) {
 	if want := []string{"okta:" + graceOkta, fmt.Sprintf("onelogin:%d", grace.ID)}; !slices.Equal(ids, want) {
 		t.Errorf("grace's identities = %v, want %v", ids, want)
 	}
-	if !slices.Equal(gr.Groups, []string{"okta/Staff", "onelogin/Learners"}) {
-		t.Errorf("grace's groups = %v", gr.Groups)
-	}
-	if !slices.Equal(gr.Licenses, []string{"learning-basic", "learning-pro"}) {
-		t.Errorf("grace's licenses = %v", gr.Licenses)
-	}
-	if l := ex.Users[ex.user("henry@example.com")].Licenses; !slices.Equal(l, []string{"learning-basic"}) {
-		t.Errorf("henry (Okta only, no role) has licenses %v", l)
-	}
-	if l := ex.Users[ex.user("judy@example.com")].Licenses; !slices.Equal(l, []string{"learning-basic"}) {
-		t.Errorf("judy's licenses = %v; want her waiting for learning-pro", l)
-	}
+	wantList(t, "grace's groups", gr.Groups, "okta/Staff", "onelogin/Learners")
+	wantList(t, "grace's licenses", gr.Licenses, "learning-basic", "learning-pro")
+	// henry is in Okta only, without the role; judy waits for learning-pro.
+	wantList(t, "henry's licenses", ex.Users[ex.user("henry@example.com")].Licenses, "learning-basic")
+	wantList(t, "judy's licenses", ex.Users[ex.user("judy@example.com")].Licenses, "learning-basic")
 	if i := ex.group("onelogin", "Learners"); i < 0 || ex.Groups[i].ExternalID != fmt.Sprintf("role:%d", learners.ID) ||
 		!slices.Equal(ex.Groups[i].Members, []string{"grace.hopper@example.com", "ivan@example.com", "judy@example.com"}) {
 		t.Errorf("onelogin/Learners is not the role with its three members: %+v", ex.Groups)

@@ -103,6 +103,14 @@ func (c *cli) runOnce(want int, extra ...string) string {
 	return out
 }
 
+// wantList fails the test when got is not want, naming what was checked.
+func wantList(t *testing.T, what string, got []string, want ...string) {
+	t.Helper()
+	if !slices.Equal(got, want) {
+		t.Errorf("%s = %v, want %v", what, got, want)
+	}
+}
+
 // The export's contract, decoded strictly.
 type exportDoc struct {
 	Users []struct {
