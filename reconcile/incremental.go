@@ -97,8 +97,19 @@ func (c *cycle) incremental(ctx context.Context, fetches []fetched) (*Outcome, s
 		return nil, "", err
 	}
 	if !sc.changed && len(due) == 0 {
-		out, err := c.unchanged(ctx, fetches)
-		return out, "", err
+		// Nothing changed: the plan is empty unless somebody waits for a
+		// seat (the plan reports them).
+		if err := ss.LoadScope(ctx, nil, sc.st); err != nil {
+			return nil, "", err
+		}
+		waiting := false
+		for _, p := range sc.st.Pools {
+			waiting = waiting || p.Waiting > 0
+		}
+		if !waiting {
+			out, err := c.unchanged(ctx, fetches)
+			return out, "", err
+		}
 	}
 	if why, err := sc.build(ctx, due); why != "" || err != nil {
 		return nil, why, err
@@ -133,7 +144,11 @@ func (c *cycle) unchanged(ctx context.Context, fetches []fetched) (*Outcome, err
 		}
 		run.Sources = append(run.Sources, sr)
 	}
-	c.planned = &Plan{}
+	active, _, err := c.e.Store.(ScopedStore).Counts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.planned = &Plan{ActiveBefore: active}
 	out := &Outcome{Run: run, Plan: c.planned}
 	run.EndedAt = c.e.now()
 	if c.opts.DryRun {

@@ -22,6 +22,8 @@ type scope struct {
 	// touched are the users each fetch named: their rows in mirrors are the
 	// truth, whatever the store holds.
 	touched map[string]map[string]bool
+	// touchedGroups are the groups each fetch named, likewise.
+	touchedGroups map[string]map[string]bool
 	// changed says some fetch changed a row or a cursor.
 	changed bool
 	// runs are the source records of the fetches, by source.
@@ -43,7 +45,8 @@ type scope struct {
 func newScope(c *cycle, ss ScopedStore) *scope {
 	return &scope{
 		c: c, ss: ss, mirrors: map[string]*Mirror{}, touched: map[string]map[string]bool{}, runs: map[string]SourceRun{},
-		groups: map[GroupRef]bool{}, keys: map[string]bool{}, st: NewState(), exact: map[string]bool{},
+		touchedGroups: map[string]map[string]bool{},
+		groups:        map[GroupRef]bool{}, keys: map[string]bool{}, st: NewState(), exact: map[string]bool{},
 		pendingUsers: map[string][]string{},
 	}
 }
@@ -117,11 +120,17 @@ func (sc *scope) addSource(ctx context.Context, src Source, f fetched) (string, 
 		return "no mirror of " + name, nil
 	}
 	cursor, old := m.Cursor, maps.Clone(m.Users)
+	// The members a group loses lose what it gave them: they are in scope.
+	for _, set := range m.Members {
+		for uid := range set {
+			sc.pendingUsers[name] = append(sc.pendingUsers[name], uid)
+		}
+	}
 	d := m.Update(r, sc.c.now)
 	if full {
 		d.Full, m.FullAt = true, sc.c.now
 	}
-	sc.mirrors[name], sc.touched[name] = m, users
+	sc.mirrors[name], sc.touched[name], sc.touchedGroups[name] = m, users, maps.Clone(groups)
 	if d.Rows() > 0 || d.Cursor != cursor || full {
 		sc.changed = true
 		sc.c.deltas = append(sc.c.deltas, d)
@@ -196,7 +205,7 @@ func (sc *scope) merge(ctx context.Context, source string, users, groups []strin
 		}
 	}
 	for id, g := range part.Groups {
-		if _, ok := m.Groups[id]; !ok {
+		if _, ok := m.Groups[id]; !ok && !sc.touchedGroups[source][id] {
 			m.Groups[id] = g
 			if mem := part.Members[id]; mem != nil {
 				m.Members[id] = mem
