@@ -100,6 +100,15 @@ func quote(s string) string {
 }
 
 // writePlanText prints a plan the way terraform plan does.
+// writeReconcileMode says how the run planned: incremental, or full and why.
+func writeReconcileMode(w io.Writer, r *reconcile.Run) {
+	if r.Reconcile == reconcile.ModeFull && r.FullReason != "" {
+		fmt.Fprintf(w, "  reconcile: full (%s)\n", r.FullReason)
+	} else if r.Reconcile != "" {
+		fmt.Fprintf(w, "  reconcile: %s\n", r.Reconcile)
+	}
+}
+
 func writePlanText(w io.Writer, out *reconcile.Outcome) {
 	p := out.Plan
 	for _, src := range out.Run.Sources {
@@ -110,11 +119,7 @@ func writePlanText(w io.Writer, out *reconcile.Outcome) {
 			fmt.Fprintf(w, "  source %s: %s fetch, %d users, %d groups\n", src.Name, src.Mode, src.Users, src.Groups)
 		}
 	}
-	if r := out.Run; r.Reconcile == reconcile.ModeFull && r.FullReason != "" {
-		fmt.Fprintf(w, "  reconcile: full (%s)\n", r.FullReason)
-	} else if r.Reconcile != "" {
-		fmt.Fprintf(w, "  reconcile: %s\n", r.Reconcile)
-	}
+	writeReconcileMode(w, out.Run)
 	fmt.Fprintln(w)
 	if p.Empty() {
 		if out.Run.Result == reconcile.ResultOK {
