@@ -37,6 +37,7 @@ type Config struct {
 	Licenses    []License   `yaml:"licenses"`
 	Deprovision Deprovision `yaml:"deprovision"`
 	Safety      Safety      `yaml:"safety"`
+	Reconcile   Reconcile   `yaml:"reconcile"`
 	Server      Server      `yaml:"server"`
 	History     History     `yaml:"history"`
 
@@ -122,6 +123,17 @@ type Safety struct {
 	MaxDeactivationPercent float64 `yaml:"max_deactivation_percent"`
 }
 
+// Reconcile says how runs reconcile: incrementally when every source gave
+// a delta, fully (the whole directory against every mirror) otherwise.
+type Reconcile struct {
+	// FullEvery is how long after the last full reconcile the next run is
+	// a full one, whatever its sources gave; 0 = only when needed otherwise.
+	FullEvery time.Duration `yaml:"full_every"`
+}
+
+// DefaultFullEvery is the default of reconcile.full_every.
+const DefaultFullEvery = 24 * time.Hour
+
 // Server is the service mode's ops endpoint and lifecycle.
 type Server struct {
 	// Listen is the ops endpoint's host:port. It must be a loopback
@@ -158,6 +170,7 @@ func Default() *Config {
 		Identity:    Identity{MatchOn: MatchEmail},
 		Deprovision: Deprovision{DeleteAfter: 0},
 		Safety:      Safety{MaxDeactivations: 50, MaxDeactivationPercent: 20},
+		Reconcile:   Reconcile{FullEvery: DefaultFullEvery},
 		Server:      Server{Listen: DefaultListen, ShutdownTimeout: DefaultShutdownTimeout},
 		History:     History{KeepRuns: 1000},
 	}
@@ -336,6 +349,9 @@ func (c *Config) validate(d *decoder, reg connectors.Registry) {
 		c.validateSource(d, reg, i, names)
 	}
 	c.validateLicenses(d)
+	if c.Reconcile.FullEvery < 0 {
+		d.fail("reconcile.full_every", "must not be negative")
+	}
 	if c.Deprovision.DeleteAfter < 0 {
 		d.fail("deprovision.delete_after", "must not be negative")
 	}

@@ -264,11 +264,12 @@ func TestIssueExample(t *testing.T) {
 			{Name: "learning-pro", Seats: 250, Groups: []string{"hr/Engineering"}},
 			{Name: "learning-basic", AllActive: true},
 		},
-		Safety:  config.Safety{MaxDeactivations: 50, MaxDeactivationPercent: 20},
-		Server:  config.Server{Listen: "127.0.0.1:9750", ShutdownTimeout: 30 * time.Second},
-		History: config.History{KeepRuns: 1000},
-		Path:    path,
-		BaseDir: dir,
+		Safety:    config.Safety{MaxDeactivations: 50, MaxDeactivationPercent: 20},
+		Reconcile: config.Reconcile{FullEvery: 24 * time.Hour},
+		Server:    config.Server{Listen: "127.0.0.1:9750", ShutdownTimeout: 30 * time.Second},
+		History:   config.History{KeepRuns: 1000},
+		Path:      path,
+		BaseDir:   dir,
 	}
 	if diff := cmp.Diff(want, cfg, cmpopts.IgnoreFields(config.Source{}, "Raw")); diff != "" {
 		t.Errorf("config (-want +got):\n%s", diff)
@@ -308,6 +309,7 @@ func TestDefaults(t *testing.T) {
 		}},
 		Deprovision: config.Deprovision{DeleteAfter: 0},
 		Safety:      config.Safety{MaxDeactivations: 50, MaxDeactivationPercent: 20},
+		Reconcile:   config.Reconcile{FullEvery: 24 * time.Hour},
 		Server:      config.Server{Listen: "127.0.0.1:9750", ShutdownTimeout: 30 * time.Second},
 		History:     config.History{KeepRuns: 1000},
 		BaseDir:     cfg.BaseDir,
@@ -554,6 +556,8 @@ func TestProblems(t *testing.T) {
 
 		// deprovision, safety, history, server.
 		{"delete_after days", src("deprovision: {delete_after: 30d}\n"), []string{`deprovision.delete_after: must be a duration like 30s, 5m or 72h, got "30d"`}},
+		{"full_every negative", src("reconcile: {full_every: -1h}\n"), []string{`reconcile.full_every: must not be negative`}},
+		{"full_every days", src("reconcile: {full_every: 1d}\n"), []string{`reconcile.full_every: must be a duration like 30s, 5m or 72h, got "1d"`}},
 		{"delete_after without unit", src("deprovision: {delete_after: 5}\n"), []string{`deprovision.delete_after: must be a duration`}},
 		{"delete_after negative", src("deprovision: {delete_after: -1h}\n"), []string{"deprovision.delete_after: must not be negative"}},
 		{"delete_after zero", src("deprovision: {delete_after: 0}\n"), nil},

@@ -121,6 +121,16 @@ type Incremental interface {
 	FetchChanges(ctx context.Context, cursor string) (*Result, error)
 }
 
+// Snapshot is a Connector whose every fetch reads the whole source (a file
+// export): its full results are no sign that changes were missed, only that
+// the source changed. The reconciler compares such a result with the stored
+// mirror row by row and reconciles what differs, instead of everything.
+type Snapshot interface {
+	Connector
+	// ReadsWhole reports that every fetch reads the whole source.
+	ReadsWhole() bool
+}
+
 // ErrTerminal marks errors that retrying cannot fix: bad credentials, missing
 // permissions, a source that does not exist. Wrap it with %w.
 var ErrTerminal = errors.New("terminal")

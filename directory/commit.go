@@ -43,6 +43,11 @@ func (s *Store) Commit(ctx context.Context, c *reconcile.Commit) error {
 		if err := w.flushAudit(); err != nil {
 			return err
 		}
+		if c.Marks != nil {
+			if err := w.writeMarks(c.Marks); err != nil {
+				return err
+			}
+		}
 		if c.End != nil {
 			end := c.End()
 			if _, err := w.exec(`UPDATE runs SET ended_at = ? WHERE id = ?`, end.UTC(), runID); err != nil {
@@ -138,10 +143,10 @@ func (w *writer) insertRun(r *reconcile.Run) (int64, error) {
 	if sources == nil {
 		sources = []reconcile.SourceRun{}
 	}
-	res, err := w.exec(`INSERT INTO runs (trigger, started_at, ended_at, result, sources, summary, problems, error, plan)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	res, err := w.exec(`INSERT INTO runs (trigger, started_at, ended_at, result, sources, summary, problems, error, plan, reconcile, full_reason)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		string(r.Trigger), r.StartedAt.UTC(), r.EndedAt.UTC(), string(r.Result), marshal(sources), marshal(r.Summary),
-		marshal(problems), r.Error, plan)
+		marshal(problems), r.Error, plan, r.Reconcile, r.FullReason)
 	if err != nil {
 		return 0, fmt.Errorf("record run: %w", err)
 	}
@@ -437,9 +442,9 @@ func (w *writer) applyMirror(d *reconcile.MirrorDelta) error {
 		}
 	}
 	for _, g := range d.UpsertGroups {
-		if _, err := w.exec(`INSERT INTO mirror_groups (source, external_id, name, description) VALUES (?, ?, ?, ?)
-			ON CONFLICT(source, external_id) DO UPDATE SET name = excluded.name, description = excluded.description`,
-			d.Source, g.ExternalID, g.Name, g.Description); err != nil {
+		if _, err := w.exec(`INSERT INTO mirror_groups (source, external_id, name, description, hash) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT(source, external_id) DO UPDATE SET name = excluded.name, description = excluded.description, hash = excluded.hash`,
+			d.Source, g.ExternalID, g.Name, g.Description, d.GroupHashes[g.ExternalID]); err != nil {
 			return err
 		}
 	}
@@ -454,8 +459,8 @@ func (w *writer) applyMirror(d *reconcile.MirrorDelta) error {
 		}
 	}
 	for gid, members := range d.Members {
-		if _, err := w.exec(`UPDATE mirror_groups SET members = ? WHERE source = ? AND external_id = ?`,
-			encodeMembers(members), d.Source, gid); err != nil {
+		if _, err := w.exec(`UPDATE mirror_groups SET members = ?, hash = ? WHERE source = ? AND external_id = ?`,
+			encodeMembers(members), d.GroupHashes[gid], d.Source, gid); err != nil {
 			return err
 		}
 	}
@@ -512,12 +517,15 @@ func fullAt(d *reconcile.MirrorDelta) any {
 
 func (w *writer) upsertMirrorUser(source string, u *connectors.User) error {
 	_, err := w.exec(`INSERT INTO mirror_users (source, external_id, user_name, email, given_name, family_name, display_name,
-		title, department, employee_number, manager, cost_center, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		title, department, employee_number, manager, cost_center, status, email_key, name_key, hash)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT(source, external_id) DO UPDATE SET user_name = excluded.user_name, email = excluded.email,
 		given_name = excluded.given_name, family_name = excluded.family_name, display_name = excluded.display_name,
 		title = excluded.title, department = excluded.department, employee_number = excluded.employee_number,
-		manager = excluded.manager, cost_center = excluded.cost_center, status = excluded.status`,
+		manager = excluded.manager, cost_center = excluded.cost_center, status = excluded.status,
+		email_key = excluded.email_key, name_key = excluded.name_key, hash = excluded.hash`,
 		source, u.ExternalID, u.UserName, u.Email, u.GivenName, u.FamilyName, u.DisplayName, u.Title, u.Department,
-		u.EmployeeNumber, u.Manager, u.CostCenter, string(u.Status))
+		u.EmployeeNumber, u.Manager, u.CostCenter, string(u.Status),
+		reconcile.MatchKey("email", u), reconcile.MatchKey("user_name", u), reconcile.UserHash(u))
 	return err
 }

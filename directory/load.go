@@ -28,6 +28,11 @@ func (s *Store) LoadState(ctx context.Context) (*reconcile.State, error) {
 }
 
 func (s *Store) loadPeople(ctx context.Context, st *reconcile.State) error {
+	return s.loadPeopleWhere(ctx, st, "", nil)
+}
+
+// loadPeopleWhere reads the people a WHERE clause selects ("" for all).
+func (s *Store) loadPeopleWhere(ctx context.Context, st *reconcile.State, where string, args []any) error {
 	var (
 		id        int64
 		active    bool
@@ -37,7 +42,7 @@ func (s *Store) loadPeople(ctx context.Context, st *reconcile.State) error {
 	)
 	return eachRow(ctx, s.db, "load people", `SELECT id, active, created_at, deactivated_at, `+
 		pack("match_key", "user_name", "email", "given_name", "family_name", "display_name", "title", "department",
-			"employee_number", "manager", "cost_center")+` FROM people`, nil,
+			"employee_number", "manager", "cost_center")+` FROM people `+where, args,
 		[]any{&id, &active, &firstSeen, &deact, &packed}, func() error {
 			p := &reconcile.Person{ID: id, Active: active, FirstSeen: firstSeen, DeactivatedAt: deact.Time}
 			if err := unpack(packed, &p.Key, &p.UserName, &p.Email, &p.GivenName, &p.FamilyName, &p.DisplayName,
@@ -135,22 +140,27 @@ func (s *Store) LoadMirrors(ctx context.Context) (map[string]*reconcile.Mirror, 
 	if err != nil {
 		return nil, err
 	}
-	if err := s.loadMirrorUsers(ctx, mirror); err != nil {
+	if err := s.loadMirrorUsers(ctx, mirror, "", nil); err != nil {
 		return nil, err
 	}
-	if err := s.loadMirrorGroups(ctx, mirror); err != nil {
+	if err := s.loadMirrorGroups(ctx, mirror, "", nil); err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-func (s *Store) loadMirrorUsers(ctx context.Context, mirror func(string) *reconcile.Mirror) error {
+func (s *Store) loadMirrorUsers(ctx context.Context, mirror func(string) *reconcile.Mirror, where string, args []any) error {
+	return loadMirrorUsersFrom(ctx, s.db, mirror, where, args)
+}
+
+// loadMirrorUsersFrom reads the mirror users a WHERE clause selects.
+func loadMirrorUsersFrom(ctx context.Context, q querier, mirror func(string) *reconcile.Mirror, where string, args []any) error {
 	var src string
 	var m *reconcile.Mirror
 	var srcB sql.RawBytes
 	var packed string
-	return eachRow(ctx, s.db, "load mirror users", `SELECT source, `+pack("external_id", "user_name", "email", "given_name", "family_name",
-		"display_name", "title", "department", "employee_number", "manager", "cost_center", "status")+` FROM mirror_users`, nil,
+	return eachRow(ctx, q, "load mirror users", `SELECT source, `+pack("external_id", "user_name", "email", "given_name", "family_name",
+		"display_name", "title", "department", "employee_number", "manager", "cost_center", "status")+` FROM mirror_users `+where, args,
 		[]any{&srcB, &packed}, func() error {
 			u := new(connectors.User)
 			var status string
@@ -168,10 +178,15 @@ func (s *Store) loadMirrorUsers(ctx context.Context, mirror func(string) *reconc
 		})
 }
 
-func (s *Store) loadMirrorGroups(ctx context.Context, mirror func(string) *reconcile.Mirror) error {
+func (s *Store) loadMirrorGroups(ctx context.Context, mirror func(string) *reconcile.Mirror, where string, args []any) error {
+	return loadMirrorGroupsFrom(ctx, s.db, mirror, where, args)
+}
+
+// loadMirrorGroupsFrom reads the mirror groups a WHERE clause selects.
+func loadMirrorGroupsFrom(ctx context.Context, q querier, mirror func(string) *reconcile.Mirror, where string, args []any) error {
 	var src, members string
 	var g connectors.Group
-	return eachRow(ctx, s.db, "load mirror groups", `SELECT source, external_id, name, description, members FROM mirror_groups`, nil,
+	return eachRow(ctx, q, "load mirror groups", `SELECT source, external_id, name, description, members FROM mirror_groups `+where, args,
 		[]any{&src, &g.ExternalID, &g.Name, &g.Description, &members}, func() error {
 			g := g
 			m := mirror(src)

@@ -16,13 +16,14 @@ func (s *Store) Runs(ctx context.Context, limit int) ([]reconcile.Run, error) {
 		r                                        reconcile.Run
 		trigger, result                          string
 		sources, summary, problems, errMsg, plan string
+		mode, why                                string
 	)
 	err := eachRow(ctx, s.db, "read runs",
-		`SELECT id, trigger, started_at, ended_at, result, sources, summary, problems, error, plan FROM runs ORDER BY id DESC LIMIT ?`,
-		[]any{limit}, []any{&r.ID, &trigger, &r.StartedAt, &r.EndedAt, &result, &sources, &summary, &problems, &errMsg, &plan},
+		`SELECT id, trigger, started_at, ended_at, result, sources, summary, problems, error, plan, reconcile, full_reason FROM runs ORDER BY id DESC LIMIT ?`,
+		[]any{limit}, []any{&r.ID, &trigger, &r.StartedAt, &r.EndedAt, &result, &sources, &summary, &problems, &errMsg, &plan, &mode, &why},
 		func() error {
 			run := reconcile.Run{ID: r.ID, Trigger: reconcile.Trigger(trigger), StartedAt: r.StartedAt, EndedAt: r.EndedAt,
-				Result: reconcile.RunResult(result), Error: errMsg}
+				Result: reconcile.RunResult(result), Error: errMsg, Reconcile: mode, FullReason: why}
 			if err := unmarshalRun(&run, sources, summary, problems, plan); err != nil {
 				return fmt.Errorf("read run %d: %w", r.ID, err)
 			}

@@ -120,4 +120,26 @@ CREATE TABLE audit_events (
 ALTER TABLE runs ADD COLUMN plan TEXT NOT NULL DEFAULT '';
 CREATE INDEX audit_events_run ON audit_events(run_id);
 `,
+	// 3: incremental reconcile. Runs say how they planned; mirror rows keep
+	// their match keys (indexed) and content hashes; inactive people are
+	// found by when they were deactivated; the marks of the last full
+	// reconcile. Rows written before keep hash 0 and empty keys until the
+	// first full reconcile fills them in (backfillMirror).
+	`
+ALTER TABLE runs ADD COLUMN reconcile TEXT NOT NULL DEFAULT '';
+ALTER TABLE runs ADD COLUMN full_reason TEXT NOT NULL DEFAULT '';
+ALTER TABLE mirror_users ADD COLUMN email_key TEXT NOT NULL DEFAULT '';
+ALTER TABLE mirror_users ADD COLUMN name_key TEXT NOT NULL DEFAULT '';
+ALTER TABLE mirror_users ADD COLUMN hash INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE mirror_groups ADD COLUMN hash INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX mirror_users_email_key ON mirror_users(email_key);
+CREATE INDEX mirror_users_name_key ON mirror_users(name_key);
+CREATE INDEX people_deactivated ON people(deactivated_at) WHERE active = 0;
+CREATE TABLE reconcile_marks (
+	id         INTEGER PRIMARY KEY CHECK (id = 1),
+	full_at    TIMESTAMP,
+	rules_hash TEXT NOT NULL DEFAULT '',
+	converged  INTEGER NOT NULL DEFAULT 0
+);
+`,
 }

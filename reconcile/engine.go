@@ -37,6 +37,9 @@ type Engine struct {
 	// MaxProblems bounds how many problems a run record keeps (the count is
 	// always exact). Default 1000.
 	MaxProblems int
+	// FullEvery makes a run a full reconcile when the last one is this
+	// old; 0 = never for that reason alone.
+	FullEvery time.Duration
 	// LockWait is how long a run waits for another process's run on the
 	// same directory to finish (when the Store is a Locker). Zero means the
 	// default, 30 s; a negative value means not at all.
@@ -66,6 +69,8 @@ type RunOptions struct {
 	AllowMassDeactivation bool
 	// Fetch overrides the fetch mode per source name (default FetchAuto).
 	Fetch map[string]FetchMode
+	// FullReconcile makes the run a full reconcile whatever the fetches.
+	FullReconcile bool
 }
 
 // Outcome is what a run did.
@@ -95,9 +100,31 @@ func (e *Engine) Run(ctx context.Context, opts RunOptions) (*Outcome, error) {
 	}
 	defer unlock()
 	c := e.begin(opts)
-	in, err := c.fetchAndLoad(ctx)
+	cursors, err := e.Store.Cursors(ctx)
 	if err != nil {
 		return nil, err
+	}
+	why, err := c.fullReason(ctx, cursors)
+	if err != nil {
+		return nil, err
+	}
+	var in *inputs
+	if why == "" {
+		// Fetch first: only the fetches say what the run must read.
+		fetches := e.fetchAll(ctx, cursors, opts)
+		out, fallback, err := c.incremental(ctx, fetches)
+		if err != nil || fallback == "" {
+			return out, err
+		}
+		why = fallback
+		c.log.Debug("incremental reconcile falls back to full", "reason", why)
+		in = c.load(ctx, fetches)
+	} else {
+		in = c.fetchAndLoad(ctx, cursors)
+	}
+	c.run.Reconcile, c.run.FullReason = ModeFull, why
+	if in.err != nil {
+		return nil, in.err
 	}
 	// Nothing of a run goes on once it returns, the directory read included.
 	defer in.state.wait()
@@ -163,7 +190,7 @@ func (e *Engine) logRun(log *slog.Logger, r *Run) {
 		level = slog.LevelWarn
 	}
 	attrs := []any{
-		"run", r.ID, "trigger", r.Trigger, "result", r.Result,
+		"run", r.ID, "trigger", r.Trigger, "reconcile", r.Reconcile, "result", r.Result,
 		"created", s.Create, "updated", s.Update, "deactivated", s.Deactivate, "reactivated", s.Reactivate, "deleted", s.Delete,
 		"groups", s.GroupsCreate + s.GroupsUpdate + s.GroupsDelete, "memberships", s.MembersAdd + s.MembersDel,
 		"granted", s.Grant, "revoked", s.Revoke, "waiting", s.Waiting,

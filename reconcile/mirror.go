@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"maps"
 	"slices"
 	"time"
 
@@ -25,6 +26,9 @@ type MirrorDelta struct {
 	Members map[string][]string
 	// MembersAdded and MembersRemoved count the memberships that changed.
 	MembersAdded, MembersRemoved int
+	// GroupHashes holds the GroupHash of every remaining group that the
+	// delta upserts or whose members changed.
+	GroupHashes map[string]int64
 }
 
 // Rows counts the records the delta changes (cursors and timestamps aside).
@@ -58,6 +62,15 @@ func (m *Mirror) Update(r *connectors.Result, now time.Time) *MirrorDelta {
 		}
 		slices.Sort(list)
 		d.Members[gid] = list
+	}
+	d.GroupHashes = make(map[string]int64, len(u.changed)+len(d.UpsertGroups))
+	for gid := range u.changed {
+		if g, ok := m.Groups[gid]; ok {
+			d.GroupHashes[gid] = GroupHash(g, maps.Keys(m.Members[gid]))
+		}
+	}
+	for _, g := range d.UpsertGroups {
+		d.GroupHashes[g.ExternalID] = GroupHash(g, maps.Keys(m.Members[g.ExternalID]))
 	}
 	d.sort()
 	return d

@@ -77,6 +77,12 @@ type Run struct {
 	Summary   Summary     `json:"summary"`
 	Problems  []Problem   `json:"problems"`
 	Error     string      `json:"error,omitempty"`
+	// Reconcile is how the run planned: ModeFull (the whole directory
+	// against every mirror) or ModeIncremental (only what the fetches can
+	// affect); "" in records written before it was kept.
+	Reconcile string `json:"reconcile,omitempty"`
+	// FullReason says why a run was full, when it was.
+	FullReason string `json:"full_reason,omitempty"`
 	// Plan is kept for blocked runs, so an admin can see what was refused.
 	Plan *Plan `json:"plan,omitempty"`
 }
@@ -111,6 +117,8 @@ type Commit struct {
 	Mirrors []*MirrorDelta
 	Run     *Run
 	Now     time.Time
+	// Marks, if set, replace what the directory records about reconciles.
+	Marks *Marks
 	// End, if set, is called once everything else is written, and the run
 	// record's end time becomes what it returns: a run's duration includes
 	// its apply.

@@ -28,6 +28,10 @@ type cycle struct {
 
 	// Set by plan.
 	planned *Plan
+
+	// marks are the directory's marks before the run (nil: none, or a
+	// store that keeps none).
+	marks *Marks
 }
 
 // lock takes the directory's run lock when the store has one and the run may
@@ -68,26 +72,35 @@ type inputs struct {
 	fetches []fetched
 	mirrors map[string]*Mirror
 	state   *promise[*State]
+	err     error
 }
 
 // fetchAndLoad fetches the sources while the directory and the mirrors are
 // read: the three are independent, and on a large directory each takes a
 // while. It returns once the fetches and the mirrors are in; the directory
 // read may go on (inputs.state), since only the plan needs it.
-func (c *cycle) fetchAndLoad(ctx context.Context) (*inputs, error) {
+func (c *cycle) fetchAndLoad(ctx context.Context, cursors map[string]string) *inputs {
 	store := c.e.Store
-	cursors, err := store.Cursors(ctx)
-	if err != nil {
-		return nil, err
-	}
 	in := &inputs{state: async(func() (*State, error) { return store.LoadState(ctx) })}
 	mirrors := async(func() (map[string]*Mirror, error) { return store.LoadMirrors(ctx) })
 	in.fetches = c.e.fetchAll(ctx, cursors, c.opts)
-	if in.mirrors, err = mirrors.wait(); err != nil {
+	in.mirrors, in.err = mirrors.wait()
+	if in.err != nil {
 		in.state.wait()
-		return nil, err
 	}
-	return in, nil
+	return in
+}
+
+// load reads the directory and the mirrors for fetches already made: a
+// run that meant to be incremental and found it cannot.
+func (c *cycle) load(ctx context.Context, fetches []fetched) *inputs {
+	store := c.e.Store
+	in := &inputs{fetches: fetches, state: async(func() (*State, error) { return store.LoadState(ctx) })}
+	in.mirrors, in.err = store.LoadMirrors(ctx)
+	if in.err != nil {
+		in.state.wait()
+	}
+	return in
 }
 
 // applyFetches applies each successful fetch to its source's mirror and
@@ -193,7 +206,7 @@ func (c *cycle) record(ctx context.Context, out *Outcome) (*Outcome, error) {
 		e.logRun(c.log, run)
 		return out, nil
 	}
-	if err := e.Store.Commit(ctx, &Commit{Plan: c.planned, Mirrors: c.deltas, Run: run, Now: c.now, End: e.now}); err != nil {
+	if err := e.Store.Commit(ctx, &Commit{Plan: c.planned, Mirrors: c.deltas, Run: run, Now: c.now, End: e.now, Marks: c.nextMarks()}); err != nil {
 		return nil, fmt.Errorf("apply: %w", err)
 	}
 	out.Applied = true

@@ -247,6 +247,14 @@ func (h *hookedStore) LoadState(ctx context.Context) (*reconcile.State, error) {
 	return h.Store.LoadState(ctx)
 }
 
+// Marks is the first read of every run that may be incremental.
+func (h *hookedStore) Marks(ctx context.Context) (*reconcile.Marks, error) {
+	if h.broken.Load() {
+		return nil, errors.New("disk I/O error")
+	}
+	return h.Store.Marks(ctx)
+}
+
 func (h *hookedStore) Commit(ctx context.Context, c *reconcile.Commit) error {
 	defer h.enter()()
 	if h.beforeCommit != nil {

@@ -343,7 +343,11 @@ func (s *Service) runBatch(ctx context.Context, b batch) {
 	}()
 
 	e := *eng
-	e.Store = applyStore{Store: s.store, ctx: s.applyCtx, log: s.log}
+	apply := applyStore{Store: s.store, ctx: s.applyCtx, log: s.log}
+	e.Store = apply
+	if ss, ok := s.store.(reconcile.ScopedStore); ok {
+		e.Store = scopedApplyStore{ScopedStore: ss, apply: apply}
+	}
 	e.Now = s.clock.Now
 	fetch := make(map[string]reconcile.FetchMode, len(e.Sources))
 	var names []string
@@ -360,7 +364,9 @@ func (s *Service) runBatch(ctx context.Context, b batch) {
 		return // only sources a reload removed
 	}
 	s.log.Debug("run starting", "trigger", b.trigger, "fetch", strings.Join(names, ","))
-	out, err := e.Run(ctx, reconcile.RunOptions{Trigger: b.trigger, Fetch: fetch})
+	// --full makes the first cycle a full reconcile as well as a full fetch.
+	full := b.trigger == TriggerStart && s.full
+	out, err := e.Run(ctx, reconcile.RunOptions{Trigger: b.trigger, Fetch: fetch, FullReconcile: full})
 	if err != nil {
 		if ctx.Err() != nil {
 			s.log.Info("run abandoned: the service is stopping; nothing of it was written", "trigger", b.trigger)

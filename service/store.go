@@ -83,3 +83,18 @@ func (a applyStore) Commit(_ context.Context, c *reconcile.Commit) error {
 func (a applyStore) RecordRun(_ context.Context, r *reconcile.Run) error {
 	return a.Store.RecordRun(a.ctx, r)
 }
+
+// scopedApplyStore is an applyStore over a store that can read parts of
+// the directory, so that service runs can be incremental.
+type scopedApplyStore struct {
+	reconcile.ScopedStore
+	apply applyStore
+}
+
+func (a scopedApplyStore) Commit(ctx context.Context, c *reconcile.Commit) error {
+	return a.apply.Commit(ctx, c)
+}
+
+func (a scopedApplyStore) RecordRun(ctx context.Context, r *reconcile.Run) error {
+	return a.apply.RecordRun(ctx, r)
+}

@@ -195,6 +195,7 @@ func (a *app) engine(cfg *config.Config, store reconcile.Store, hooks func(sourc
 			MaxDeactivations:       cfg.Safety.MaxDeactivations,
 			MaxDeactivationPercent: cfg.Safety.MaxDeactivationPercent,
 		},
+		FullEvery: cfg.Reconcile.FullEvery,
 	}
 	for _, l := range cfg.Licenses {
 		e.Rules.Licenses = append(e.Rules.Licenses, reconcile.LicenseRule{Name: l.Name, Seats: l.Seats, Groups: l.Groups, AllActive: l.AllActive})
@@ -245,6 +246,7 @@ func (a *app) cycle(ctx context.Context, opts reconcile.RunOptions, full bool, l
 	e.LockWait = lockWait
 	if full {
 		opts.Fetch = allFull(cfg)
+		opts.FullReconcile = true
 	}
 	out, err := e.Run(ctx, opts)
 	if err != nil {
@@ -307,7 +309,7 @@ Exit codes: 0 ok, 1 error, 2 bad configuration, 3 blocked by a safety limit
 	}
 	cmd.Flags().BoolVar(&once, "once", false, "run one cycle and exit (without it: service mode)")
 	cmd.Flags().BoolVar(&allow, "allow-mass-deactivation", false, "apply a plan that exceeds the safety limits, this once")
-	cmd.Flags().BoolVar(&full, "full", false, "fetch every source fully instead of incrementally")
+	cmd.Flags().BoolVar(&full, "full", false, "fetch every source fully and reconcile the whole directory")
 	cmd.Flags().DurationVar(&lockWait, "lock-wait", 30*time.Second,
 		"with --once: how long to wait for another learnsync run on the same directory before giving up (exit 1); 0 = do not wait")
 	return cmd

@@ -22,6 +22,7 @@ import (
 
 	"github.com/learnsync/learnsync/directory"
 	"github.com/learnsync/learnsync/internal/benchorg"
+	"github.com/learnsync/learnsync/reconcile"
 )
 
 // The crash test's organisation: big enough that a first import spends
@@ -76,7 +77,18 @@ func TestCrashConsistency(t *testing.T) {
 	if len(after1.Export.Users) < crashUsers*9/10 || after2.Runs != 2 || reflect.DeepEqual(after1.Export, after2.Export) {
 		t.Fatalf("reference runs did not do what the test needs: %d users, %d runs", len(after1.Export.Users), after2.Runs)
 	}
-	t.Logf("uninterrupted: first import %v, later run %v", d1.Round(time.Millisecond), d2.Round(time.Millisecond))
+	// v3 changes a few more titles: an incremental run (the file changed,
+	// its rows are compared by hash and only the changed ones planned).
+	org3 := filepath.Join(work, "org3.json")
+	writeSynthetic(t, org3, benchorg.Org{Users: crashUsers - 1000, Groups: crashGroups + 100, MembersPerGroup: crashMembers, Seed: 1, Changed: 0.22})
+	template2 := filepath.Join(work, "after-later.db")
+	copyDB(t, refDB, template2)
+	d3 := mustRunBinary(t, bin, writeCrashConfig(t, refDir, "incremental.yaml", refDB, org3))
+	after3 := readDirState(t, ctx, refDB, true)
+	if after3.Runs != 3 || reflect.DeepEqual(after2.Export, after3.Export) || lastReconcile(t, ctx, refDB) != reconcile.ModeIncremental+" " {
+		t.Fatalf("the third reference run was not an incremental run that changed something: %d runs, %s", after3.Runs, lastReconcile(t, ctx, refDB))
+	}
+	t.Logf("uninterrupted: first import %v, later run %v, incremental run %v", d1.Round(time.Millisecond), d2.Round(time.Millisecond), d3.Round(time.Millisecond))
 
 	type kind struct {
 		name          string
@@ -86,15 +98,18 @@ func TestCrashConsistency(t *testing.T) {
 		before, after dirState
 		took          time.Duration
 	}
-	firstDir, laterDir := filepath.Join(work, "first"), filepath.Join(work, "later")
+	firstDir, laterDir, incDir := filepath.Join(work, "first"), filepath.Join(work, "later"), filepath.Join(work, "incremental")
 	kinds := []*kind{
 		{name: "first import", config: writeCrashConfig(t, firstDir, "learnsync.yaml", filepath.Join(firstDir, "d.db"), org1),
 			db: filepath.Join(firstDir, "d.db"), before: before, after: after1, took: d1},
 		{name: "later run", config: writeCrashConfig(t, laterDir, "learnsync.yaml", filepath.Join(laterDir, "d.db"), org2),
 			db: filepath.Join(laterDir, "d.db"), before: after1, after: after2, took: d2},
+		{name: "incremental run", config: writeCrashConfig(t, incDir, "learnsync.yaml", filepath.Join(incDir, "d.db"), org3),
+			db: filepath.Join(incDir, "d.db"), before: after2, after: after3, took: d3},
 	}
 	kinds[0].setup = func(t *testing.T) { removeDB(t, kinds[0].db) }
 	kinds[1].setup = func(t *testing.T) { removeDB(t, kinds[1].db); copyDB(t, template, kinds[1].db) }
+	kinds[2].setup = func(t *testing.T) { removeDB(t, kinds[2].db); copyDB(t, template2, kinds[2].db) }
 
 	// The two kinds run side by side, each in its own directory. Kill
 	// delays are stratified over [0, 1.1 × the run's duration) so that
@@ -529,4 +544,19 @@ func removeDB(t *testing.T, db string) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// lastReconcile says how the newest run of a directory reconciled.
+func lastReconcile(t *testing.T, ctx context.Context, db string) string {
+	t.Helper()
+	st, err := directory.Open(ctx, db, directory.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	runs, err := st.Runs(ctx, 1)
+	if err != nil || len(runs) == 0 {
+		t.Fatalf("read runs: %v", err)
+	}
+	return runs[0].Reconcile + " " + runs[0].FullReason
 }

@@ -100,6 +100,15 @@ func quote(s string) string {
 }
 
 // writePlanText prints a plan the way terraform plan does.
+// writeReconcileMode says how the run planned: incremental, or full and why.
+func writeReconcileMode(w io.Writer, r *reconcile.Run) {
+	if r.Reconcile == reconcile.ModeFull && r.FullReason != "" {
+		fmt.Fprintf(w, "  reconcile: full (%s)\n", r.FullReason)
+	} else if r.Reconcile != "" {
+		fmt.Fprintf(w, "  reconcile: %s\n", r.Reconcile)
+	}
+}
+
 func writePlanText(w io.Writer, out *reconcile.Outcome) {
 	p := out.Plan
 	for _, src := range out.Run.Sources {
@@ -110,6 +119,7 @@ func writePlanText(w io.Writer, out *reconcile.Outcome) {
 			fmt.Fprintf(w, "  source %s: %s fetch, %d users, %d groups\n", src.Name, src.Mode, src.Users, src.Groups)
 		}
 	}
+	writeReconcileMode(w, out.Run)
 	fmt.Fprintln(w)
 	if p.Empty() {
 		if out.Run.Result == reconcile.ResultOK {
@@ -292,11 +302,15 @@ func writeStatusText(w io.Writer, st *service.StatusReport) {
 
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "RUN\tSTARTED\tTRIGGER\tRESULT\tCREATED\tUPDATED\tDEACTIVATED\tDELETED\tMEMBERSHIPS\tGRANTED\tREVOKED\tWAITING\tPROBLEMS\tTOOK")
+	fmt.Fprintln(tw, "RUN\tSTARTED\tTRIGGER\tRECONCILE\tRESULT\tCREATED\tUPDATED\tDEACTIVATED\tDELETED\tMEMBERSHIPS\tGRANTED\tREVOKED\tWAITING\tPROBLEMS\tTOOK")
 	for _, r := range st.Runs {
 		s := r.Summary
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", r.ID, r.StartedAt.Local().Format(time.DateTime),
-			r.Trigger, r.Result, s.Create, s.Update+s.Reactivate, s.Deactivate, s.Delete, s.MembersAdd+s.MembersDel,
+		mode := r.Reconcile
+		if mode == "" {
+			mode = "-"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", r.ID, r.StartedAt.Local().Format(time.DateTime),
+			r.Trigger, mode, r.Result, s.Create, s.Update+s.Reactivate, s.Deactivate, s.Delete, s.MembersAdd+s.MembersDel,
 			s.Grant, s.Revoke, s.Waiting, len(r.Problems), r.EndedAt.Sub(r.StartedAt).Round(time.Millisecond))
 	}
 	tw.Flush()

@@ -117,7 +117,13 @@ type Connector struct {
 	opts   connectors.Options
 }
 
-var _ connectors.Incremental = (*Connector)(nil)
+var (
+	_ connectors.Incremental = (*Connector)(nil)
+	_ connectors.Snapshot    = (*Connector)(nil)
+)
+
+// ReadsWhole reports that every fetch of a file reads all of it.
+func (c *Connector) ReadsWhole() bool { return true }
 
 // New returns a connector for cfg. The file itself is not opened until the
 // first fetch, so it may appear later.

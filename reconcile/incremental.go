@@ -1,0 +1,251 @@
+package reconcile
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/learnsync/learnsync/connectors"
+)
+
+// An incremental run plans only what its fetches can affect, with the same
+// Desire and Diff as a full run, on a scoped input: the people the changed
+// records touch (with everyone they merge with), the groups whose members
+// change, the license pools those touch. It relies on the directory being
+// at the plan of its mirrors before the run (Marks.Converged), and falls
+// back to a full reconcile whenever it cannot be sure to compute the same
+// plan. See docs/DESIGN.md, "Incremental reconcile".
+
+// fullReason says why the run must be a full reconcile before anything is
+// fetched, or "" when it may be incremental.
+func (c *cycle) fullReason(ctx context.Context, cursors map[string]string) (string, error) {
+	e := c.e
+	ss, ok := e.Store.(ScopedStore)
+	if !ok {
+		return "the store reads only whole", nil
+	}
+	marks, err := ss.Marks(ctx)
+	if err != nil {
+		return "", err
+	}
+	c.marks = marks
+	switch {
+	case c.opts.FullReconcile:
+		return "--full", nil
+	case marks == nil || marks.FullAt.IsZero():
+		return "no full reconcile recorded", nil
+	case !marks.Converged:
+		return "the last run did not converge (a source was frozen)", nil
+	case marks.RulesHash != RulesHash(e.Rules):
+		return "the rules changed", nil
+	case e.FullEvery > 0 && !c.now.Before(marks.FullAt.Add(e.FullEvery)):
+		return "reconcile.full_every is due", nil
+	}
+	for _, src := range e.Sources {
+		name := src.Rules.Name
+		if len(src.Rules.ScopeGroups) > 0 {
+			return "source " + name + " has scope groups", nil
+		}
+		mode := c.opts.Fetch[name]
+		if mode == FetchNone {
+			continue
+		}
+		if _, inc := src.Connector.(connectors.Incremental); !inc || cursors[name] == "" || mode == FetchFull {
+			if !readsWhole(src.Connector) {
+				return "full fetch of " + name, nil
+			}
+		}
+	}
+	return "", nil
+}
+
+func readsWhole(c connectors.Connector) bool {
+	s, ok := c.(connectors.Snapshot)
+	return ok && s.ReadsWhole()
+}
+
+// nextMarks are the marks a committed run leaves.
+func (c *cycle) nextMarks() *Marks {
+	next := &Marks{}
+	if c.marks != nil {
+		*next = *c.marks
+	}
+	next.Converged = c.run.Result == ResultOK
+	if c.run.Reconcile == ModeFull && next.Converged {
+		next.FullAt, next.RulesHash = c.now, RulesHash(c.e.Rules)
+	}
+	return next
+}
+
+// incremental runs the rest of the cycle incrementally. It returns a
+// non-empty fallback when the run must be a full reconcile after all; the
+// fetches are then used as they are.
+func (c *cycle) incremental(ctx context.Context, fetches []fetched) (*Outcome, string, error) {
+	ss := c.e.Store.(ScopedStore)
+	sc := newScope(c, ss)
+	for i, f := range fetches {
+		if f.err != nil {
+			return nil, "source " + f.name + " failed", nil
+		}
+		if why, err := sc.addSource(ctx, c.e.Sources[i], f); why != "" || err != nil {
+			return nil, why, err
+		}
+	}
+	due, err := sc.deleteDue(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	if !sc.changed && len(due) == 0 {
+		// Nothing changed: the plan is empty unless somebody waits for a
+		// seat (the plan reports them).
+		if err := ss.LoadScope(ctx, nil, sc.st); err != nil {
+			return nil, "", err
+		}
+		waiting := false
+		for _, p := range sc.st.Pools {
+			waiting = waiting || p.Waiting > 0
+		}
+		if !waiting {
+			out, err := c.unchanged(ctx, fetches)
+			return out, "", err
+		}
+	}
+	if why, err := sc.build(ctx, due); why != "" || err != nil {
+		return nil, why, err
+	}
+	plan, why, err := sc.plan(ctx)
+	if why != "" || err != nil {
+		return nil, why, err
+	}
+	c.run.Reconcile = ModeIncremental
+	for _, f := range fetches {
+		c.run.Sources = append(c.run.Sources, sc.sourceRun(f))
+	}
+	c.planned = plan
+	c.run.Summary = plan.Summary()
+	c.run.Problems = c.e.capProblems(c.problems)
+	out, err := c.record(ctx, c.check())
+	return out, "", err
+}
+
+// unchanged ends a run in which no source changed and nothing is due: it
+// reads nothing more and writes only its run record (the run history,
+// readiness and the service's schedules count every cycle).
+func (c *cycle) unchanged(ctx context.Context, fetches []fetched) (*Outcome, error) {
+	run := c.run
+	run.Reconcile, run.Result = ModeIncremental, ResultOK
+	for _, f := range fetches {
+		sr := SourceRun{Name: f.name, Mode: f.mode, Duration: f.took, Result: SourceOK}
+		if f.mode == "" {
+			sr.Result = SourceUnchanged
+		} else {
+			sr.Requests, sr.Problems = f.result.Requests, len(f.result.Problems)
+		}
+		run.Sources = append(run.Sources, sr)
+	}
+	active, _, err := c.e.Store.(ScopedStore).Counts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.planned = &Plan{ActiveBefore: active}
+	out := &Outcome{Run: run, Plan: c.planned}
+	run.EndedAt = c.e.now()
+	if c.opts.DryRun {
+		return out, nil
+	}
+	if err := c.e.Store.RecordRun(ctx, run); err != nil {
+		return nil, err
+	}
+	c.e.logRun(c.log, run)
+	return out, nil
+}
+
+// snapshotDelta turns the full result of a source that reads whole into a
+// delta against the stored mirror, by the rows' content hashes: only the
+// rows that differ are read and written.
+func snapshotDelta(ctx context.Context, ss ScopedStore, source string, r *connectors.Result) (*connectors.Result, error) {
+	users, groups, err := ss.MirrorHashes(ctx, source)
+	if err != nil {
+		return nil, err
+	}
+	d := &connectors.Result{Cursor: r.Cursor, Problems: r.Problems, Requests: r.Requests, Members: map[string][]string{}}
+	seenUsers := make(map[string]struct{}, len(r.Users))
+	for i := range r.Users {
+		u := &r.Users[i]
+		seenUsers[u.ExternalID] = struct{}{}
+		if h, ok := users[u.ExternalID]; !ok || h != UserHash(u) {
+			d.Users = append(d.Users, *u)
+		}
+	}
+	for id := range users {
+		if _, ok := seenUsers[id]; !ok {
+			d.DeletedUsers = append(d.DeletedUsers, id)
+		}
+	}
+	seenGroups := make(map[string]struct{}, len(r.Groups))
+	for i := range r.Groups {
+		g := &r.Groups[i]
+		seenGroups[g.ExternalID] = struct{}{}
+		if h, ok := groups[g.ExternalID]; !ok || h != GroupHash(g, slices.Values(r.Members[g.ExternalID])) {
+			d.Groups = append(d.Groups, *g)
+			d.Members[g.ExternalID] = r.Members[g.ExternalID]
+			if d.Members[g.ExternalID] == nil {
+				d.Members[g.ExternalID] = []string{}
+			}
+		}
+	}
+	for id := range groups {
+		if _, ok := seenGroups[id]; !ok {
+			d.DeletedGroups = append(d.DeletedGroups, id)
+		}
+	}
+	slices.Sort(d.DeletedUsers)
+	slices.Sort(d.DeletedGroups)
+	return d, nil
+}
+
+// touchedIDs returns the users and groups a delta names.
+func touchedIDs(r *connectors.Result) (users, groups map[string]bool) {
+	users, groups = map[string]bool{}, map[string]bool{}
+	for i := range r.Users {
+		users[r.Users[i].ExternalID] = true
+	}
+	for _, id := range r.DeletedUsers {
+		users[id] = true
+	}
+	for i := range r.Groups {
+		groups[r.Groups[i].ExternalID] = true
+	}
+	for _, id := range r.DeletedGroups {
+		groups[id] = true
+	}
+	for id := range r.Members {
+		groups[id] = true
+	}
+	for _, ms := range [][]connectors.Membership{r.AddedMembers, r.RemovedMembers} {
+		for _, m := range ms {
+			groups[m.GroupID] = true
+		}
+	}
+	return users, groups
+}
+
+// signature is what of a user decides their memberships and seats: their
+// match attribute and status. "" for no user.
+func signature(matchOn string, u *connectors.User) string {
+	if u == nil {
+		return ""
+	}
+	v := u.Email
+	if matchOn == "user_name" {
+		v = u.UserName
+	}
+	return fmt.Sprintf("%s\x00%s", v, u.Status)
+}
+
+func sortedSet[K comparable](m map[K]bool, less func(a, b K) int) []K {
+	out := slices.Collect(maps.Keys(m))
+	slices.SortFunc(out, less)
+	return out
+}
