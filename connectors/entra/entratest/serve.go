@@ -5,8 +5,6 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/rsa"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"math/big"
@@ -258,57 +256,35 @@ func (s *Server) checkAssertion(a string) error {
 	if s.certKey == nil {
 		return fmt.Errorf("no certificate registered for the application")
 	}
-	parts := strings.Split(a, ".")
-	if len(parts) != 3 {
-		return fmt.Errorf("not a JWT")
-	}
-	var hdr struct {
-		Alg string `json:"alg"`
-	}
-	var claims struct {
-		Iss string `json:"iss"`
-		Sub string `json:"sub"`
-		Aud string `json:"aud"`
-	}
-	if err := decodeSegment(parts[0], &hdr); err != nil {
-		return err
-	}
-	if err := decodeSegment(parts[1], &claims); err != nil {
-		return err
-	}
-	if claims.Iss != s.ClientID || claims.Sub != s.ClientID {
-		return fmt.Errorf("iss and sub must be the client id")
-	}
-	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
+	jwt, err := fault.ParseJWT(a)
 	if err != nil {
 		return err
 	}
-	sum := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
+	if jwt.Iss != s.ClientID || jwt.Sub != s.ClientID {
+		return fmt.Errorf("iss and sub must be the client id")
+	}
+	sig, err := jwt.Signature()
+	if err != nil {
+		return err
+	}
+	sum := jwt.Sum
 	switch k := s.certKey.(type) {
 	case *rsa.PublicKey:
-		switch hdr.Alg {
+		switch jwt.Alg {
 		case "RS256":
 			return rsa.VerifyPKCS1v15(k, crypto.SHA256, sum[:], sig)
 		case "PS256":
 			return rsa.VerifyPSS(k, crypto.SHA256, sum[:], sig, nil)
 		}
 	case *ecdsa.PublicKey:
-		if hdr.Alg == "ES256" && len(sig) == 64 {
+		if jwt.Alg == "ES256" && len(sig) == 64 {
 			if ecdsa.Verify(k, sum[:], new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])) {
 				return nil
 			}
 			return fmt.Errorf("bad signature")
 		}
 	}
-	return fmt.Errorf("unsupported algorithm %q", hdr.Alg)
-}
-
-func decodeSegment(seg string, v any) error {
-	b, err := base64.RawURLEncoding.DecodeString(seg)
-	if err != nil {
-		return err
-	}
-	return json.Unmarshal(b, v)
+	return fmt.Errorf("unsupported algorithm %q", jwt.Alg)
 }
 
 var userProps = []string{"id", "businessPhones", "displayName", "givenName", "jobTitle", "mail",
@@ -851,9 +827,7 @@ func aadError(w http.ResponseWriter, status int, code string, aadsts int, msg st
 			aadsts, msg, newToken(), newToken(), time.Now().UTC().Format("2006-01-02 15:04:05Z"))
 		codes = []int{aadsts}
 	}
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]any{
+	fault.WriteJSON(w, status, "application/json; charset=utf-8", map[string]any{
 		"error":             code,
 		"error_description": desc,
 		"error_codes":       codes,
