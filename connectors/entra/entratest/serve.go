@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -330,70 +331,72 @@ func null(v string) any {
 	return v
 }
 
-func renderUser(u *User, sel []string) map[string]any {
+// render is the JSON of the object id with the properties sel (defaults
+// when nil): prop gives a property's value, and false for one that is not
+// rendered (the id, navigation properties).
+func render(id string, sel, defaults []string, prop func(f string) (any, bool)) map[string]any {
 	if sel == nil {
-		sel = defaultUserProps
+		sel = defaults
 	}
-	m := map[string]any{"id": u.ID}
+	m := map[string]any{"id": id}
 	for _, f := range sel {
-		switch f {
-		case "businessPhones":
-			m[f] = []string{}
-		case "displayName":
-			m[f] = null(u.DisplayName)
-		case "givenName":
-			m[f] = null(u.GivenName)
-		case "surname":
-			m[f] = null(u.Surname)
-		case "jobTitle":
-			m[f] = null(u.JobTitle)
-		case "mail":
-			m[f] = null(u.Mail)
-		case "userPrincipalName":
-			m[f] = null(u.UserPrincipalName)
-		case "accountEnabled":
-			m[f] = !u.Disabled
-		case "department":
-			m[f] = null(u.Department)
-		case "employeeId":
-			m[f] = null(u.EmployeeID)
-		case "userType":
-			t := u.UserType
-			if t == "" {
-				t = "Member"
-			}
-			m[f] = t
-		case "id", "manager":
-		default:
-			m[f] = nil
+		if v, ok := prop(f); ok {
+			m[f] = v
 		}
 	}
 	return m
 }
 
+func renderUser(u *User, sel []string) map[string]any {
+	return render(u.ID, sel, defaultUserProps, func(f string) (any, bool) {
+		switch f {
+		case "businessPhones":
+			return []string{}, true
+		case "displayName":
+			return null(u.DisplayName), true
+		case "givenName":
+			return null(u.GivenName), true
+		case "surname":
+			return null(u.Surname), true
+		case "jobTitle":
+			return null(u.JobTitle), true
+		case "mail":
+			return null(u.Mail), true
+		case "userPrincipalName":
+			return null(u.UserPrincipalName), true
+		case "accountEnabled":
+			return !u.Disabled, true
+		case "department":
+			return null(u.Department), true
+		case "employeeId":
+			return null(u.EmployeeID), true
+		case "userType":
+			return cmp.Or(u.UserType, "Member"), true
+		case "id", "manager":
+			return nil, false
+		}
+		return nil, true
+	})
+}
+
 func renderGroup(g *Group, sel []string) map[string]any {
-	if sel == nil {
-		sel = defaultGroupProps
-	}
-	m := map[string]any{"id": g.ID}
-	for _, f := range sel {
+	return render(g.ID, sel, defaultGroupProps, func(f string) (any, bool) {
 		switch f {
 		case "displayName":
-			m[f] = null(g.DisplayName)
+			return null(g.DisplayName), true
 		case "description":
-			m[f] = null(g.Description)
+			return null(g.Description), true
 		case "mailEnabled":
-			m[f] = false
+			return false, true
 		case "securityEnabled":
-			m[f] = true
+			return true, true
 		case "groupTypes":
-			m[f] = []string{}
+			return []string{}, true
 		case "id", "members":
-		default:
-			m[f] = nil
+			return nil, false
 		}
-	}
-	return m
+		return nil, true
+	})
 }
 
 func (s *Server) memberRef(id string, removed bool) map[string]any {
@@ -483,75 +486,88 @@ func (s *Server) writePage(w http.ResponseWriter, rd *round, offset, size int) {
 // changes lists the delta items of kind since version (-1: the initial round).
 func (s *Server) changes(kind string, since int, sel []string) []map[string]any {
 	if kind == "users" {
-		var ids []string
-		for id, u := range s.users {
-			if since < 0 && u.removed == "" || since >= 0 && u.changed > since {
-				ids = append(ids, id)
-			}
+		return s.userChanges(since, sel)
+	}
+	return s.groupChanges(since, sel)
+}
+
+// userChanges is the users delta after the version since (-1: every
+// user that is not deleted).
+func (s *Server) userChanges(since int, sel []string) []map[string]any {
+	var ids []string
+	for id, u := range s.users {
+		if since < 0 && u.removed == "" || since >= 0 && u.changed > since {
+			ids = append(ids, id)
 		}
-		sort.Strings(ids)
-		items := make([]map[string]any, 0, len(ids))
-		for _, id := range ids {
-			u := s.users[id]
-			if u.removed != "" {
-				items = append(items, map[string]any{"id": id, "@removed": map[string]any{"reason": u.removed}})
+	}
+	sort.Strings(ids)
+	items := make([]map[string]any, 0, len(ids))
+	for _, id := range ids {
+		u := s.users[id]
+		if u.removed != "" {
+			items = append(items, map[string]any{"id": id, "@removed": map[string]any{"reason": u.removed}})
+			continue
+		}
+		items = append(items, renderUser(&u.User, sel))
+	}
+	return items
+}
+
+// memberDelta is the member changes per group after the version since
+// (-1: every member): the net change of each pair.
+func (s *Server) memberDelta(since int) map[string][]map[string]any {
+	memberDelta := map[string][]map[string]any{}
+	if since < 0 {
+		for g, ms := range s.members {
+			if !s.isGroup(g) {
 				continue
 			}
-			items = append(items, renderUser(&u.User, sel))
+			ids := make([]string, 0, len(ms))
+			for m := range ms {
+				ids = append(ids, m)
+			}
+			sort.Strings(ids)
+			for _, m := range ids {
+				memberDelta[g] = append(memberDelta[g], s.memberRef(m, false))
+			}
 		}
-		return items
+	} else {
+		type pair struct{ g, m string }
+		before, after := map[pair]bool{}, map[pair]bool{}
+		var order []pair
+		for _, e := range s.memberLog {
+			p := pair{e.group, e.member}
+			if e.version <= since {
+				before[p] = e.added
+				continue
+			}
+			if _, seen := after[p]; !seen {
+				order = append(order, p)
+			}
+			after[p] = e.added
+		}
+		sort.Slice(order, func(i, j int) bool {
+			if order[i].g != order[j].g {
+				return order[i].g < order[j].g
+			}
+			return order[i].m < order[j].m
+		})
+		for _, p := range order {
+			if after[p] != before[p] {
+				memberDelta[p.g] = append(memberDelta[p.g], s.memberRef(p.m, !after[p]))
+			}
+		}
 	}
+	return memberDelta
+}
 
-	withMembers := false
-	for _, f := range sel {
-		if f == "members" {
-			withMembers = true
-		}
-	}
-	// Member changes per group since the version: the net change of each pair.
-	memberDelta := map[string][]map[string]any{}
+// groupChanges is the groups delta after the version since (-1: every
+// group that is not deleted), with members@delta when sel has members.
+func (s *Server) groupChanges(since int, sel []string) []map[string]any {
+	withMembers := slices.Contains(sel, "members")
+	var memberDelta map[string][]map[string]any
 	if withMembers {
-		if since < 0 {
-			for g, ms := range s.members {
-				if !s.isGroup(g) {
-					continue
-				}
-				ids := make([]string, 0, len(ms))
-				for m := range ms {
-					ids = append(ids, m)
-				}
-				sort.Strings(ids)
-				for _, m := range ids {
-					memberDelta[g] = append(memberDelta[g], s.memberRef(m, false))
-				}
-			}
-		} else {
-			type pair struct{ g, m string }
-			before, after := map[pair]bool{}, map[pair]bool{}
-			var order []pair
-			for _, e := range s.memberLog {
-				p := pair{e.group, e.member}
-				if e.version <= since {
-					before[p] = e.added
-					continue
-				}
-				if _, seen := after[p]; !seen {
-					order = append(order, p)
-				}
-				after[p] = e.added
-			}
-			sort.Slice(order, func(i, j int) bool {
-				if order[i].g != order[j].g {
-					return order[i].g < order[j].g
-				}
-				return order[i].m < order[j].m
-			})
-			for _, p := range order {
-				if after[p] != before[p] {
-					memberDelta[p.g] = append(memberDelta[p.g], s.memberRef(p.m, !after[p]))
-				}
-			}
-		}
+		memberDelta = s.memberDelta(since)
 	}
 	var ids []string
 	for id, g := range s.groups {
