@@ -7,6 +7,7 @@ import (
 	"crypto/rsa"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/big"
 	"net/http"
 	"net/url"
@@ -348,28 +349,18 @@ func render(id string, sel, defaults []string, prop func(f string) (any, bool)) 
 }
 
 func renderUser(u *User, sel []string) map[string]any {
+	text := map[string]string{"displayName": u.DisplayName, "givenName": u.GivenName, "surname": u.Surname,
+		"jobTitle": u.JobTitle, "mail": u.Mail, "userPrincipalName": u.UserPrincipalName,
+		"department": u.Department, "employeeId": u.EmployeeID}
 	return render(u.ID, sel, defaultUserProps, func(f string) (any, bool) {
+		if v, ok := text[f]; ok {
+			return null(v), true
+		}
 		switch f {
 		case "businessPhones":
 			return []string{}, true
-		case "displayName":
-			return null(u.DisplayName), true
-		case "givenName":
-			return null(u.GivenName), true
-		case "surname":
-			return null(u.Surname), true
-		case "jobTitle":
-			return null(u.JobTitle), true
-		case "mail":
-			return null(u.Mail), true
-		case "userPrincipalName":
-			return null(u.UserPrincipalName), true
 		case "accountEnabled":
 			return !u.Disabled, true
-		case "department":
-			return null(u.Department), true
-		case "employeeId":
-			return null(u.EmployeeID), true
 		case "userType":
 			return cmp.Or(u.UserType, "Member"), true
 		case "id", "manager":
@@ -694,11 +685,7 @@ func (s *Server) listMembers(w http.ResponseWriter, r *http.Request, q url.Value
 	}
 	walk(gid)
 	delete(found, gid)
-	ids := make([]string, 0, len(found))
-	for m := range found {
-		ids = append(ids, m)
-	}
-	sort.Strings(ids)
+	ids := slices.Sorted(maps.Keys(found))
 	seg := "members"
 	if transitive {
 		seg = "transitiveMembers"
@@ -743,11 +730,7 @@ func (s *Server) listMemberOf(w http.ResponseWriter, r *http.Request, q url.Valu
 	}
 	walk(gid)
 	delete(found, gid)
-	ids := make([]string, 0, len(found))
-	for g := range found {
-		ids = append(ids, g)
-	}
-	sort.Strings(ids)
+	ids := slices.Sorted(maps.Keys(found))
 	rd := &round{path: "/groups/" + gid + "/transitiveMemberOf", context: s.GraphURL + "/$metadata#groups"}
 	if cast != "" {
 		rd.path += "/graph." + cast
