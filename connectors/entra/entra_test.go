@@ -1,7 +1,6 @@
 package entra_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -15,33 +14,16 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/learnsync/learnsync/connectors"
+	"github.com/learnsync/learnsync/connectors/conntest"
 	"github.com/learnsync/learnsync/connectors/entra"
 	"github.com/learnsync/learnsync/connectors/entra/entratest"
 	"github.com/learnsync/learnsync/connectors/fault"
 )
 
-// logBuffer collects a connector's log lines for assertions.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
 type harness struct {
 	srv      *entratest.Server
 	conn     *entra.Connector
-	log      *logBuffer
+	log      *conntest.LogBuffer
 	mu       sync.Mutex
 	throttle []time.Duration
 	progress []connectors.Progress
@@ -77,6 +59,17 @@ func pagedHarness(t *testing.T) (*entratest.Server, *harness) {
 	return srv, newHarness(t, srv, nil)
 }
 
+// chunkedHarness is a harness of the seeded fake at pageSize objects a
+// page and two members a chunk of members@delta.
+func chunkedHarness(t *testing.T, pageSize int) (*entratest.Server, *harness) {
+	t.Helper()
+	srv := entratest.New(t)
+	srv.SetPageSize(pageSize)
+	srv.SetMemberChunk(2)
+	seed(srv)
+	return srv, newHarness(t, srv, nil)
+}
+
 func newHarness(t *testing.T, srv *entratest.Server, mod func(*entra.Config)) *harness {
 	t.Helper()
 	return newHarnessIn(t, srv, "", mod)
@@ -85,7 +78,7 @@ func newHarness(t *testing.T, srv *entratest.Server, mod func(*entra.Config)) *h
 // newHarnessIn builds a connector whose config file lives in baseDir.
 func newHarnessIn(t *testing.T, srv *entratest.Server, baseDir string, mod func(*entra.Config)) *harness {
 	t.Helper()
-	h := &harness{srv: srv, log: &logBuffer{}, answers: map[string][]int{}}
+	h := &harness{srv: srv, log: &conntest.LogBuffer{}, answers: map[string][]int{}}
 	cfg := fakeConfig(srv, 10*time.Second)
 	if mod != nil {
 		mod(cfg)
@@ -162,11 +155,7 @@ func seed(srv *entratest.Server) {
 }
 
 func TestFullFetchPagesAndMapping(t *testing.T) {
-	srv := entratest.New(t)
-	srv.SetPageSize(2)
-	srv.SetMemberChunk(2)
-	seed(srv)
-	h := newHarness(t, srv, nil)
+	srv, h := chunkedHarness(t, 2)
 
 	res, err := h.conn.FetchAll(ctx(t))
 	if err != nil {
@@ -238,11 +227,7 @@ func TestFullFetchPagesAndMapping(t *testing.T) {
 }
 
 func TestIncrementalChanges(t *testing.T) {
-	srv := entratest.New(t)
-	srv.SetPageSize(3)
-	srv.SetMemberChunk(2)
-	seed(srv)
-	h := newHarness(t, srv, nil)
+	srv, h := chunkedHarness(t, 3)
 	first, err := h.conn.FetchAll(ctx(t))
 	if err != nil {
 		t.Fatalf("FetchAll: %v", err)

@@ -136,78 +136,121 @@ func removedReason(extra map[string]any) (string, bool) {
 	return reason, true
 }
 
-// userRound pages through /users/delta from link ("" = a new round) to the
-// deltaLink. Pages are followed by hand through WithUrl: the SDK's page
-// iterator can lose the deltaLink (msgraph-sdk-go #272).
-func (f *fetch) userRound(link string) (map[string]*graphUser, string, error) {
-	b := f.c.graph.Users().Delta()
-	conf := &graphusers.DeltaRequestBuilderGetRequestConfiguration{Headers: preferHeaders()}
-	var page graphusers.DeltaGetResponseable
-	var err error
-	if link == "" {
-		conf.QueryParameters = &graphusers.DeltaRequestBuilderGetQueryParameters{Select: userSelect}
-		page, err = b.GetAsDeltaGetResponse(f.ctx, conf)
-		conf.QueryParameters = nil
-	} else {
-		page, err = b.WithUrl(link).GetAsDeltaGetResponse(f.ctx, conf)
-	}
-	users := map[string]*graphUser{}
+// deltaPage is one page of a Graph delta query: users' or groups'.
+type deltaPage[V any] interface {
+	GetValue() []V
+	GetOdataNextLink() *string
+	GetOdataDeltaLink() *string
+}
+
+// deltaQuery is one delta query (/users/delta or /groups/delta) for
+// deltaRound: kind names its records ("user", "group"), get asks for a
+// page (link "" is the first page of a new round), take reads a record
+// with an id and says whether it is one more object of the round, and
+// page counts a page's new objects.
+type deltaQuery[V interface{ GetId() *string }] struct {
+	kind string
+	get  func(link string) (deltaPage[V], error)
+	take func(id string, v V) bool
+	page func(n int)
+}
+
+// deltaRound pages through q from link ("" = a new round) to the
+// deltaLink and returns it. Pages are followed by hand through WithUrl:
+// the SDK's page iterator can lose the deltaLink (msgraph-sdk-go #272).
+func deltaRound[V interface{ GetId() *string }](f *fetch, q deltaQuery[V], link string) (string, error) {
+	what := "read " + q.kind + "s delta"
+	page, err := q.get(link)
 	seen := map[string]bool{}
 	for {
 		if err != nil {
-			return nil, "", f.c.classify("read users delta", err)
+			return "", f.c.classify(what, err)
 		}
 		if page == nil {
-			return nil, "", f.emptyAnswer("read users delta")
+			return "", f.emptyAnswer(what)
 		}
 		n := 0
-		for _, u := range page.GetValue() {
-			if u == nil {
+		for _, v := range page.GetValue() {
+			if any(v) == nil {
 				continue
 			}
-			id := str(u.GetId())
+			id := str(v.GetId())
 			if id == "" {
-				f.problem("user (no id)", "delta record without an id")
+				f.problem(q.kind+" (no id)", "delta record without an id")
 				continue
 			}
-			gu := &graphUser{id: id}
-			if reason, ok := removedReason(u.GetAdditionalData()); ok {
-				gu.removed = reason
-			} else {
-				gu.upn = str(u.GetUserPrincipalName())
-				gu.mail = str(u.GetMail())
-				gu.given = str(u.GetGivenName())
-				gu.surname = str(u.GetSurname())
-				gu.display = str(u.GetDisplayName())
-				gu.title = str(u.GetJobTitle())
-				gu.department = str(u.GetDepartment())
-				gu.employeeID = str(u.GetEmployeeId())
-				gu.userType = str(u.GetUserType())
-				gu.enabled = u.GetAccountEnabled()
+			if q.take(id, v) {
+				n++
 			}
-			users[id] = gu
-			n++
 		}
-		f.page(n, 0)
+		q.page(n)
 		if next := str(page.GetOdataNextLink()); next != "" {
-			if err := f.checkLink("read users delta", next); err != nil {
-				return nil, "", err
+			if err := f.checkLink(what, next); err != nil {
+				return "", err
 			}
 			if seen[next] {
-				return nil, "", fmt.Errorf("entra source %q: read users delta: nextLink repeats", f.c.opts.Name)
+				return "", fmt.Errorf("entra source %q: %s: nextLink repeats", f.c.opts.Name, what)
 			}
 			seen[next] = true
-			page, err = b.WithUrl(next).GetAsDeltaGetResponse(f.ctx, conf)
+			page, err = q.get(next)
 			continue
 		}
 		if delta := str(page.GetOdataDeltaLink()); delta != "" {
-			if err := f.checkLink("read users delta", delta); err != nil {
-				return nil, "", err
+			if err := f.checkLink(what, delta); err != nil {
+				return "", err
 			}
-			return users, delta, nil
+			return delta, nil
 		}
-		return nil, "", fmt.Errorf("entra source %q: read users delta: a page had neither nextLink nor deltaLink", f.c.opts.Name)
+		return "", fmt.Errorf("entra source %q: %s: a page had neither nextLink nor deltaLink", f.c.opts.Name, what)
 	}
+}
+
+// userRound pages through /users/delta from link ("" = a new round) to the
+// deltaLink.
+func (f *fetch) userRound(link string) (map[string]*graphUser, string, error) {
+	b := f.c.graph.Users().Delta()
+	conf := &graphusers.DeltaRequestBuilderGetRequestConfiguration{Headers: preferHeaders()}
+	users := map[string]*graphUser{}
+	delta, err := deltaRound(f, deltaQuery[models.Userable]{
+		kind: "user",
+		get: func(link string) (deltaPage[models.Userable], error) {
+			if link != "" {
+				return b.WithUrl(link).GetAsDeltaGetResponse(f.ctx, conf)
+			}
+			conf.QueryParameters = &graphusers.DeltaRequestBuilderGetQueryParameters{Select: userSelect}
+			defer func() { conf.QueryParameters = nil }()
+			return b.GetAsDeltaGetResponse(f.ctx, conf)
+		},
+		take: func(id string, u models.Userable) bool {
+			users[id] = graphUserOf(id, u)
+			return true
+		},
+		page: func(n int) { f.page(n, 0) },
+	}, link)
+	if err != nil {
+		return nil, "", err
+	}
+	return users, delta, nil
+}
+
+// graphUserOf reads the delta record u of the user id.
+func graphUserOf(id string, u models.Userable) *graphUser {
+	gu := &graphUser{id: id}
+	if reason, ok := removedReason(u.GetAdditionalData()); ok {
+		gu.removed = reason
+		return gu
+	}
+	gu.upn = str(u.GetUserPrincipalName())
+	gu.mail = str(u.GetMail())
+	gu.given = str(u.GetGivenName())
+	gu.surname = str(u.GetSurname())
+	gu.display = str(u.GetDisplayName())
+	gu.title = str(u.GetJobTitle())
+	gu.department = str(u.GetDepartment())
+	gu.employeeID = str(u.GetEmployeeId())
+	gu.userType = str(u.GetUserType())
+	gu.enabled = u.GetAccountEnabled()
+	return gu
 }
 
 // groupRound pages through /groups/delta. A group with many members comes
@@ -215,74 +258,49 @@ func (f *fetch) userRound(link string) (map[string]*graphUser, string, error) {
 func (f *fetch) groupRound(link string) (map[string]*graphGroup, string, error) {
 	b := f.c.graph.Groups().Delta()
 	conf := &graphgroups.DeltaRequestBuilderGetRequestConfiguration{}
-	var page graphgroups.DeltaGetResponseable
-	var err error
-	if link == "" {
-		conf.QueryParameters = &graphgroups.DeltaRequestBuilderGetQueryParameters{Select: groupSelect}
-		page, err = b.GetAsDeltaGetResponse(f.ctx, conf)
-		conf.QueryParameters = nil
-	} else {
-		page, err = b.WithUrl(link).GetAsDeltaGetResponse(f.ctx, conf)
-	}
 	groups := map[string]*graphGroup{}
-	seen := map[string]bool{}
-	for {
-		if err != nil {
-			return nil, "", f.c.classify("read groups delta", err)
-		}
-		if page == nil {
-			return nil, "", f.emptyAnswer("read groups delta")
-		}
-		n := 0
-		for _, g := range page.GetValue() {
-			if g == nil {
-				continue
+	delta, err := deltaRound(f, deltaQuery[models.Groupable]{
+		kind: "group",
+		get: func(link string) (deltaPage[models.Groupable], error) {
+			if link != "" {
+				return b.WithUrl(link).GetAsDeltaGetResponse(f.ctx, conf)
 			}
-			id := str(g.GetId())
-			if id == "" {
-				f.problem("group (no id)", "delta record without an id")
-				continue
-			}
-			gg := groups[id]
-			if gg == nil {
+			conf.QueryParameters = &graphgroups.DeltaRequestBuilderGetQueryParameters{Select: groupSelect}
+			defer func() { conf.QueryParameters = nil }()
+			return b.GetAsDeltaGetResponse(f.ctx, conf)
+		},
+		take: func(id string, g models.Groupable) bool {
+			gg, seen := groups[id]
+			if !seen {
 				gg = &graphGroup{id: id, members: map[string]bool{}}
 				groups[id] = gg
-				n++
 			}
-			extra := g.GetAdditionalData()
-			if reason, ok := removedReason(extra); ok {
-				gg.removed = reason
-				continue
-			}
-			gg.removed = ""
-			if p := g.GetDisplayName(); p != nil {
-				gg.name = p
-			}
-			if p := g.GetDescription(); p != nil {
-				gg.desc = p
-			}
-			f.mergeMembers(gg, extra["members@delta"])
-		}
-		f.page(0, n)
-		if next := str(page.GetOdataNextLink()); next != "" {
-			if err := f.checkLink("read groups delta", next); err != nil {
-				return nil, "", err
-			}
-			if seen[next] {
-				return nil, "", fmt.Errorf("entra source %q: read groups delta: nextLink repeats", f.c.opts.Name)
-			}
-			seen[next] = true
-			page, err = b.WithUrl(next).GetAsDeltaGetResponse(f.ctx, conf)
-			continue
-		}
-		if delta := str(page.GetOdataDeltaLink()); delta != "" {
-			if err := f.checkLink("read groups delta", delta); err != nil {
-				return nil, "", err
-			}
-			return groups, delta, nil
-		}
-		return nil, "", fmt.Errorf("entra source %q: read groups delta: a page had neither nextLink nor deltaLink", f.c.opts.Name)
+			f.mergeGroup(gg, g)
+			return !seen
+		},
+		page: func(n int) { f.page(0, n) },
+	}, link)
+	if err != nil {
+		return nil, "", err
 	}
+	return groups, delta, nil
+}
+
+// mergeGroup merges the delta record g into gg.
+func (f *fetch) mergeGroup(gg *graphGroup, g models.Groupable) {
+	extra := g.GetAdditionalData()
+	if reason, ok := removedReason(extra); ok {
+		gg.removed = reason
+		return
+	}
+	gg.removed = ""
+	if p := g.GetDisplayName(); p != nil {
+		gg.name = p
+	}
+	if p := g.GetDescription(); p != nil {
+		gg.desc = p
+	}
+	f.mergeMembers(gg, extra["members@delta"])
 }
 
 func (f *fetch) mergeMembers(g *graphGroup, v any) {

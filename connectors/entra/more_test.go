@@ -19,6 +19,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/learnsync/learnsync/connectors"
+	"github.com/learnsync/learnsync/connectors/conntest"
 	"github.com/learnsync/learnsync/connectors/entra"
 	"github.com/learnsync/learnsync/connectors/entra/entratest"
 	"github.com/learnsync/learnsync/connectors/fault"
@@ -221,18 +222,7 @@ func TestValidate(t *testing.T) {
 			c := valid()
 			tc.mod(c)
 			errs := c.Validate(connectors.Options{Name: "x", BaseDir: dir})
-			var got []string
-			for _, err := range errs {
-				var fe *connectors.FieldError
-				if !errors.As(err, &fe) {
-					t.Errorf("%v is not a FieldError", err)
-					continue
-				}
-				got = append(got, fe.Path)
-				if strings.Contains(err.Error(), secret) || strings.Contains(err.Error(), "secret-looking-garbage") {
-					t.Errorf("message leaks a secret: %v", err)
-				}
-			}
+			got := conntest.FieldPaths(t, errs, secret, "secret-looking-garbage")
 			if d := cmp.Diff(tc.want, got, cmpSorted); d != "" {
 				t.Errorf("error paths (-want +got):\n%s\nerrors: %v", d, errs)
 			}

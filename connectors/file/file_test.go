@@ -59,11 +59,22 @@ func fetchFails(t *testing.T, path string, wants ...string) {
 // writeTemp writes data to name in a new temporary directory.
 func writeTemp(t *testing.T, name string, data []byte) string {
 	t.Helper()
-	p := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(p, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	p, write := rewritable(t, name)
+	write(string(data))
 	return p
+}
+
+// rewritable returns the path of name in a new temporary directory and a
+// function that (re)writes that file.
+func rewritable(t *testing.T, name string) (string, func(string)) {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	return p, func(s string) {
+		t.Helper()
+		if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // fromTestdata copies a testdata file to a temporary one, replacing markers
@@ -388,13 +399,7 @@ func TestFetchCanceled(t *testing.T) {
 }
 
 func TestCursor(t *testing.T) {
-	dir := t.TempDir()
-	p := filepath.Join(dir, "org.json")
-	write := func(s string) {
-		if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	p, write := rewritable(t, "org.json")
 	write(`{"users": [{"id": "u1"}]}`)
 	a := mustFetch(t, p)
 	b := mustFetch(t, p)
@@ -409,13 +414,7 @@ func TestCursor(t *testing.T) {
 }
 
 func TestFetchChangesSkipsAnUnchangedFile(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "org.csv")
-	write := func(content string) {
-		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	path, write := rewritable(t, "org.csv")
 	write("id,email,status\n1,a@example.com,active\n2,b@example.com,sometimes\n")
 	c, err := New(&Config{Path: path}, connectors.Options{})
 	if err != nil {

@@ -25,12 +25,11 @@ import (
 //
 //	go test -run '^$' -fuzz FuzzFileJSON -fuzztime 20s ./connectors/file/
 func FuzzFileJSON(f *testing.F) {
-	seedFromTestdata(f, ".json")
 	var synth bytes.Buffer
 	if err := (benchorg.Org{Users: 6, Groups: 2, MembersPerGroup: 3, Seed: 1}).Write(&synth); err != nil {
 		f.Fatal(err)
 	}
-	for _, s := range []string{
+	fuzzFile(f, ".json", []string{
 		synth.String(),
 		"",
 		"{}",
@@ -40,15 +39,7 @@ func FuzzFileJSON(f *testing.F) {
 		`{"users": [{"id": "u1", "email": "a\u0000b"}, {"id": "u1\ud800"}, {"id": 7}, [], null]}`,
 		`{"users": [{"id": "u1"}], "users": []}`,
 		`{"users": [{"id": "u1", "manager": "u1", "status": "inactive"}]} trailing`,
-	} {
-		f.Add([]byte(s))
-	}
-	path := filepath.Join(f.TempDir(), "org.json")
-	f.Fuzz(func(t *testing.T, data []byte) {
-		res := fetchFuzzed(t, path, data)
-		if res == nil {
-			return
-		}
+	}, func(t *testing.T, data []byte, res *connectors.Result) {
 		// No user record vanishes silently: each is kept or reported.
 		var doc struct {
 			Users []json.RawMessage `json:"users"`
@@ -72,8 +63,7 @@ func FuzzFileJSON(f *testing.F) {
 //
 //	go test -run '^$' -fuzz FuzzFileCSV -fuzztime 20s ./connectors/file/
 func FuzzFileCSV(f *testing.F) {
-	seedFromTestdata(f, ".csv")
-	for _, s := range []string{
+	fuzzFile(f, ".csv", []string{
 		"",
 		"id\n",
 		"id\nu1\n u1 \n",
@@ -83,19 +73,26 @@ func FuzzFileCSV(f *testing.F) {
 		"id,id\nu1,u2\n",
 		"email\nx@example.com\n",
 		"id,email\nu1,a@example.com,extra\nu2\n\"u3\"x,c\n",
-	} {
-		f.Add([]byte(s))
-	}
-	path := filepath.Join(f.TempDir(), "org.csv")
-	f.Fuzz(func(t *testing.T, data []byte) {
-		res := fetchFuzzed(t, path, data)
-		if res == nil {
-			return
-		}
+	}, func(t *testing.T, _ []byte, res *connectors.Result) {
 		for _, g := range res.Groups {
 			if g.ExternalID != g.Name {
 				t.Errorf("CSV group %q has id %q", g.Name, g.ExternalID)
 			}
+		}
+	})
+}
+
+// fuzzFile fuzzes a source file with the extension ext, seeded with the
+// testdata files and seeds; check runs on every full result of a read.
+func fuzzFile(f *testing.F, ext string, seeds []string, check func(t *testing.T, data []byte, res *connectors.Result)) {
+	seedFromTestdata(f, ext)
+	for _, s := range seeds {
+		f.Add([]byte(s))
+	}
+	path := filepath.Join(f.TempDir(), "org"+ext)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if res := fetchFuzzed(t, path, data); res != nil {
+			check(t, data, res)
 		}
 	})
 }

@@ -5,15 +5,14 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
-	"errors"
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/learnsync/learnsync/connectors"
+	"github.com/learnsync/learnsync/connectors/conntest"
 )
 
 func TestDefaultConfig(t *testing.T) {
@@ -114,17 +113,7 @@ func TestValidate(t *testing.T) {
 			c := base()
 			tt.edit(c)
 			errs := c.Validate(connectors.Options{Name: "okta", BaseDir: dir})
-			var paths []string
-			for _, err := range errs {
-				var fe *connectors.FieldError
-				if !errors.As(err, &fe) {
-					t.Fatalf("%v is not a FieldError", err)
-				}
-				paths = append(paths, fe.Path)
-				if strings.Contains(err.Error(), token) || strings.Contains(err.Error(), "PRIVATE KEY-----\nMII") {
-					t.Errorf("message shows a secret: %v", err)
-				}
-			}
+			paths := conntest.FieldPaths(t, errs, token, "PRIVATE KEY-----\nMII")
 			for _, err := range errs {
 				t.Log(err)
 			}

@@ -1,6 +1,7 @@
 package okta
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -355,14 +356,7 @@ func (r *run) listGroups(ctx context.Context, since time.Time) ([]connectors.Gro
 				if !slices.Contains(r.c.cfg.GroupTypes, g.Type) {
 					continue
 				}
-				cg := connectors.Group{ExternalID: g.Id, Name: g.Id}
-				if g.Profile != nil {
-					if g.Profile.Name != "" {
-						cg.Name = g.Profile.Name
-					}
-					cg.Description = g.Profile.Description
-				}
-				byID[g.Id] = cg
+				byID[g.Id] = groupOf(g)
 			}
 			r.page(0, len(page))
 		})
@@ -375,6 +369,15 @@ func (r *run) listGroups(ctx context.Context, since time.Time) ([]connectors.Gro
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ExternalID < out[j].ExternalID })
 	return out, nil
+}
+
+// groupOf maps an Okta group: named by its profile, or by its id where the
+// profile has no name.
+func groupOf(g *okta.Group) connectors.Group {
+	if g.Profile == nil {
+		return connectors.Group{ExternalID: g.Id, Name: g.Id}
+	}
+	return connectors.Group{ExternalID: g.Id, Name: cmp.Or(g.Profile.Name, g.Id), Description: g.Profile.Description}
 }
 
 // groupMembers reads the ids of a group's members who are not skipped.
@@ -510,44 +513,71 @@ func parallel(ctx context.Context, fns ...func(context.Context) error) error {
 	return context.Cause(ctx)
 }
 
-// full reads the whole org (or the app's part of it). Users (one endpoint
-// family) are read while groups and members (others) are, so that the
-// wall time is the longer of the two, not their sum.
-func (r *run) full() (*connectors.Result, error) {
-	var (
-		us        *users
-		groups    []connectors.Group
-		scope     map[string]bool
-		appGroups []string
-		lists     map[string][]string
-		gone      map[string]bool
-	)
+// reading is what read returns: the users, the groups, their member lists
+// and the groups that were gone when their members were listed.
+type reading struct {
+	us     *users
+	groups []connectors.Group
+	lists  map[string][]string
+	gone   map[string]bool
+}
+
+// read searches the users updated after usersSince while it lists the
+// groups changed after groupsSince and then their member lists. memberIDs,
+// if set, turns the groups' ids into the ids of the groups whose members
+// are read.
+func (r *run) read(usersSince, groupsSince time.Time, memberIDs func(ctx context.Context, ids []string) ([]string, error)) (*reading, error) {
+	var rd reading
 	err := parallel(r.ctx,
 		func(ctx context.Context) (err error) {
-			us, err = r.searchUsers(ctx, epoch)
+			rd.us, err = r.searchUsers(ctx, usersSince)
 			return err
 		},
 		func(ctx context.Context) (err error) {
-			if groups, err = r.listGroups(ctx, time.Time{}); err != nil {
+			if rd.groups, err = r.listGroups(ctx, groupsSince); err != nil {
 				return err
 			}
-			if r.c.cfg.AppID != "" {
-				if scope, appGroups, err = r.appScope(ctx); err != nil {
+			ids := make([]string, len(rd.groups))
+			for i, g := range rd.groups {
+				ids[i] = g.ExternalID
+			}
+			if memberIDs != nil {
+				if ids, err = memberIDs(ctx, ids); err != nil {
 					return err
 				}
 			}
-			ids := make([]string, 0, len(groups)+len(appGroups))
-			for _, g := range groups {
-				ids = append(ids, g.ExternalID)
-			}
-			ids = append(ids, appGroups...)
-			slices.Sort(ids)
-			lists, gone, err = r.members(ctx, slices.Compact(ids))
+			rd.lists, rd.gone, err = r.members(ctx, ids)
 			return err
 		})
 	if err != nil {
 		return nil, err
 	}
+	return &rd, nil
+}
+
+// full reads the whole org (or the app's part of it). Users (one endpoint
+// family) are read while groups and members (others) are, so that the
+// wall time is the longer of the two, not their sum.
+func (r *run) full() (*connectors.Result, error) {
+	var (
+		scope     map[string]bool
+		appGroups []string
+	)
+	rd, err := r.read(epoch, time.Time{}, func(ctx context.Context, ids []string) ([]string, error) {
+		if r.c.cfg.AppID != "" {
+			var err error
+			if scope, appGroups, err = r.appScope(ctx); err != nil {
+				return nil, err
+			}
+		}
+		ids = append(ids, appGroups...)
+		slices.Sort(ids)
+		return slices.Compact(ids), nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	us, groups, lists, gone := rd.us, rd.groups, rd.lists, rd.gone
 	if scope != nil {
 		for _, g := range appGroups {
 			for _, id := range lists[g] {
@@ -588,31 +618,11 @@ func (r *run) full() (*connectors.Result, error) {
 // changes reads what changed after since: one users search and one groups
 // filter (at once), then the member lists of the changed groups only.
 func (r *run) changes(since time.Time) (*connectors.Result, error) {
-	var (
-		us     *users
-		groups []connectors.Group
-		lists  map[string][]string
-		gone   map[string]bool
-	)
-	err := parallel(r.ctx,
-		func(ctx context.Context) (err error) {
-			us, err = r.searchUsers(ctx, since)
-			return err
-		},
-		func(ctx context.Context) (err error) {
-			if groups, err = r.listGroups(ctx, since); err != nil {
-				return err
-			}
-			ids := make([]string, len(groups))
-			for i, g := range groups {
-				ids[i] = g.ExternalID
-			}
-			lists, gone, err = r.members(ctx, ids)
-			return err
-		})
+	rd, err := r.read(since, since, nil)
 	if err != nil {
 		return nil, err
 	}
+	us, groups, lists, gone := rd.us, rd.groups, rd.lists, rd.gone
 	res := &connectors.Result{Members: make(map[string][]string)}
 	for _, u := range us.byID {
 		res.Users = append(res.Users, u)

@@ -444,26 +444,35 @@ func (p *pull) getUserName(ctx context.Context, id string) (string, error) {
 	return cmp.Or(strings.TrimSpace(u.Username), strings.TrimSpace(u.Email)), nil
 }
 
+// named decodes the id and the name of a role or a group (kind), item i
+// of the current page. It records a problem and returns false for a record
+// without them.
+func (p *pull) named(kind string, i int, raw json.RawMessage) (id, name string, ok bool) {
+	var r struct {
+		ID   flexID `json:"id"`
+		Name string `json:"name"`
+	}
+	if err := json.Unmarshal(raw, &r); err != nil || r.ID == "" {
+		p.problem(fmt.Sprintf("%s #%d of page %d", kind, i+1, p.pages), "cannot decode or no id")
+		return "", "", false
+	}
+	name = strings.TrimSpace(r.Name)
+	if name == "" {
+		p.problem(kind+" "+string(r.ID), "no name; skipped")
+		return "", "", false
+	}
+	return string(r.ID), name, true
+}
+
 // listRoles reads every role and its users.
 func (p *pull) listRoles(ctx context.Context) ([]roleRec, error) {
 	var roles []roleRec
 	q := url.Values{"limit": {strconv.Itoa(p.c.cfg.PageSize)}}
 	err := p.listV2(ctx, "roles", "/api/2/roles", q, func(_ *answer, items []json.RawMessage) {
 		for i, raw := range items {
-			var r struct {
-				ID   flexID `json:"id"`
-				Name string `json:"name"`
+			if id, name, ok := p.named("role", i, raw); ok {
+				roles = append(roles, roleRec{id: id, name: name})
 			}
-			if err := json.Unmarshal(raw, &r); err != nil || r.ID == "" {
-				p.problem(fmt.Sprintf("role #%d of page %d", i+1, p.pages), "cannot decode or no id")
-				continue
-			}
-			name := strings.TrimSpace(r.Name)
-			if name == "" {
-				p.problem("role "+string(r.ID), "no name; skipped")
-				continue
-			}
-			roles = append(roles, roleRec{id: string(r.ID), name: name})
 		}
 	})
 	if err != nil {
@@ -568,21 +577,10 @@ func (p *pull) listGroups(ctx context.Context) ([]groupRec, error) {
 		}
 		p.pages++
 		for i, raw := range *body.Data {
-			var g struct {
-				ID   flexID `json:"id"`
-				Name string `json:"name"`
+			if id, name, ok := p.named("group", i, raw); ok {
+				groups = append(groups, groupRec{id: id, name: name})
+				p.groups++
 			}
-			if err := json.Unmarshal(raw, &g); err != nil || g.ID == "" {
-				p.problem(fmt.Sprintf("group #%d of page %d", i+1, p.pages), "cannot decode or no id")
-				continue
-			}
-			name := strings.TrimSpace(g.Name)
-			if name == "" {
-				p.problem("group "+string(g.ID), "no name; skipped")
-				continue
-			}
-			groups = append(groups, groupRec{id: string(g.ID), name: name})
-			p.groups++
 		}
 		p.progress()
 		if body.Pagination.AfterCursor == nil || *body.Pagination.AfterCursor == "" || len(*body.Data) == 0 {

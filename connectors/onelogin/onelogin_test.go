@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/learnsync/learnsync/connectors"
+	"github.com/learnsync/learnsync/connectors/conntest"
 	"github.com/learnsync/learnsync/connectors/fault"
 	"github.com/learnsync/learnsync/connectors/onelogin/onelogintest"
 )
@@ -730,18 +731,7 @@ func TestValidate(t *testing.T) {
 			RateLimitShare: 1.5,
 		}
 		errs := cfg.Validate(connectors.Options{BaseDir: dir})
-		var paths []string
-		for _, err := range errs {
-			var fe *connectors.FieldError
-			if !errors.As(err, &fe) {
-				t.Errorf("%v is not a FieldError", err)
-				continue
-			}
-			paths = append(paths, fe.Path)
-			if strings.Contains(err.Error(), secret) {
-				t.Errorf("message contains the secret: %v", err)
-			}
-		}
+		paths := conntest.FieldPaths(t, errs, secret)
 		want := []string{"api_url", "ca_file", "client_id", "page_size", "rate_limit_share", "request_timeout"}
 		slices.Sort(paths)
 		if !slices.Equal(paths, want) {

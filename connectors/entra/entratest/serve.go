@@ -5,14 +5,14 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/rsa"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/big"
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -258,57 +258,35 @@ func (s *Server) checkAssertion(a string) error {
 	if s.certKey == nil {
 		return fmt.Errorf("no certificate registered for the application")
 	}
-	parts := strings.Split(a, ".")
-	if len(parts) != 3 {
-		return fmt.Errorf("not a JWT")
-	}
-	var hdr struct {
-		Alg string `json:"alg"`
-	}
-	var claims struct {
-		Iss string `json:"iss"`
-		Sub string `json:"sub"`
-		Aud string `json:"aud"`
-	}
-	if err := decodeSegment(parts[0], &hdr); err != nil {
-		return err
-	}
-	if err := decodeSegment(parts[1], &claims); err != nil {
-		return err
-	}
-	if claims.Iss != s.ClientID || claims.Sub != s.ClientID {
-		return fmt.Errorf("iss and sub must be the client id")
-	}
-	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
+	jwt, err := fault.ParseJWT(a)
 	if err != nil {
 		return err
 	}
-	sum := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
+	if jwt.Iss != s.ClientID || jwt.Sub != s.ClientID {
+		return fmt.Errorf("iss and sub must be the client id")
+	}
+	sig, err := jwt.Signature()
+	if err != nil {
+		return err
+	}
+	sum := jwt.Sum
 	switch k := s.certKey.(type) {
 	case *rsa.PublicKey:
-		switch hdr.Alg {
+		switch jwt.Alg {
 		case "RS256":
 			return rsa.VerifyPKCS1v15(k, crypto.SHA256, sum[:], sig)
 		case "PS256":
 			return rsa.VerifyPSS(k, crypto.SHA256, sum[:], sig, nil)
 		}
 	case *ecdsa.PublicKey:
-		if hdr.Alg == "ES256" && len(sig) == 64 {
+		if jwt.Alg == "ES256" && len(sig) == 64 {
 			if ecdsa.Verify(k, sum[:], new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])) {
 				return nil
 			}
 			return fmt.Errorf("bad signature")
 		}
 	}
-	return fmt.Errorf("unsupported algorithm %q", hdr.Alg)
-}
-
-func decodeSegment(seg string, v any) error {
-	b, err := base64.RawURLEncoding.DecodeString(seg)
-	if err != nil {
-		return err
-	}
-	return json.Unmarshal(b, v)
+	return fmt.Errorf("unsupported algorithm %q", jwt.Alg)
 }
 
 var userProps = []string{"id", "businessPhones", "displayName", "givenName", "jobTitle", "mail",
@@ -354,70 +332,62 @@ func null(v string) any {
 	return v
 }
 
-func renderUser(u *User, sel []string) map[string]any {
+// render is the JSON of the object id with the properties sel (defaults
+// when nil): prop gives a property's value, and false for one that is not
+// rendered (the id, navigation properties).
+func render(id string, sel, defaults []string, prop func(f string) (any, bool)) map[string]any {
 	if sel == nil {
-		sel = defaultUserProps
+		sel = defaults
 	}
-	m := map[string]any{"id": u.ID}
+	m := map[string]any{"id": id}
 	for _, f := range sel {
-		switch f {
-		case "businessPhones":
-			m[f] = []string{}
-		case "displayName":
-			m[f] = null(u.DisplayName)
-		case "givenName":
-			m[f] = null(u.GivenName)
-		case "surname":
-			m[f] = null(u.Surname)
-		case "jobTitle":
-			m[f] = null(u.JobTitle)
-		case "mail":
-			m[f] = null(u.Mail)
-		case "userPrincipalName":
-			m[f] = null(u.UserPrincipalName)
-		case "accountEnabled":
-			m[f] = !u.Disabled
-		case "department":
-			m[f] = null(u.Department)
-		case "employeeId":
-			m[f] = null(u.EmployeeID)
-		case "userType":
-			t := u.UserType
-			if t == "" {
-				t = "Member"
-			}
-			m[f] = t
-		case "id", "manager":
-		default:
-			m[f] = nil
+		if v, ok := prop(f); ok {
+			m[f] = v
 		}
 	}
 	return m
 }
 
+func renderUser(u *User, sel []string) map[string]any {
+	text := map[string]string{"displayName": u.DisplayName, "givenName": u.GivenName, "surname": u.Surname,
+		"jobTitle": u.JobTitle, "mail": u.Mail, "userPrincipalName": u.UserPrincipalName,
+		"department": u.Department, "employeeId": u.EmployeeID}
+	return render(u.ID, sel, defaultUserProps, func(f string) (any, bool) {
+		if v, ok := text[f]; ok {
+			return null(v), true
+		}
+		switch f {
+		case "businessPhones":
+			return []string{}, true
+		case "accountEnabled":
+			return !u.Disabled, true
+		case "userType":
+			return cmp.Or(u.UserType, "Member"), true
+		case "id", "manager":
+			return nil, false
+		}
+		return nil, true
+	})
+}
+
 func renderGroup(g *Group, sel []string) map[string]any {
-	if sel == nil {
-		sel = defaultGroupProps
-	}
-	m := map[string]any{"id": g.ID}
-	for _, f := range sel {
+	return render(g.ID, sel, defaultGroupProps, func(f string) (any, bool) {
 		switch f {
 		case "displayName":
-			m[f] = null(g.DisplayName)
+			return null(g.DisplayName), true
 		case "description":
-			m[f] = null(g.Description)
+			return null(g.Description), true
 		case "mailEnabled":
-			m[f] = false
+			return false, true
 		case "securityEnabled":
-			m[f] = true
+			return true, true
 		case "groupTypes":
-			m[f] = []string{}
+			return []string{}, true
 		case "id", "members":
-		default:
-			m[f] = nil
+			return nil, false
 		}
-	}
-	return m
+		return nil, true
+	})
 }
 
 func (s *Server) memberRef(id string, removed bool) map[string]any {
@@ -507,75 +477,88 @@ func (s *Server) writePage(w http.ResponseWriter, rd *round, offset, size int) {
 // changes lists the delta items of kind since version (-1: the initial round).
 func (s *Server) changes(kind string, since int, sel []string) []map[string]any {
 	if kind == "users" {
-		var ids []string
-		for id, u := range s.users {
-			if since < 0 && u.removed == "" || since >= 0 && u.changed > since {
-				ids = append(ids, id)
-			}
+		return s.userChanges(since, sel)
+	}
+	return s.groupChanges(since, sel)
+}
+
+// userChanges is the users delta after the version since (-1: every
+// user that is not deleted).
+func (s *Server) userChanges(since int, sel []string) []map[string]any {
+	var ids []string
+	for id, u := range s.users {
+		if since < 0 && u.removed == "" || since >= 0 && u.changed > since {
+			ids = append(ids, id)
 		}
-		sort.Strings(ids)
-		items := make([]map[string]any, 0, len(ids))
-		for _, id := range ids {
-			u := s.users[id]
-			if u.removed != "" {
-				items = append(items, map[string]any{"id": id, "@removed": map[string]any{"reason": u.removed}})
+	}
+	sort.Strings(ids)
+	items := make([]map[string]any, 0, len(ids))
+	for _, id := range ids {
+		u := s.users[id]
+		if u.removed != "" {
+			items = append(items, map[string]any{"id": id, "@removed": map[string]any{"reason": u.removed}})
+			continue
+		}
+		items = append(items, renderUser(&u.User, sel))
+	}
+	return items
+}
+
+// memberDelta is the member changes per group after the version since
+// (-1: every member): the net change of each pair.
+func (s *Server) memberDelta(since int) map[string][]map[string]any {
+	memberDelta := map[string][]map[string]any{}
+	if since < 0 {
+		for g, ms := range s.members {
+			if !s.isGroup(g) {
 				continue
 			}
-			items = append(items, renderUser(&u.User, sel))
+			ids := make([]string, 0, len(ms))
+			for m := range ms {
+				ids = append(ids, m)
+			}
+			sort.Strings(ids)
+			for _, m := range ids {
+				memberDelta[g] = append(memberDelta[g], s.memberRef(m, false))
+			}
 		}
-		return items
+	} else {
+		type pair struct{ g, m string }
+		before, after := map[pair]bool{}, map[pair]bool{}
+		var order []pair
+		for _, e := range s.memberLog {
+			p := pair{e.group, e.member}
+			if e.version <= since {
+				before[p] = e.added
+				continue
+			}
+			if _, seen := after[p]; !seen {
+				order = append(order, p)
+			}
+			after[p] = e.added
+		}
+		sort.Slice(order, func(i, j int) bool {
+			if order[i].g != order[j].g {
+				return order[i].g < order[j].g
+			}
+			return order[i].m < order[j].m
+		})
+		for _, p := range order {
+			if after[p] != before[p] {
+				memberDelta[p.g] = append(memberDelta[p.g], s.memberRef(p.m, !after[p]))
+			}
+		}
 	}
+	return memberDelta
+}
 
-	withMembers := false
-	for _, f := range sel {
-		if f == "members" {
-			withMembers = true
-		}
-	}
-	// Member changes per group since the version: the net change of each pair.
-	memberDelta := map[string][]map[string]any{}
+// groupChanges is the groups delta after the version since (-1: every
+// group that is not deleted), with members@delta when sel has members.
+func (s *Server) groupChanges(since int, sel []string) []map[string]any {
+	withMembers := slices.Contains(sel, "members")
+	var memberDelta map[string][]map[string]any
 	if withMembers {
-		if since < 0 {
-			for g, ms := range s.members {
-				if !s.isGroup(g) {
-					continue
-				}
-				ids := make([]string, 0, len(ms))
-				for m := range ms {
-					ids = append(ids, m)
-				}
-				sort.Strings(ids)
-				for _, m := range ids {
-					memberDelta[g] = append(memberDelta[g], s.memberRef(m, false))
-				}
-			}
-		} else {
-			type pair struct{ g, m string }
-			before, after := map[pair]bool{}, map[pair]bool{}
-			var order []pair
-			for _, e := range s.memberLog {
-				p := pair{e.group, e.member}
-				if e.version <= since {
-					before[p] = e.added
-					continue
-				}
-				if _, seen := after[p]; !seen {
-					order = append(order, p)
-				}
-				after[p] = e.added
-			}
-			sort.Slice(order, func(i, j int) bool {
-				if order[i].g != order[j].g {
-					return order[i].g < order[j].g
-				}
-				return order[i].m < order[j].m
-			})
-			for _, p := range order {
-				if after[p] != before[p] {
-					memberDelta[p.g] = append(memberDelta[p.g], s.memberRef(p.m, !after[p]))
-				}
-			}
-		}
+		memberDelta = s.memberDelta(since)
 	}
 	var ids []string
 	for id, g := range s.groups {
@@ -702,11 +685,7 @@ func (s *Server) listMembers(w http.ResponseWriter, r *http.Request, q url.Value
 	}
 	walk(gid)
 	delete(found, gid)
-	ids := make([]string, 0, len(found))
-	for m := range found {
-		ids = append(ids, m)
-	}
-	sort.Strings(ids)
+	ids := slices.Sorted(maps.Keys(found))
 	seg := "members"
 	if transitive {
 		seg = "transitiveMembers"
@@ -751,11 +730,7 @@ func (s *Server) listMemberOf(w http.ResponseWriter, r *http.Request, q url.Valu
 	}
 	walk(gid)
 	delete(found, gid)
-	ids := make([]string, 0, len(found))
-	for g := range found {
-		ids = append(ids, g)
-	}
-	sort.Strings(ids)
+	ids := slices.Sorted(maps.Keys(found))
 	rd := &round{path: "/groups/" + gid + "/transitiveMemberOf", context: s.GraphURL + "/$metadata#groups"}
 	if cast != "" {
 		rd.path += "/graph." + cast
@@ -851,9 +826,7 @@ func aadError(w http.ResponseWriter, status int, code string, aadsts int, msg st
 			aadsts, msg, newToken(), newToken(), time.Now().UTC().Format("2006-01-02 15:04:05Z"))
 		codes = []int{aadsts}
 	}
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]any{
+	fault.WriteJSON(w, status, "application/json; charset=utf-8", map[string]any{
 		"error":             code,
 		"error_description": desc,
 		"error_codes":       codes,

@@ -11,6 +11,7 @@
 package entratest
 
 import (
+	"cmp"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -206,9 +207,7 @@ func (s *Server) bump() int {
 func (s *Server) AddUser(u User) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if u.ID == "" {
-		u.ID = freeID(s.users, UserID)
-	}
+	u.ID = cmp.Or(u.ID, freeID(s.users, UserID))
 	s.users[u.ID] = &userRec{User: u, changed: s.bump()}
 	return u.ID
 }
@@ -260,6 +259,12 @@ func (s *Server) removeUser(id, reason string) {
 	r.removed = reason
 	r.changed = s.bump()
 	// Entra drops a deleted user from every group; the groups delta reports it.
+	s.dropMember(id)
+}
+
+// dropMember removes a deleted user or group from every group and every
+// service principal's assignments.
+func (s *Server) dropMember(id string) {
 	for g, ms := range s.members {
 		if ms[id] {
 			s.setMember(g, id, false)
@@ -270,13 +275,7 @@ func (s *Server) removeUser(id, reason string) {
 	}
 }
 
-func (s *Server) mustUser(id string) *userRec {
-	r, ok := s.users[id]
-	if !ok {
-		panic("entratest: no user " + id)
-	}
-	return r
-}
+func (s *Server) mustUser(id string) *userRec { return fault.Find(s.users, "entratest: no user", id) }
 
 func (s *Server) mustGroup(id string) *groupRec {
 	r, ok := s.groups[id]
@@ -290,9 +289,7 @@ func (s *Server) mustGroup(id string) *groupRec {
 func (s *Server) AddGroup(g Group) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if g.ID == "" {
-		g.ID = freeID(s.groups, GroupID)
-	}
+	g.ID = cmp.Or(g.ID, freeID(s.groups, GroupID))
 	s.groups[g.ID] = &groupRec{Group: g, changed: s.bump()}
 	if s.members[g.ID] == nil {
 		s.members[g.ID] = map[string]bool{}
@@ -318,15 +315,8 @@ func (s *Server) DeleteGroup(id string) {
 	r := s.mustGroup(id)
 	r.removed = "deleted"
 	r.changed = s.bump()
-	for g, ms := range s.members {
-		if ms[id] {
-			s.setMember(g, id, false)
-		}
-	}
+	s.dropMember(id)
 	delete(s.members, id)
-	for _, ps := range s.sps {
-		delete(ps, id)
-	}
 }
 
 // AddMember adds a user or a group (nesting) to a group.

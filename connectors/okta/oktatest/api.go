@@ -61,56 +61,62 @@ func (s *Server) groupJSON(g *Group) map[string]any {
 	}
 }
 
-// userAttr reads a user attribute for search and filter.
-func userAttr(u *User) getter {
-	return func(attr string) (string, time.Time, bool, bool) {
-		switch attr {
-		case "id":
-			return u.ID, time.Time{}, false, true
-		case "status":
-			return u.Status, time.Time{}, false, true
-		case "created":
-			return "", u.Created, true, !u.Created.IsZero()
-		case "activated":
-			return "", u.Activated, true, !u.Activated.IsZero()
-		case "statusChanged":
-			return "", u.StatusChanged, true, !u.StatusChanged.IsZero()
-		case "lastUpdated":
-			return "", u.LastUpdated, true, !u.LastUpdated.IsZero()
-		case "type.id":
-			return "oty1fakeoktatest0000", time.Time{}, false, true
+// attr is an attribute's value for search and filter: a string or a time,
+// and whether the object has it.
+type attr struct {
+	s      string
+	t      time.Time
+	isTime bool
+	ok     bool
+}
+
+func text(s string) attr                            { return attr{s: s, ok: true} }
+func when(t time.Time, ok bool) attr                { return attr{t: t, isTime: true, ok: ok} }
+func whenSet(t time.Time) attr                      { return when(t, !t.IsZero()) }
+func (a attr) get() (string, time.Time, bool, bool) { return a.s, a.t, a.isTime, a.ok }
+
+// attrs is a getter of the attributes in m, and of more (if not nil) for
+// the others.
+func attrs(m map[string]attr, more getter) getter {
+	return func(name string) (string, time.Time, bool, bool) {
+		if a, ok := m[name]; ok {
+			return a.get()
 		}
-		if key, ok := strings.CutPrefix(attr, "profile."); ok {
-			v, ok := u.Profile[key]
-			if !ok || v == nil || v == "" {
-				return "", time.Time{}, false, false
-			}
-			return fmt.Sprint(v), time.Time{}, false, true
+		if more != nil {
+			return more(name)
 		}
-		return "", time.Time{}, false, false
+		return attr{}.get()
 	}
 }
 
-func groupAttr(g *Group) getter {
-	return func(attr string) (string, time.Time, bool, bool) {
-		switch attr {
-		case "id":
-			return g.ID, time.Time{}, false, true
-		case "type":
-			return g.Type, time.Time{}, false, true
-		case "profile.name":
-			return g.Name, time.Time{}, false, true
-		case "profile.description":
-			return g.Description, time.Time{}, false, g.Description != ""
-		case "created":
-			return "", g.Created, true, true
-		case "lastUpdated":
-			return "", g.LastUpdated, true, true
-		case "lastMembershipUpdated":
-			return "", g.LastMembershipUpdated, true, true
+// userAttr reads a user attribute for search and filter.
+func userAttr(u *User) getter {
+	return attrs(map[string]attr{
+		"id": text(u.ID), "status": text(u.Status), "type.id": text("oty1fakeoktatest0000"),
+		"created": whenSet(u.Created), "activated": whenSet(u.Activated),
+		"statusChanged": whenSet(u.StatusChanged), "lastUpdated": whenSet(u.LastUpdated),
+	}, func(name string) (string, time.Time, bool, bool) {
+		if key, ok := strings.CutPrefix(name, "profile."); ok {
+			v, ok := u.Profile[key]
+			if ok && v != nil && v != "" {
+				return text(fmt.Sprint(v)).get()
+			}
 		}
-		return "", time.Time{}, false, false
-	}
+		return attr{}.get()
+	})
+}
+
+// groupAttr reads a group attribute for search and filter.
+func groupAttr(g *Group) getter {
+	return attrs(map[string]attr{
+		"id":                    text(g.ID),
+		"type":                  text(g.Type),
+		"profile.name":          text(g.Name),
+		"profile.description":   {s: g.Description, ok: g.Description != ""},
+		"created":               when(g.Created, true),
+		"lastUpdated":           when(g.LastUpdated, true),
+		"lastMembershipUpdated": when(g.LastMembershipUpdated, true),
+	}, nil)
 }
 
 // userFilterAttrs are what Okta's users `filter` accepts; every other

@@ -4,15 +4,14 @@ import (
 	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha256"
 	"crypto/x509"
-	"encoding/base64"
-	"encoding/json"
 	"encoding/pem"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/learnsync/learnsync/connectors/fault"
 )
 
 // oauthClient is an API service app allowed to use the client-credentials
@@ -43,9 +42,7 @@ func (s *Server) EnableOAuth(clientID string, scopes ...string) []byte {
 }
 
 func oauthError(w http.ResponseWriter, status int, code, desc string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]string{"error": code, "error_description": desc})
+	fault.WriteJSON(w, status, "application/json", map[string]string{"error": code, "error_description": desc})
 }
 
 // token answers the client-credentials grant with a private_key_jwt client
@@ -92,31 +89,15 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request, now time.Time) {
 // validAssertion checks an RS256 JWT signed by the registered key, issued by
 // and about the client, for this org's token endpoint, not expired.
 func (s *Server) validAssertion(jwt string) bool {
-	parts := strings.Split(jwt, ".")
-	if len(parts) != 3 {
+	claims, err := fault.ParseJWT(jwt)
+	if err != nil {
 		return false
 	}
-	var header struct {
-		Alg string `json:"alg"`
-	}
-	var claims struct {
-		Iss string `json:"iss"`
-		Sub string `json:"sub"`
-		Aud string `json:"aud"`
-		Exp int64  `json:"exp"`
-	}
-	hb, err1 := base64.RawURLEncoding.DecodeString(parts[0])
-	cb, err2 := base64.RawURLEncoding.DecodeString(parts[1])
-	sig, err3 := base64.RawURLEncoding.DecodeString(parts[2])
-	if err1 != nil || err2 != nil || err3 != nil ||
-		json.Unmarshal(hb, &header) != nil || json.Unmarshal(cb, &claims) != nil {
+	sig, err := claims.Signature()
+	if err != nil || claims.Alg != "RS256" {
 		return false
 	}
-	if header.Alg != "RS256" {
-		return false
-	}
-	sum := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
-	if rsa.VerifyPKCS1v15(s.oauth.key, crypto.SHA256, sum[:], sig) != nil {
+	if rsa.VerifyPKCS1v15(s.oauth.key, crypto.SHA256, claims.Sum[:], sig) != nil {
 		return false
 	}
 	return claims.Iss == s.oauth.id && claims.Sub == s.oauth.id &&

@@ -1,12 +1,15 @@
 package oktatest
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/learnsync/learnsync/connectors/fault"
 )
 
 func (s *Server) newID(prefix string) string {
@@ -15,23 +18,27 @@ func (s *Server) newID(prefix string) string {
 	return prefix + strings.Repeat("0", 17-len(n)) + n
 }
 
+// fill gives an object without an id a new one with prefix, and its zero
+// timestamps the org's time.
+func (s *Server) fill(id *string, prefix string, stamps ...*time.Time) {
+	if *id == "" {
+		*id = s.newID(prefix)
+	}
+	now := s.stamp()
+	for _, t := range stamps {
+		if t.IsZero() {
+			*t = now
+		}
+	}
+}
+
 // AddUser adds u and returns it with its id and timestamps filled in. An
 // empty Status is ACTIVE.
 func (s *Server) AddUser(u User) User {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if u.ID == "" {
-		u.ID = s.newID("00u")
-	}
-	if u.Status == "" {
-		u.Status = StatusActive
-	}
-	now := s.stamp()
-	for _, t := range []*time.Time{&u.Created, &u.StatusChanged, &u.LastUpdated} {
-		if t.IsZero() {
-			*t = now
-		}
-	}
+	s.fill(&u.ID, "00u", &u.Created, &u.StatusChanged, &u.LastUpdated)
+	u.Status = cmp.Or(u.Status, StatusActive)
 	if u.Activated.IsZero() && u.Status != StatusStaged {
 		u.Activated = u.Created
 	}
@@ -155,38 +162,16 @@ func (s *Server) userOrder() []string {
 	return s.order
 }
 
-func (s *Server) mustUser(id string) *User {
-	u, ok := s.users[id]
-	if !ok {
-		panic("oktatest: no user " + id)
-	}
-	return u
-}
+func (s *Server) mustUser(id string) *User { return fault.Find(s.users, "oktatest: no user", id) }
 
-func (s *Server) mustGroup(id string) *Group {
-	g, ok := s.groups[id]
-	if !ok {
-		panic("oktatest: no group " + id)
-	}
-	return g
-}
+func (s *Server) mustGroup(id string) *Group { return fault.Find(s.groups, "oktatest: no group", id) }
 
 // AddGroup adds g and returns it with its id, type and timestamps filled in.
 func (s *Server) AddGroup(g Group) Group {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if g.ID == "" {
-		g.ID = s.newID("00g")
-	}
-	if g.Type == "" {
-		g.Type = GroupTypeOkta
-	}
-	now := s.stamp()
-	for _, t := range []*time.Time{&g.Created, &g.LastUpdated, &g.LastMembershipUpdated} {
-		if t.IsZero() {
-			*t = now
-		}
-	}
+	s.fill(&g.ID, "00g", &g.Created, &g.LastUpdated, &g.LastMembershipUpdated)
+	g.Type = cmp.Or(g.Type, GroupTypeOkta)
 	s.groups[g.ID] = &g
 	s.members[g.ID] = make(map[string]bool)
 	return g

@@ -371,9 +371,7 @@ func writeError(w http.ResponseWriter, status int, code, summary string, causes 
 	for i, c := range causes {
 		cs[i] = map[string]string{"errorSummary": c}
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]any{
+	fault.WriteJSON(w, status, "application/json", map[string]any{
 		"errorCode":    code,
 		"errorSummary": summary,
 		"errorLink":    code,
