@@ -57,7 +57,7 @@ func (c *Config) validatePublic(d *decoder) {
 	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 		d.fail(at+".listen", "%q: bad port", p.Listen)
 	}
-	if p.Listen == c.Server.Listen {
+	if p.Listen == c.Server.Listen && port != "0" {
 		d.fail(at+".listen", "must differ from server.listen (the ops endpoint)")
 	}
 	switch {
