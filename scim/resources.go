@@ -82,6 +82,15 @@ func send(req *request, status int, r *Resource) {
 	writeJSON(req.w, status, Project(r.JSON(req.base), attrs, excluded))
 }
 
+// decodeBody reads and decodes the request's resource.
+func decodeBody(req *request, typ string) (map[string]any, error) {
+	data, err := readBody(req)
+	if err != nil {
+		return nil, err
+	}
+	return Decode(typ, data)
+}
+
 func (h *Handler) written(req *request) {
 	if h.opts.Written != nil {
 		h.opts.Written(req.src.Name)
@@ -89,12 +98,7 @@ func (h *Handler) written(req *request) {
 }
 
 func (h *Handler) create(req *request, typ string) {
-	data, err := readBody(req)
-	if err != nil {
-		writeError(req.w, err)
-		return
-	}
-	attrs, err := Decode(typ, data)
+	attrs, err := decodeBody(req, typ)
 	if err != nil {
 		writeError(req.w, err)
 		return
@@ -156,12 +160,7 @@ func (h *Handler) change(req *request, typ string, edit func(old *Resource) (map
 }
 
 func (h *Handler) replace(req *request, typ string) {
-	data, err := readBody(req)
-	if err != nil {
-		writeError(req.w, err)
-		return
-	}
-	attrs, err := Decode(typ, data)
+	attrs, err := decodeBody(req, typ)
 	if err != nil {
 		writeError(req.w, err)
 		return
