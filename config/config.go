@@ -145,6 +145,8 @@ type Server struct {
 	// ShutdownTimeout bounds how long a stopping service lets an apply in
 	// progress finish before it abandons it (the transaction rolls back).
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// Public is the listener for the SCIM endpoints (see public.go).
+	Public Public `yaml:"public"`
 }
 
 // History bounds what the directory keeps of past runs.
@@ -365,6 +367,7 @@ func (c *Config) validate(d *decoder, reg connectors.Registry) {
 		d.fail("history.keep_runs", "must be at least 1")
 	}
 	c.validateServer(d)
+	c.validatePublic(d)
 }
 
 // validateSource checks sources[i] (names holds the names of the sources

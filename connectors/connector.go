@@ -131,6 +131,22 @@ type Snapshot interface {
 	ReadsWhole() bool
 }
 
+// Pushed is a Connector whose identity provider pushes its changes (SCIM)
+// instead of being fetched: the push endpoint writes the source's mirror, a
+// run never fetches the source, uses its mirror as it stands and never
+// freezes it.
+type Pushed interface {
+	Connector
+	// Pushed marks the type; it does nothing.
+	Pushed()
+}
+
+// IsPushed reports whether c is a Pushed connector.
+func IsPushed(c Connector) bool {
+	_, ok := c.(Pushed)
+	return ok
+}
+
 // ErrTerminal marks errors that retrying cannot fix: bad credentials, missing
 // permissions, a source that does not exist. Wrap it with %w.
 var ErrTerminal = errors.New("terminal")

@@ -142,4 +142,40 @@ CREATE TABLE reconcile_marks (
 	converged  INTEGER NOT NULL DEFAULT 0
 );
 `,
+	// 4: the resources SCIM sources push (see scim.go): the resource as
+	// pushed, the keys the IdPs look resources up by, group members.
+	`
+CREATE TABLE scim_resources (
+	source      TEXT NOT NULL,
+	type        TEXT NOT NULL,
+	id          TEXT NOT NULL,
+	-- lower-cased userName (users) or displayName (groups)
+	name_key    TEXT NOT NULL,
+	version     INTEGER NOT NULL,
+	created_at  TIMESTAMP NOT NULL,
+	modified_at TIMESTAMP NOT NULL,
+	-- the resource as pushed, normalised, without id, meta and password
+	body        TEXT NOT NULL,
+	PRIMARY KEY (source, type, id)
+);
+CREATE UNIQUE INDEX scim_user_name ON scim_resources(source, name_key) WHERE type = 'User';
+CREATE INDEX scim_name ON scim_resources(source, type, name_key);
+CREATE INDEX scim_order ON scim_resources(source, type);
+CREATE TABLE scim_keys (
+	source TEXT NOT NULL,
+	type   TEXT NOT NULL,
+	attr   TEXT NOT NULL,
+	key    TEXT NOT NULL,
+	id     TEXT NOT NULL,
+	PRIMARY KEY (source, type, attr, key, id)
+) WITHOUT ROWID;
+CREATE INDEX scim_keys_id ON scim_keys(source, type, id);
+CREATE TABLE scim_members (
+	source   TEXT NOT NULL,
+	group_id TEXT NOT NULL,
+	member   TEXT NOT NULL,
+	PRIMARY KEY (source, group_id, member)
+) WITHOUT ROWID;
+CREATE INDEX scim_members_member ON scim_members(source, member);
+`,
 }

@@ -52,7 +52,7 @@ func (e *Engine) fetchAll(ctx context.Context, cursors map[string]string, opts R
 	for i, src := range e.Sources {
 		name := src.Rules.Name
 		mode := opts.Fetch[name]
-		if mode == FetchNone {
+		if mode == FetchNone || connectors.IsPushed(src.Connector) {
 			continue
 		}
 		pending[i] = async(func() (fetched, error) { return fetchOne(ctx, src, mode, cursors[name]), nil })

@@ -24,6 +24,7 @@ import (
 	"github.com/learnsync/learnsync/config"
 	"github.com/learnsync/learnsync/connectors"
 	"github.com/learnsync/learnsync/reconcile"
+	"github.com/learnsync/learnsync/scim"
 )
 
 // BuildFunc makes the engine for a configuration. hooks returns the
@@ -58,6 +59,12 @@ type Options struct {
 	ProgressInterval time.Duration
 	// StatusRuns is how many runs /status shows (default 10).
 	StatusRuns int
+	// SCIMStore keeps the resources of scim sources; nil: Store, if it
+	// can (see public.go).
+	SCIMStore scim.Store
+	// PublicListener serves the SCIM endpoints; nil listens on
+	// Config.Server.Public.Listen, when set.
+	PublicListener net.Listener
 }
 
 // Triggers of the runs the service starts besides the schedules.
@@ -87,6 +94,7 @@ type Service struct {
 	full       bool
 
 	queue     *runQueue
+	public    *public
 	schedules *scheduler
 	readiness *readiness
 	progress  *progressLog
@@ -131,6 +139,10 @@ func New(opts Options) (*Service, error) {
 	s.schedules = &scheduler{clock: s.clock, jitter: jitter, fire: s.enqueue}
 	s.progress = newProgressLog(s.clock, s.log, interval)
 	s.metrics = newMetrics(func() bool { ok, _ := s.Ready(); return ok })
+	if opts.SCIMStore == nil {
+		opts.SCIMStore, _ = opts.Store.(scim.Store)
+	}
+	s.public = newPublic(s, opts.SCIMStore, opts.PublicListener)
 	if err := checkSchedules(opts.Config); err != nil {
 		return nil, err
 	}
@@ -187,6 +199,11 @@ func (s *Service) Run(ctx context.Context, reload <-chan struct{}) error {
 	}()
 	s.log.Info("service started", "addr", ln.Addr().String(), "config", cfg.Path, "sources", len(cfg.Sources),
 		"endpoints", "/healthz /readyz /metrics /status")
+	if err := s.public.start(cfg); err != nil {
+		srv.Close()
+		<-served
+		return err
+	}
 	s.restore(ctx)
 
 	applyCtx, abandon := context.WithCancel(context.WithoutCancel(ctx))
@@ -247,6 +264,7 @@ loop:
 		srv.Close()
 	}
 	<-served
+	s.public.stop(shutCtx)
 	s.log.Info("service stopped")
 	return nil
 }
@@ -429,6 +447,10 @@ func (s *Service) reload() (*config.Config, bool) {
 		return refuse(fmt.Errorf("server.listen changed from %s to %s: restart learnsync to move the ops endpoint",
 			old.Server.Listen, cfg.Server.Listen))
 	}
+	if cfg.Server.Public.Listen != old.Server.Public.Listen {
+		return refuse(fmt.Errorf("server.public.listen changed from %q to %q: restart learnsync to move the public endpoint",
+			old.Server.Public.Listen, cfg.Server.Public.Listen))
+	}
 	if err := checkSchedules(cfg); err != nil {
 		return refuse(err)
 	}
@@ -455,6 +477,7 @@ func (s *Service) reload() (*config.Config, bool) {
 	s.queue.reloaded(added, removed)
 	s.readiness.forget(removed)
 	s.mu.Unlock()
+	s.public.reload(cfg)
 	for _, name := range added {
 		s.metrics.addSource(name)
 	}

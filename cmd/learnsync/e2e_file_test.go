@@ -342,8 +342,8 @@ func TestExampleConfigRunsAsIs(t *testing.T) {
 	}
 }
 
-// TestExampleConfigIdPBlocksAreValid: the commented Okta, Entra ID and
-// OneLogin blocks of config.example.yaml, uncommented, are a valid
+// TestExampleConfigIdPBlocksAreValid: the commented Okta, Entra ID,
+// OneLogin and SCIM push blocks of config.example.yaml, uncommented, are a valid
 // configuration: the example documents no key that does not exist.
 func TestExampleConfigIdPBlocksAreValid(t *testing.T) {
 	b, err := os.ReadFile("../../config.example.yaml")
@@ -364,17 +364,18 @@ func TestExampleConfigIdPBlocksAreValid(t *testing.T) {
 			out = append(out, "  "+rest)
 		}
 	}
-	if blocks != 3 {
-		t.Fatalf("found %d commented source blocks, want okta, entra and onelogin", blocks)
+	if blocks != 4 {
+		t.Fatalf("found %d commented source blocks, want okta, entra, onelogin and entra-push", blocks)
 	}
 	c := newCLI(t)
 	c.env["OKTA_API_TOKEN"], c.env["ENTRA_CLIENT_SECRET"], c.env["ONELOGIN_CLIENT_SECRET"] = "t", "s", "o"
+	c.env["ENTRA_SCIM_TOKEN"] = "a-scim-token-of-16+-chars"
 	c.write("learnsync.yaml", strings.Join(out, "\n"))
 	if err := os.Mkdir(c.path("examples"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	c.write("examples/org.json", "{}")
-	if out, _ := c.mustRun(0, "validate"); !strings.Contains(out, "valid (4 sources") {
+	if out, _ := c.mustRun(0, "validate"); !strings.Contains(out, "valid (5 sources") {
 		t.Errorf("validate: %s", out)
 	}
 }

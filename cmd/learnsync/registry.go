@@ -6,6 +6,7 @@ import (
 	"github.com/learnsync/learnsync/connectors/file"
 	"github.com/learnsync/learnsync/connectors/okta"
 	"github.com/learnsync/learnsync/connectors/onelogin"
+	"github.com/learnsync/learnsync/connectors/scim"
 )
 
 // registry maps a source's `type` to its connector. It is the one place
@@ -15,4 +16,5 @@ var registry = connectors.Registry{
 	"file":     file.Type,
 	"okta":     okta.Type,
 	"onelogin": onelogin.Type,
+	"scim":     scim.Type,
 }

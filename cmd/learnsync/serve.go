@@ -34,6 +34,7 @@ func (a *app) serve(ctx context.Context, full bool) error {
 		Load:      func() (*config.Config, error) { return config.Load(a.configPath, registry, a.lookup) },
 		Logger:    a.log,
 		FullStart: full,
+		SCIMStore: store,
 	})
 	if err != nil {
 		return err
