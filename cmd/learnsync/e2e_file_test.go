@@ -75,6 +75,9 @@ func TestEndToEndFileSource(t *testing.T) {
 	if fi, err := os.Stat(c.path("learnsync.db")); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("database file mode = %v, %v; want 0600", fi.Mode().Perm(), err)
 	}
+	// The export's JSON is a documented contract: pinned byte for byte.
+	exported, _ := c.mustRun(0, "export")
+	golden(t, "export.golden", exported)
 	ex := c.export()
 	if len(ex.Users) != 4 || len(ex.Groups) != 2 {
 		t.Fatalf("export: %d users, %d groups", len(ex.Users), len(ex.Groups))

@@ -4,12 +4,35 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/learnsync/learnsync/directory"
 )
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+// golden compares got with testdata/name, or rewrites the file with -update.
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs from the golden file (rerun with -update if the change is intended):\ngot:\n%s\nwant:\n%s", name, got, want)
+	}
+}
 
 // cli runs the learnsync entry point as a user would, in dir, with env.
 type cli struct {
@@ -111,41 +134,10 @@ func wantList(t *testing.T, what string, got []string, want ...string) {
 	}
 }
 
-// The export's contract, decoded strictly.
-type exportDoc struct {
-	Users []struct {
-		ID             string `json:"id"`
-		UserName       string `json:"user_name"`
-		Email          string `json:"email"`
-		GivenName      string `json:"given_name"`
-		FamilyName     string `json:"family_name"`
-		DisplayName    string `json:"display_name"`
-		Title          string `json:"title"`
-		Department     string `json:"department"`
-		EmployeeNumber string `json:"employee_number"`
-		Manager        string `json:"manager"`
-		Active         bool   `json:"active"`
-		Groups         []string
-		Licenses       []string
-		Identities     []struct {
-			Source     string `json:"source"`
-			ExternalID string `json:"external_id"`
-		}
-	} `json:"users"`
-	Groups []struct {
-		ID         string   `json:"id"`
-		Source     string   `json:"source"`
-		ExternalID string   `json:"external_id"`
-		Name       string   `json:"name"`
-		Members    []string `json:"members"`
-	} `json:"groups"`
-	Licenses []struct {
-		Name     string `json:"name"`
-		Seats    int    `json:"seats"`
-		Assigned int    `json:"assigned"`
-		Waiting  int    `json:"waiting"`
-	} `json:"licenses"`
-}
+// exportDoc is `learnsync export` decoded strictly into the export's own
+// types; the exact JSON is pinned by testdata/export.golden
+// (TestEndToEndFileSource).
+type exportDoc directory.Export
 
 func (d exportDoc) user(email string) int {
 	for i, u := range d.Users {
