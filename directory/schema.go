@@ -181,7 +181,8 @@ CREATE INDEX scim_members_member ON scim_members(source, member);
 	// 5: the SCIM read view (scimread.go). touched_at is when a person's
 	// groups or seats, or a group's members, last changed (a membership has
 	// no time of its own: SQLite's clock stamps it; a seat's own times are
-	// used); meta.lastModified is the later of it and updated_at. Indexes
+	// used; it only moves forward, and a row is written only when it
+	// does); meta.lastModified is the later of it and updated_at. Indexes
 	// for the lookups applications make: userName and email
 	// case-insensitively, and what changed since.
 	`
@@ -192,20 +193,24 @@ CREATE INDEX people_email_nocase ON people(email COLLATE NOCASE);
 CREATE INDEX people_modified ON people(max(updated_at, coalesce(touched_at, updated_at)));
 CREATE INDEX groups_modified ON groups(max(updated_at, coalesce(touched_at, updated_at)));
 CREATE TRIGGER memberships_added AFTER INSERT ON memberships BEGIN
-	UPDATE people SET touched_at = strftime('%Y-%m-%d %H:%M:%f+00:00', 'now') WHERE id = NEW.person_id;
+	UPDATE people SET touched_at = strftime('%Y-%m-%d %H:%M:%f+00:00', 'now')
+		WHERE id = NEW.person_id AND coalesce(touched_at, '') < strftime('%Y-%m-%d %H:%M:%f+00:00', 'now');
 	UPDATE groups SET touched_at = strftime('%Y-%m-%d %H:%M:%f+00:00', 'now')
-		WHERE id = NEW.group_id AND touched_at IS NOT strftime('%Y-%m-%d %H:%M:%f+00:00', 'now');
+		WHERE id = NEW.group_id AND coalesce(touched_at, '') < strftime('%Y-%m-%d %H:%M:%f+00:00', 'now');
 END;
 CREATE TRIGGER memberships_removed AFTER DELETE ON memberships BEGIN
-	UPDATE people SET touched_at = strftime('%Y-%m-%d %H:%M:%f+00:00', 'now') WHERE id = OLD.person_id;
+	UPDATE people SET touched_at = strftime('%Y-%m-%d %H:%M:%f+00:00', 'now')
+		WHERE id = OLD.person_id AND coalesce(touched_at, '') < strftime('%Y-%m-%d %H:%M:%f+00:00', 'now');
 	UPDATE groups SET touched_at = strftime('%Y-%m-%d %H:%M:%f+00:00', 'now')
-		WHERE id = OLD.group_id AND touched_at IS NOT strftime('%Y-%m-%d %H:%M:%f+00:00', 'now');
+		WHERE id = OLD.group_id AND coalesce(touched_at, '') < strftime('%Y-%m-%d %H:%M:%f+00:00', 'now');
 END;
 CREATE TRIGGER assignments_granted AFTER INSERT ON assignments BEGIN
-	UPDATE people SET touched_at = NEW.granted_at WHERE id = NEW.person_id;
+	UPDATE people SET touched_at = NEW.granted_at
+		WHERE id = NEW.person_id AND coalesce(touched_at, '') < NEW.granted_at;
 END;
 CREATE TRIGGER assignments_revoked AFTER UPDATE OF revoked_at ON assignments WHEN NEW.revoked_at IS NOT NULL BEGIN
-	UPDATE people SET touched_at = NEW.revoked_at WHERE id = NEW.person_id;
+	UPDATE people SET touched_at = NEW.revoked_at
+		WHERE id = NEW.person_id AND coalesce(touched_at, '') < NEW.revoked_at;
 END;
 `,
 }

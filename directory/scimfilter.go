@@ -67,16 +67,16 @@ type viewSchema struct {
 var userSchema = viewSchema{
 	core: "urn:ietf:params:scim:schemas:core:2.0:user",
 	cols: map[string]column{
-		"id":                {"p.id", kindInt},
-		"username":          {"p.user_name", kindText},
-		"name.givenname":    {"p.given_name", kindText},
-		"name.familyname":   {"p.family_name", kindText},
-		"displayname":       {"p.display_name", kindText},
-		"title":             {"p.title", kindText},
-		"active":            {"p.active", kindBool},
-		"meta.created":      {"p.created_at", kindTime},
-		"meta.lastmodified": {lastModifiedPeople, kindTime},
-		"meta.resourcetype": {"'User'", kindText},
+		"id":                                {"p.id", kindInt},
+		"username":                          {"p.user_name", kindText},
+		"name.givenname":                    {"p.given_name", kindText},
+		"name.familyname":                   {"p.family_name", kindText},
+		"displayname":                       {"p.display_name", kindText},
+		"title":                             {"p.title", kindText},
+		"active":                            {"p.active", kindBool},
+		"meta.created":                      {"p.created_at", kindTime},
+		"meta.lastmodified":                 {lastModifiedPeople, kindTime},
+		"meta.resourcetype":                 {"'User'", kindText},
 		enterprisePrefix + "employeenumber": {"p.employee_number", kindText},
 		enterprisePrefix + "department":     {"p.department", kindText},
 		enterprisePrefix + "costcenter":     {"p.cost_center", kindText},
@@ -276,6 +276,9 @@ func (f *sqlFilter) compare(c column, op filter.CompareOp, v filter.Value) error
 		if op == filter.Co || op == filter.Sw || op == filter.Ew {
 			return invalidFilter("%s cannot be used with a date-time", op)
 		}
+		// unlikely: an application polls for the few rows changed since,
+		// so the index on the time serves better than the id order.
+		f.b.WriteString("unlikely")
 		f.ordered(c.expr, op, t.UTC().Format(sqliteTime), "")
 		return nil
 	}

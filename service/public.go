@@ -33,6 +33,7 @@ type public struct {
 	srv     *http.Server
 	served  chan struct{}
 	handler *scim.Handler
+	read    *scim.ReadHandler // the directory's read view, /scim/v2
 	cert    atomic.Pointer[tls.Certificate]
 	done    chan struct{}
 
@@ -94,6 +95,12 @@ func (p *public) start(cfg *config.Config) error {
 	p.handler = scim.NewHandler(scim.Options{
 		Store: p.store, Logger: p.s.log, Written: p.requestRun, Observe: p.observe, TrustForwarded: pc.BehindProxy,
 	}, sources)
+	if rs, ok := p.store.(scim.ReadStore); ok {
+		p.read = scim.NewReadHandler(scim.ReadOptions{Store: rs, Logger: p.s.log, Observe: p.observe, TrustForwarded: pc.BehindProxy},
+			pc.ReadToken)
+	} else if pc.ReadToken != "" {
+		p.s.log.Warn("server.public.read_token is set but the directory has no read view")
+	}
 	ln := p.ln
 	if ln == nil {
 		var err error
@@ -113,7 +120,11 @@ func (p *public) start(cfg *config.Config) error {
 	}
 	p.ln = ln
 	mux := http.NewServeMux()
-	mux.Handle("/scim/", p.handler)
+	var read http.Handler
+	if p.read != nil {
+		read = p.read
+	}
+	mux.Handle("/scim/", scim.Route(p.handler, read))
 	p.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
 	p.served = make(chan struct{})
 	go func() {
@@ -145,6 +156,9 @@ func (p *public) reload(cfg *config.Config) {
 	}
 	sources, delays := scimSources(cfg)
 	p.handler.SetSources(sources)
+	if p.read != nil {
+		p.read.SetToken(cfg.Server.Public.ReadToken)
+	}
 	p.mu.Lock()
 	p.delays = delays
 	p.mu.Unlock()
