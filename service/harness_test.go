@@ -1,7 +1,6 @@
 package service
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -19,6 +18,7 @@ import (
 	"github.com/learnsync/learnsync/config"
 	"github.com/learnsync/learnsync/connectors"
 	"github.com/learnsync/learnsync/directory"
+	"github.com/learnsync/learnsync/internal/testkit"
 	"github.com/learnsync/learnsync/reconcile"
 )
 
@@ -288,24 +288,6 @@ func (h *hookedStore) StoredStatus(ctx context.Context) (*StoredStatus, error) {
 	return st, nil
 }
 
-// syncBuffer collects log lines from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // harness runs a Service on a fake clock, fake sources and a real
 // directory in t.TempDir.
 type harness struct {
@@ -315,7 +297,7 @@ type harness struct {
 	sources map[string]*fakeSource
 	cfg     *config.Config
 	svc     *Service
-	logs    *syncBuffer
+	logs    *testkit.LogBuffer
 	reload  chan struct{}
 	cancel  context.CancelFunc
 	done    chan error
@@ -375,7 +357,7 @@ func (h *harness) build(cfg *config.Config, hooks func(string) connectors.Hooks)
 func newHarness(t *testing.T, cfg func(dir string) *config.Config, sources ...*fakeSource) *harness {
 	t.Helper()
 	dir := t.TempDir()
-	h := &harness{t: t, clock: newFakeClock(), sources: map[string]*fakeSource{}, logs: &syncBuffer{}, reload: make(chan struct{}, 1)}
+	h := &harness{t: t, clock: newFakeClock(), sources: map[string]*fakeSource{}, logs: &testkit.LogBuffer{}, reload: make(chan struct{}, 1)}
 	for _, s := range sources {
 		h.sources[s.name] = s
 	}

@@ -9,12 +9,10 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	"github.com/learnsync/learnsync/config"
 	"github.com/learnsync/learnsync/connectors"
+	"github.com/learnsync/learnsync/internal/testkit"
 	"github.com/learnsync/learnsync/reconcile"
 )
 
@@ -615,86 +613,50 @@ func TestMetricsScrapedAfterRuns(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("/metrics = %d", code)
 	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := parser.TextToMetricFamilies(strings.NewReader(body))
-	if err != nil {
-		t.Fatalf("/metrics does not parse: %v", err)
-	}
-	value := func(name string, labels map[string]string) float64 {
-		t.Helper()
-		fam := fams[name]
-		if fam == nil {
-			t.Fatalf("no metric %s", name)
-		}
-	next:
-		for _, m := range fam.Metric {
-			for _, l := range m.Label {
-				if want, ok := labels[l.GetName()]; ok && want != l.GetValue() {
-					continue next
-				}
-			}
-			switch fam.GetType() {
-			case dto.MetricType_COUNTER:
-				return m.Counter.GetValue()
-			case dto.MetricType_GAUGE:
-				return m.Gauge.GetValue()
-			case dto.MetricType_HISTOGRAM:
-				return float64(m.Histogram.GetSampleCount())
-			}
-		}
-		t.Fatalf("no %s%v", name, labels)
-		return 0
-	}
-	l := func(kv ...string) map[string]string {
-		m := map[string]string{}
-		for i := 0; i < len(kv); i += 2 {
-			m[kv[i]] = kv[i+1]
-		}
-		return m
-	}
+	fams := testkit.ParseMetrics(t, []byte(body))
 	for _, tt := range []struct {
 		name   string
-		labels map[string]string
+		labels []string
 		want   float64
 	}{
-		{"learnsync_runs_total", l("result", "ok"), 2},
-		{"learnsync_runs_total", l("result", "failed"), 0},
+		{"learnsync_runs_total", []string{"result=ok"}, 2},
+		{"learnsync_runs_total", []string{"result=failed"}, 0},
 		{"learnsync_run_duration_seconds", nil, 2},
-		{"learnsync_fetches_total", l("source", "hr", "mode", "full", "result", "ok"), 2},
-		{"learnsync_fetches_total", l("source", "okta", "mode", "full", "result", "ok"), 1},
-		{"learnsync_fetch_duration_seconds", l("source", "hr", "mode", "full"), 2},
-		{"learnsync_fetch_skipped_total", l("source", "hr", "kind", "schedule"), 0},
-		{"learnsync_api_requests_total", l("source", "okta", "status", "200"), 1},
-		{"learnsync_api_requests_total", l("source", "okta", "status", "429"), 1},
-		{"learnsync_api_requests_total", l("source", "okta", "status", "error"), 1},
-		{"learnsync_throttled_waits_total", l("source", "okta"), 1},
-		{"learnsync_throttled_wait_seconds_total", l("source", "okta"), 1.5},
-		{"learnsync_throttled_waits_total", l("source", "hr"), 0},
-		{"learnsync_people", l("state", "active"), 2},
-		{"learnsync_people", l("state", "inactive"), 1},
-		{"learnsync_pool_seats", l("pool", "pro"), 2},
-		{"learnsync_pool_seats_assigned", l("pool", "pro"), 2},
-		{"learnsync_pool_seats_waiting", l("pool", "pro"), 0},
-		{"learnsync_pool_seats_assigned", l("pool", "basic"), 2},
-		{"learnsync_plan_changes_total", l("kind", "person_create"), 3},
-		{"learnsync_plan_changes_total", l("kind", "person_deactivate"), 1},
-		{"learnsync_plan_changes_total", l("kind", "license_grant"), 5},
-		{"learnsync_plan_changes_total", l("kind", "license_revoke"), 1},
-		{"learnsync_plan_changes_total", l("kind", "membership_remove"), 1},
+		{"learnsync_fetches_total", []string{"source=hr", "mode=full", "result=ok"}, 2},
+		{"learnsync_fetches_total", []string{"source=okta", "mode=full", "result=ok"}, 1},
+		{"learnsync_fetch_duration_seconds", []string{"source=hr", "mode=full"}, 2},
+		{"learnsync_fetch_skipped_total", []string{"source=hr", "kind=schedule"}, 0},
+		{"learnsync_api_requests_total", []string{"source=okta", "status=200"}, 1},
+		{"learnsync_api_requests_total", []string{"source=okta", "status=429"}, 1},
+		{"learnsync_api_requests_total", []string{"source=okta", "status=error"}, 1},
+		{"learnsync_throttled_waits_total", []string{"source=okta"}, 1},
+		{"learnsync_throttled_wait_seconds_total", []string{"source=okta"}, 1.5},
+		{"learnsync_throttled_waits_total", []string{"source=hr"}, 0},
+		{"learnsync_people", []string{"state=active"}, 2},
+		{"learnsync_people", []string{"state=inactive"}, 1},
+		{"learnsync_pool_seats", []string{"pool=pro"}, 2},
+		{"learnsync_pool_seats_assigned", []string{"pool=pro"}, 2},
+		{"learnsync_pool_seats_waiting", []string{"pool=pro"}, 0},
+		{"learnsync_pool_seats_assigned", []string{"pool=basic"}, 2},
+		{"learnsync_plan_changes_total", []string{"kind=person_create"}, 3},
+		{"learnsync_plan_changes_total", []string{"kind=person_deactivate"}, 1},
+		{"learnsync_plan_changes_total", []string{"kind=license_grant"}, 5},
+		{"learnsync_plan_changes_total", []string{"kind=license_revoke"}, 1},
+		{"learnsync_plan_changes_total", []string{"kind=membership_remove"}, 1},
 		{"learnsync_run_blocked", nil, 0},
-		{"learnsync_source_frozen", l("source", "okta"), 0},
+		{"learnsync_source_frozen", []string{"source=okta"}, 0},
 		{"learnsync_ready", nil, 1},
-		{"learnsync_config_reloads_total", l("result", "ok"), 0},
+		{"learnsync_config_reloads_total", []string{"result=ok"}, 0},
 	} {
-		if got := value(tt.name, tt.labels); got != tt.want {
+		if got := testkit.MetricValue(t, fams, tt.name, tt.labels...); got != tt.want {
 			t.Errorf("%s%v = %v, want %v", tt.name, tt.labels, got, tt.want)
 		}
 	}
 	start := h.runs()[0].StartedAt
-	if got := value("learnsync_source_last_success_timestamp_seconds", l("source", "okta")); got != float64(start.Unix()) {
+	if got := testkit.MetricValue(t, fams, "learnsync_source_last_success_timestamp_seconds", "source=okta"); got != float64(start.Unix()) {
 		t.Errorf("okta's last success = %v, want %v (the start)", got, start.Unix())
 	}
-	if got := value("learnsync_source_last_success_timestamp_seconds", l("source", "hr")); got != float64(start.Add(time.Minute).Unix()) {
+	if got := testkit.MetricValue(t, fams, "learnsync_source_last_success_timestamp_seconds", "source=hr"); got != float64(start.Add(time.Minute).Unix()) {
 		t.Errorf("hr's last success = %v, want start+1m", got)
 	}
 	for name := range fams {

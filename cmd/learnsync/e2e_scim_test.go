@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/learnsync/learnsync/connectors/okta/oktatest"
+	"github.com/learnsync/learnsync/internal/testkit"
 )
 
 const (
@@ -181,7 +182,7 @@ server:
 	}
 
 	fams := p.metrics()
-	if v := metricValue(t, fams, "learnsync_scim_requests_total", "source=entra-push", "resource=Users", "method=POST", "status=201"); v != 2 {
+	if v := testkit.MetricValue(t, fams, "learnsync_scim_requests_total", "source=entra-push", "resource=Users", "method=POST", "status=201"); v != 2 {
 		t.Errorf("learnsync_scim_requests_total{entra-push,Users,POST,201} = %v, want 2", v)
 	}
 	if _, ok := fams["learnsync_scim_request_duration_seconds"]; !ok {
