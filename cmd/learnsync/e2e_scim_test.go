@@ -115,13 +115,7 @@ sources:
   - name: okta-push
     type: scim
     config: {token: %s, reconcile_delay: 50ms}
-  - name: okta
-    type: okta
-    config:
-      org_url: %s
-      api_token: ${OKTA_API_TOKEN}
-      ca_file: %s
-licenses:
+%slicenses:
   - name: learning-pro
     seats: 1
     groups: ["entra-push/Learners"]
@@ -129,7 +123,7 @@ safety: {max_deactivation_percent: 70}
 server:
   listen: 127.0.0.1:0
   public: {listen: 127.0.0.1:0}
-`, entraToken, oktaToken, srv.URL(), srv.CACertFile(t)))
+`, entraToken, oktaToken, oktaSource(t, srv)))
 	p := startService(t, c.dir, "run", "--config", c.path("learnsync.yaml"))
 	m := regexp.MustCompile(`addr=(\S+)`).FindStringSubmatch(p.waitLog(`msg="public endpoint started"`, 10*time.Second))
 	p.waitReady(15 * time.Second)
