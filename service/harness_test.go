@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -512,16 +511,22 @@ func fetched(r reconcile.Run, name string) string {
 // get fetches a path of the ops endpoint.
 func (h *harness) get(path string) (int, string) {
 	h.t.Helper()
-	resp, err := http.Get(h.base + path)
-	if err != nil {
-		h.t.Fatalf("GET %s: %v", path, err)
+	code, body := testkit.Get(h.t, h.base+path)
+	return code, string(body)
+}
+
+// wantNotReady checks that /readyz answers 503 with a body that gives each
+// of reasons; when says at which point of the test.
+func (h *harness) wantNotReady(when string, reasons ...string) {
+	h.t.Helper()
+	code, body := h.get("/readyz")
+	ok := code == http.StatusServiceUnavailable
+	for _, r := range reasons {
+		ok = ok && strings.Contains(body, r)
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		h.t.Fatal(err)
+	if !ok {
+		h.t.Errorf("/readyz %s = %d %q", when, code, body)
 	}
-	return resp.StatusCode, string(body)
 }
 
 var errDown = errors.New("503 Service Unavailable")

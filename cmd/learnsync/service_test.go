@@ -130,17 +130,7 @@ func (p *serviceProcess) exitCode(timeout time.Duration) int {
 
 func (p *serviceProcess) get(path string) (int, []byte) {
 	p.t.Helper()
-	client := &http.Client{Timeout: 5 * time.Second}
-	resp, err := client.Get(p.base + path)
-	if err != nil {
-		p.t.Fatalf("GET %s: %v", path, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	return resp.StatusCode, body
+	return testkit.Get(p.t, p.base+path)
 }
 
 // waitReady polls /readyz until it answers 200.
@@ -239,26 +229,18 @@ func TestServiceNewcomer(t *testing.T) {
 		t.Errorf("/readyz = %d %q", code, body)
 	}
 	fams := p.metrics()
-	for _, want := range []struct {
-		name   string
-		labels []string
-		value  float64
-	}{
-		{"learnsync_runs_total", []string{"result=ok"}, 1},
-		{"learnsync_runs_total", []string{"result=blocked"}, 0},
-		{"learnsync_people", []string{"state=active"}, 10},
-		{"learnsync_pool_seats", []string{"pool=learning-pro"}, 3},
-		{"learnsync_pool_seats_assigned", []string{"pool=learning-pro"}, 3},
-		{"learnsync_pool_seats_waiting", []string{"pool=learning-pro"}, 2},
-		{"learnsync_plan_changes_total", []string{"kind=person_create"}, 10},
-		{"learnsync_fetch_duration_seconds", []string{"source=hr", "mode=full"}, 1},
-		{"learnsync_ready", nil, 1},
-		{"learnsync_run_blocked", nil, 0},
-	} {
-		if got := testkit.MetricValue(t, fams, want.name, want.labels...); got != want.value {
-			t.Errorf("%s%v = %v, want %v", want.name, want.labels, got, want.value)
-		}
-	}
+	testkit.CheckMetrics(t, fams, []testkit.Sample{
+		{Name: "learnsync_runs_total", Labels: []string{"result=ok"}, Value: 1},
+		{Name: "learnsync_runs_total", Labels: []string{"result=blocked"}, Value: 0},
+		{Name: "learnsync_people", Labels: []string{"state=active"}, Value: 10},
+		{Name: "learnsync_pool_seats", Labels: []string{"pool=learning-pro"}, Value: 3},
+		{Name: "learnsync_pool_seats_assigned", Labels: []string{"pool=learning-pro"}, Value: 3},
+		{Name: "learnsync_pool_seats_waiting", Labels: []string{"pool=learning-pro"}, Value: 2},
+		{Name: "learnsync_plan_changes_total", Labels: []string{"kind=person_create"}, Value: 10},
+		{Name: "learnsync_fetch_duration_seconds", Labels: []string{"source=hr", "mode=full"}, Value: 1},
+		{Name: "learnsync_ready", Value: 1},
+		{Name: "learnsync_run_blocked", Value: 0},
+	})
 	if v := testkit.MetricValue(t, fams, "learnsync_source_last_success_timestamp_seconds", "source=hr"); v < float64(time.Now().Add(-time.Minute).Unix()) {
 		t.Errorf("last success of hr = %v", v)
 	}

@@ -56,3 +56,21 @@ next:
 	tb.Fatalf("no sample of %s with %v", name, labels)
 	return 0
 }
+
+// Sample is a value a test expects of a metric: that of the sample
+// MetricValue finds for Name and Labels.
+type Sample struct {
+	Name   string
+	Labels []string // "k=v" pairs the sample's labels include
+	Value  float64
+}
+
+// CheckMetrics reports each of want whose value in fams is another.
+func CheckMetrics(tb testing.TB, fams map[string]*dto.MetricFamily, want []Sample) {
+	tb.Helper()
+	for _, w := range want {
+		if got := MetricValue(tb, fams, w.Name, w.Labels...); got != w.Value {
+			tb.Errorf("%s%v = %v, want %v", w.Name, w.Labels, got, w.Value)
+		}
+	}
+}
