@@ -23,7 +23,7 @@ func decodePatch(data []byte) ([]patchOp, error) {
 	if err != nil {
 		return nil, badRequest("invalidSyntax", err.Error())
 	}
-	raw, _ := getFold(obj, "Operations")
+	raw, _ := filter.Lookup(obj, "Operations")
 	list, ok := raw.([]any)
 	if !ok || len(list) == 0 {
 		return nil, badRequest("invalidSyntax", "a PatchOp needs a non-empty Operations list")
@@ -34,31 +34,18 @@ func decodePatch(data []byte) ([]patchOp, error) {
 		if !ok {
 			return nil, badRequest("invalidSyntax", fmt.Sprintf("Operations[%d] is not an object", i))
 		}
-		op, _ := getFold(m, "op")
+		op, _ := filter.Lookup(m, "op")
 		name, _ := op.(string)
 		name = strings.ToLower(name)
 		if name != "add" && name != "replace" && name != "remove" {
 			return nil, badRequest("invalidSyntax", fmt.Sprintf("Operations[%d].op must be add, replace or remove", i))
 		}
-		path, _ := getFold(m, "path")
+		path, _ := filter.Lookup(m, "path")
 		ps, _ := path.(string)
-		value, _ := getFold(m, "value")
+		value, _ := filter.Lookup(m, "value")
 		ops = append(ops, patchOp{Op: name, Path: strings.TrimSpace(ps), Value: value})
 	}
 	return ops, nil
-}
-
-// getFold looks key up in obj, exactly first, then case-insensitively.
-func getFold(obj map[string]any, key string) (any, bool) {
-	if v, ok := obj[key]; ok {
-		return v, true
-	}
-	for k, v := range obj {
-		if strings.EqualFold(k, key) {
-			return v, true
-		}
-	}
-	return nil, false
 }
 
 // keyFold returns the key of obj that is name, whatever its case, or the
@@ -235,7 +222,7 @@ func asList(value any) []any {
 // the element itself when it is not an object.
 func valueOf(e any) any {
 	if m, ok := e.(map[string]any); ok {
-		v, _ := getFold(m, "value")
+		v, _ := filter.Lookup(m, "value")
 		return v
 	}
 	return e

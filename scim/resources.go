@@ -68,6 +68,19 @@ func checkMatch(req *request, r *Resource) error {
 	return &Error{Status: http.StatusPreconditionFailed, Detail: "the resource has changed: its version is " + r.ETag()}
 }
 
+// getMatching reads the resource req names for a write, which If-Match
+// may make conditional.
+func getMatching(tx Tx, req *request, typ string) (*Resource, error) {
+	r, err := tx.Get(typ, req.id)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkMatch(req, r); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
 // send answers with one resource, its attributes selected by the query.
 func send(req *request, status int, r *Resource) {
 	attrs, excluded, err := parseSelection(req.r.URL.Query())
@@ -137,11 +150,8 @@ func (h *Handler) change(req *request, typ string, edit func(old *Resource) (map
 	var out *Resource
 	changed := false
 	err := h.opts.Store.UpdateSCIM(req.r.Context(), req.src.Name, func(tx Tx) error {
-		old, err := tx.Get(typ, req.id)
+		old, err := getMatching(tx, req, typ)
 		if err != nil {
-			return err
-		}
-		if err := checkMatch(req, old); err != nil {
 			return err
 		}
 		attrs, err := edit(old)
@@ -215,11 +225,7 @@ func (h *Handler) patch(req *request, typ string) {
 
 func (h *Handler) delete(req *request, typ string) {
 	err := h.opts.Store.UpdateSCIM(req.r.Context(), req.src.Name, func(tx Tx) error {
-		old, err := tx.Get(typ, req.id)
-		if err != nil {
-			return err
-		}
-		if err := checkMatch(req, old); err != nil {
+		if _, err := getMatching(tx, req, typ); err != nil {
 			return err
 		}
 		if typ == TypeUser {
@@ -352,8 +358,8 @@ func lookupOf(typ string, e filter.Expr) *Lookup {
 		if !equalities(e.Filter, elem) {
 			return nil
 		}
-		t, _ := getFold(elem, "type")
-		v, _ := getFold(elem, "value")
+		t, _ := filter.Lookup(elem, "type")
+		v, _ := filter.Lookup(elem, "value")
 		ts, _ := t.(string)
 		vs, ok := v.(string)
 		if strings.EqualFold(ts, "work") && ok {

@@ -1,11 +1,9 @@
 package service
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -19,6 +17,7 @@ import (
 	"github.com/learnsync/learnsync/config"
 	"github.com/learnsync/learnsync/connectors"
 	"github.com/learnsync/learnsync/directory"
+	"github.com/learnsync/learnsync/internal/testkit"
 	"github.com/learnsync/learnsync/reconcile"
 )
 
@@ -288,24 +287,6 @@ func (h *hookedStore) StoredStatus(ctx context.Context) (*StoredStatus, error) {
 	return st, nil
 }
 
-// syncBuffer collects log lines from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // harness runs a Service on a fake clock, fake sources and a real
 // directory in t.TempDir.
 type harness struct {
@@ -315,7 +296,7 @@ type harness struct {
 	sources map[string]*fakeSource
 	cfg     *config.Config
 	svc     *Service
-	logs    *syncBuffer
+	logs    *testkit.LogBuffer
 	reload  chan struct{}
 	cancel  context.CancelFunc
 	done    chan error
@@ -375,7 +356,7 @@ func (h *harness) build(cfg *config.Config, hooks func(string) connectors.Hooks)
 func newHarness(t *testing.T, cfg func(dir string) *config.Config, sources ...*fakeSource) *harness {
 	t.Helper()
 	dir := t.TempDir()
-	h := &harness{t: t, clock: newFakeClock(), sources: map[string]*fakeSource{}, logs: &syncBuffer{}, reload: make(chan struct{}, 1)}
+	h := &harness{t: t, clock: newFakeClock(), sources: map[string]*fakeSource{}, logs: &testkit.LogBuffer{}, reload: make(chan struct{}, 1)}
 	for _, s := range sources {
 		h.sources[s.name] = s
 	}
@@ -530,16 +511,22 @@ func fetched(r reconcile.Run, name string) string {
 // get fetches a path of the ops endpoint.
 func (h *harness) get(path string) (int, string) {
 	h.t.Helper()
-	resp, err := http.Get(h.base + path)
-	if err != nil {
-		h.t.Fatalf("GET %s: %v", path, err)
+	code, body := testkit.Get(h.t, h.base+path)
+	return code, string(body)
+}
+
+// wantNotReady checks that /readyz answers 503 with a body that gives each
+// of reasons; when says at which point of the test.
+func (h *harness) wantNotReady(when string, reasons ...string) {
+	h.t.Helper()
+	code, body := h.get("/readyz")
+	ok := code == http.StatusServiceUnavailable
+	for _, r := range reasons {
+		ok = ok && strings.Contains(body, r)
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		h.t.Fatal(err)
+	if !ok {
+		h.t.Errorf("/readyz %s = %d %q", when, code, body)
 	}
-	return resp.StatusCode, string(body)
 }
 
 var errDown = errors.New("503 Service Unavailable")

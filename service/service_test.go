@@ -9,12 +9,10 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	"github.com/learnsync/learnsync/config"
 	"github.com/learnsync/learnsync/connectors"
+	"github.com/learnsync/learnsync/internal/testkit"
 	"github.com/learnsync/learnsync/reconcile"
 )
 
@@ -195,10 +193,7 @@ func TestReadinessFirstRunAndFailures(t *testing.T) {
 	if code, body := h.get("/healthz"); code != 200 || body != "ok\n" {
 		t.Errorf("/healthz = %d %q", code, body)
 	}
-	code, body := h.get("/readyz")
-	if code != http.StatusServiceUnavailable || !strings.Contains(body, "first run has not finished") {
-		t.Errorf("/readyz before the first run = %d %q", code, body)
-	}
+	h.wantNotReady("before the first run", "first run has not finished")
 	close(gate)
 	h.waitRuns(1)
 	if code, body := h.get("/readyz"); code != 200 || body != "ready\n" {
@@ -230,10 +225,7 @@ func TestReadinessFirstRunAndFailures(t *testing.T) {
 	eventually(t, "a run error", func() bool {
 		return testutil.ToFloat64(h.svc.metrics.runs.WithLabelValues(resultLabelError)) == 1 && h.idle()
 	})
-	code, body = h.get("/readyz")
-	if code != http.StatusServiceUnavailable || !strings.Contains(body, "the last run failed: disk I/O error") {
-		t.Errorf("/readyz after a run error = %d %q", code, body)
-	}
+	h.wantNotReady("after a run error", "the last run failed: disk I/O error")
 	h.store.broken.Store(false)
 	h.advance(time.Minute)
 	h.waitRuns(7)
@@ -272,11 +264,7 @@ func TestReadinessStaleSource(t *testing.T) {
 		h.advance(time.Minute)
 		h.waitRuns(3 + i)
 	}
-	code, body := h.get("/readyz")
-	if code != http.StatusServiceUnavailable || !strings.Contains(body, "source okta has been frozen for 6m0s (stale_after 5m0s)") ||
-		!strings.Contains(body, errDown.Error()) {
-		t.Errorf("/readyz with okta frozen for 6m = %d %q", code, body)
-	}
+	h.wantNotReady("with okta frozen for 6m", "source okta has been frozen for 6m0s (stale_after 5m0s)", errDown.Error())
 	st, err := h.svc.Status(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -308,10 +296,7 @@ func TestReadinessBlocked(t *testing.T) {
 	if rs[1].Result != reconcile.ResultBlocked {
 		t.Fatalf("run deactivating 4 of 5: %s", describe(rs))
 	}
-	code, body := h.get("/readyz")
-	if code != http.StatusServiceUnavailable || !strings.Contains(body, "blocked by a safety limit") {
-		t.Errorf("/readyz after a blocked run = %d %q", code, body)
-	}
+	h.wantNotReady("after a blocked run", "blocked by a safety limit")
 	if got := testutil.ToFloat64(h.svc.metrics.blocked); got != 1 {
 		t.Errorf("learnsync_run_blocked = %v, want 1", got)
 	}
@@ -323,9 +308,7 @@ func TestReadinessBlocked(t *testing.T) {
 	hr.setFail(errDown)
 	h.advance(time.Minute)
 	h.waitRuns(3)
-	if code, body := h.get("/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "blocked") {
-		t.Errorf("/readyz after a failed run that followed a blocked one = %d %q", code, body)
-	}
+	h.wantNotReady("after a failed run that followed a blocked one", "blocked")
 	// The source is fixed: the next run applies, the service is ready again.
 	hr.setFail(nil)
 	hr.set(func(s *fakeSource) { s.users = append(s.users, newFakeSource("", "b", "c", "d", "e").users...) })
@@ -615,86 +598,42 @@ func TestMetricsScrapedAfterRuns(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("/metrics = %d", code)
 	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := parser.TextToMetricFamilies(strings.NewReader(body))
-	if err != nil {
-		t.Fatalf("/metrics does not parse: %v", err)
-	}
-	value := func(name string, labels map[string]string) float64 {
-		t.Helper()
-		fam := fams[name]
-		if fam == nil {
-			t.Fatalf("no metric %s", name)
-		}
-	next:
-		for _, m := range fam.Metric {
-			for _, l := range m.Label {
-				if want, ok := labels[l.GetName()]; ok && want != l.GetValue() {
-					continue next
-				}
-			}
-			switch fam.GetType() {
-			case dto.MetricType_COUNTER:
-				return m.Counter.GetValue()
-			case dto.MetricType_GAUGE:
-				return m.Gauge.GetValue()
-			case dto.MetricType_HISTOGRAM:
-				return float64(m.Histogram.GetSampleCount())
-			}
-		}
-		t.Fatalf("no %s%v", name, labels)
-		return 0
-	}
-	l := func(kv ...string) map[string]string {
-		m := map[string]string{}
-		for i := 0; i < len(kv); i += 2 {
-			m[kv[i]] = kv[i+1]
-		}
-		return m
-	}
-	for _, tt := range []struct {
-		name   string
-		labels map[string]string
-		want   float64
-	}{
-		{"learnsync_runs_total", l("result", "ok"), 2},
-		{"learnsync_runs_total", l("result", "failed"), 0},
-		{"learnsync_run_duration_seconds", nil, 2},
-		{"learnsync_fetches_total", l("source", "hr", "mode", "full", "result", "ok"), 2},
-		{"learnsync_fetches_total", l("source", "okta", "mode", "full", "result", "ok"), 1},
-		{"learnsync_fetch_duration_seconds", l("source", "hr", "mode", "full"), 2},
-		{"learnsync_fetch_skipped_total", l("source", "hr", "kind", "schedule"), 0},
-		{"learnsync_api_requests_total", l("source", "okta", "status", "200"), 1},
-		{"learnsync_api_requests_total", l("source", "okta", "status", "429"), 1},
-		{"learnsync_api_requests_total", l("source", "okta", "status", "error"), 1},
-		{"learnsync_throttled_waits_total", l("source", "okta"), 1},
-		{"learnsync_throttled_wait_seconds_total", l("source", "okta"), 1.5},
-		{"learnsync_throttled_waits_total", l("source", "hr"), 0},
-		{"learnsync_people", l("state", "active"), 2},
-		{"learnsync_people", l("state", "inactive"), 1},
-		{"learnsync_pool_seats", l("pool", "pro"), 2},
-		{"learnsync_pool_seats_assigned", l("pool", "pro"), 2},
-		{"learnsync_pool_seats_waiting", l("pool", "pro"), 0},
-		{"learnsync_pool_seats_assigned", l("pool", "basic"), 2},
-		{"learnsync_plan_changes_total", l("kind", "person_create"), 3},
-		{"learnsync_plan_changes_total", l("kind", "person_deactivate"), 1},
-		{"learnsync_plan_changes_total", l("kind", "license_grant"), 5},
-		{"learnsync_plan_changes_total", l("kind", "license_revoke"), 1},
-		{"learnsync_plan_changes_total", l("kind", "membership_remove"), 1},
-		{"learnsync_run_blocked", nil, 0},
-		{"learnsync_source_frozen", l("source", "okta"), 0},
-		{"learnsync_ready", nil, 1},
-		{"learnsync_config_reloads_total", l("result", "ok"), 0},
-	} {
-		if got := value(tt.name, tt.labels); got != tt.want {
-			t.Errorf("%s%v = %v, want %v", tt.name, tt.labels, got, tt.want)
-		}
-	}
+	fams := testkit.ParseMetrics(t, []byte(body))
+	testkit.CheckMetrics(t, fams, []testkit.Sample{
+		{Name: "learnsync_runs_total", Labels: []string{"result=ok"}, Value: 2},
+		{Name: "learnsync_runs_total", Labels: []string{"result=failed"}, Value: 0},
+		{Name: "learnsync_run_duration_seconds", Value: 2},
+		{Name: "learnsync_fetches_total", Labels: []string{"source=hr", "mode=full", "result=ok"}, Value: 2},
+		{Name: "learnsync_fetches_total", Labels: []string{"source=okta", "mode=full", "result=ok"}, Value: 1},
+		{Name: "learnsync_fetch_duration_seconds", Labels: []string{"source=hr", "mode=full"}, Value: 2},
+		{Name: "learnsync_fetch_skipped_total", Labels: []string{"source=hr", "kind=schedule"}, Value: 0},
+		{Name: "learnsync_api_requests_total", Labels: []string{"source=okta", "status=200"}, Value: 1},
+		{Name: "learnsync_api_requests_total", Labels: []string{"source=okta", "status=429"}, Value: 1},
+		{Name: "learnsync_api_requests_total", Labels: []string{"source=okta", "status=error"}, Value: 1},
+		{Name: "learnsync_throttled_waits_total", Labels: []string{"source=okta"}, Value: 1},
+		{Name: "learnsync_throttled_wait_seconds_total", Labels: []string{"source=okta"}, Value: 1.5},
+		{Name: "learnsync_throttled_waits_total", Labels: []string{"source=hr"}, Value: 0},
+		{Name: "learnsync_people", Labels: []string{"state=active"}, Value: 2},
+		{Name: "learnsync_people", Labels: []string{"state=inactive"}, Value: 1},
+		{Name: "learnsync_pool_seats", Labels: []string{"pool=pro"}, Value: 2},
+		{Name: "learnsync_pool_seats_assigned", Labels: []string{"pool=pro"}, Value: 2},
+		{Name: "learnsync_pool_seats_waiting", Labels: []string{"pool=pro"}, Value: 0},
+		{Name: "learnsync_pool_seats_assigned", Labels: []string{"pool=basic"}, Value: 2},
+		{Name: "learnsync_plan_changes_total", Labels: []string{"kind=person_create"}, Value: 3},
+		{Name: "learnsync_plan_changes_total", Labels: []string{"kind=person_deactivate"}, Value: 1},
+		{Name: "learnsync_plan_changes_total", Labels: []string{"kind=license_grant"}, Value: 5},
+		{Name: "learnsync_plan_changes_total", Labels: []string{"kind=license_revoke"}, Value: 1},
+		{Name: "learnsync_plan_changes_total", Labels: []string{"kind=membership_remove"}, Value: 1},
+		{Name: "learnsync_run_blocked", Value: 0},
+		{Name: "learnsync_source_frozen", Labels: []string{"source=okta"}, Value: 0},
+		{Name: "learnsync_ready", Value: 1},
+		{Name: "learnsync_config_reloads_total", Labels: []string{"result=ok"}, Value: 0},
+	})
 	start := h.runs()[0].StartedAt
-	if got := value("learnsync_source_last_success_timestamp_seconds", l("source", "okta")); got != float64(start.Unix()) {
+	if got := testkit.MetricValue(t, fams, "learnsync_source_last_success_timestamp_seconds", "source=okta"); got != float64(start.Unix()) {
 		t.Errorf("okta's last success = %v, want %v (the start)", got, start.Unix())
 	}
-	if got := value("learnsync_source_last_success_timestamp_seconds", l("source", "hr")); got != float64(start.Add(time.Minute).Unix()) {
+	if got := testkit.MetricValue(t, fams, "learnsync_source_last_success_timestamp_seconds", "source=hr"); got != float64(start.Add(time.Minute).Unix()) {
 		t.Errorf("hr's last success = %v, want start+1m", got)
 	}
 	for name := range fams {
@@ -724,10 +663,7 @@ func TestRestartRemembersFrozenSource(t *testing.T) {
 	if rs[1].Result != reconcile.ResultPartial {
 		t.Fatalf("first run after the restart: %s", describe(rs))
 	}
-	code, body := h.get("/readyz")
-	if code != http.StatusServiceUnavailable || !strings.Contains(body, "source okta has been frozen for 2h0m0s") {
-		t.Errorf("/readyz = %d %q", code, body)
-	}
+	h.wantNotReady("after the restart", "source okta has been frozen for 2h0m0s")
 	st, err := h.svc.Status(t.Context())
 	if err != nil {
 		t.Fatal(err)

@@ -149,17 +149,11 @@ func (d exportDoc) group(source, name string) int {
 }
 
 func oktaConfig(srv *oktatest.Server, t *testing.T) string {
-	return fmt.Sprintf(`
+	return `
 directory: {dsn: learnsync.db}
 sources:
-  - name: okta
-    type: okta
-    scope:
+` + oktaSource(t, srv) + `    scope:
       groups: ["Learning Users"]
-    config:
-      org_url: %s
-      api_token: ${OKTA_API_TOKEN}
-      ca_file: %s
 licenses:
   - name: learning-pro
     seats: 2
@@ -168,7 +162,7 @@ licenses:
     all_active: true
 safety:
   max_deactivation_percent: 70
-`, srv.URL(), srv.CACertFile(t))
+`
 }
 
 // TestEndToEndOkta runs learnsync against the fake Okta: a full first run

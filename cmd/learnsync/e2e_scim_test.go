@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/learnsync/learnsync/connectors/okta/oktatest"
+	"github.com/learnsync/learnsync/internal/testkit"
 )
 
 const (
@@ -114,13 +115,7 @@ sources:
   - name: okta-push
     type: scim
     config: {token: %s, reconcile_delay: 50ms}
-  - name: okta
-    type: okta
-    config:
-      org_url: %s
-      api_token: ${OKTA_API_TOKEN}
-      ca_file: %s
-licenses:
+%slicenses:
   - name: learning-pro
     seats: 1
     groups: ["entra-push/Learners"]
@@ -128,7 +123,7 @@ safety: {max_deactivation_percent: 70}
 server:
   listen: 127.0.0.1:0
   public: {listen: 127.0.0.1:0}
-`, entraToken, oktaToken, srv.URL(), srv.CACertFile(t)))
+`, entraToken, oktaToken, oktaSource(t, srv)))
 	p := startService(t, c.dir, "run", "--config", c.path("learnsync.yaml"))
 	m := regexp.MustCompile(`addr=(\S+)`).FindStringSubmatch(p.waitLog(`msg="public endpoint started"`, 10*time.Second))
 	p.waitReady(15 * time.Second)
@@ -181,7 +176,7 @@ server:
 	}
 
 	fams := p.metrics()
-	if v := metricValue(t, fams, "learnsync_scim_requests_total", "source=entra-push", "resource=Users", "method=POST", "status=201"); v != 2 {
+	if v := testkit.MetricValue(t, fams, "learnsync_scim_requests_total", "source=entra-push", "resource=Users", "method=POST", "status=201"); v != 2 {
 		t.Errorf("learnsync_scim_requests_total{entra-push,Users,POST,201} = %v, want 2", v)
 	}
 	if _, ok := fams["learnsync_scim_request_duration_seconds"]; !ok {

@@ -14,18 +14,15 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/learnsync/learnsync/directory"
 	"github.com/learnsync/learnsync/internal/benchorg"
+	"github.com/learnsync/learnsync/internal/testkit"
 )
 
 // The service tests run learnsync as its own process, so that signals are
@@ -45,29 +42,11 @@ func TestServiceHelperProcess(t *testing.T) {
 	os.Exit(code)
 }
 
-// lockedBuffer collects a child's output while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // serviceProcess is a running `learnsync run` (service mode).
 type serviceProcess struct {
 	t      *testing.T
 	cmd    *exec.Cmd
-	stderr *lockedBuffer
+	stderr *testkit.LogBuffer
 	done   chan struct{}
 	err    error
 	base   string // http://host:port of the ops endpoint
@@ -80,7 +59,7 @@ func startService(t *testing.T, dir string, args ...string) *serviceProcess {
 	cmd := exec.Command(os.Args[0], "-test.run=^TestServiceHelperProcess$")
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "LEARNSYNC_HELPER_PROCESS=1", "LEARNSYNC_ARGS="+strings.Join(args, "\n"))
-	p := &serviceProcess{t: t, cmd: cmd, stderr: &lockedBuffer{}, done: make(chan struct{})}
+	p := &serviceProcess{t: t, cmd: cmd, stderr: &testkit.LogBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = io.Discard, p.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -151,17 +130,7 @@ func (p *serviceProcess) exitCode(timeout time.Duration) int {
 
 func (p *serviceProcess) get(path string) (int, []byte) {
 	p.t.Helper()
-	client := &http.Client{Timeout: 5 * time.Second}
-	resp, err := client.Get(p.base + path)
-	if err != nil {
-		p.t.Fatalf("GET %s: %v", path, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	return resp.StatusCode, body
+	return testkit.Get(p.t, p.base+path)
 }
 
 // waitReady polls /readyz until it answers 200.
@@ -187,45 +156,7 @@ func (p *serviceProcess) metrics() map[string]*dto.MetricFamily {
 	if code != http.StatusOK {
 		p.t.Fatalf("/metrics = %d", code)
 	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := parser.TextToMetricFamilies(bytes.NewReader(body))
-	if err != nil {
-		p.t.Fatalf("/metrics does not parse: %v\n%s", err, body)
-	}
-	return fams
-}
-
-// metricValue returns the value of the sample of family name whose labels
-// include labels ("k=v" pairs).
-func metricValue(t *testing.T, fams map[string]*dto.MetricFamily, name string, labels ...string) float64 {
-	t.Helper()
-	fam := fams[name]
-	if fam == nil {
-		t.Fatalf("no metric %s", name)
-	}
-next:
-	for _, m := range fam.Metric {
-		have := map[string]string{}
-		for _, l := range m.Label {
-			have[l.GetName()] = l.GetValue()
-		}
-		for _, kv := range labels {
-			k, v, _ := strings.Cut(kv, "=")
-			if have[k] != v {
-				continue next
-			}
-		}
-		switch {
-		case m.Counter != nil:
-			return m.Counter.GetValue()
-		case m.Gauge != nil:
-			return m.Gauge.GetValue()
-		case m.Histogram != nil:
-			return float64(m.Histogram.GetSampleCount())
-		}
-	}
-	t.Fatalf("no sample of %s with %v", name, labels)
-	return 0
+	return testkit.ParseMetrics(p.t, body)
 }
 
 // copyFile copies a file of the repository into dir.
@@ -298,27 +229,19 @@ func TestServiceNewcomer(t *testing.T) {
 		t.Errorf("/readyz = %d %q", code, body)
 	}
 	fams := p.metrics()
-	for _, want := range []struct {
-		name   string
-		labels []string
-		value  float64
-	}{
-		{"learnsync_runs_total", []string{"result=ok"}, 1},
-		{"learnsync_runs_total", []string{"result=blocked"}, 0},
-		{"learnsync_people", []string{"state=active"}, 10},
-		{"learnsync_pool_seats", []string{"pool=learning-pro"}, 3},
-		{"learnsync_pool_seats_assigned", []string{"pool=learning-pro"}, 3},
-		{"learnsync_pool_seats_waiting", []string{"pool=learning-pro"}, 2},
-		{"learnsync_plan_changes_total", []string{"kind=person_create"}, 10},
-		{"learnsync_fetch_duration_seconds", []string{"source=hr", "mode=full"}, 1},
-		{"learnsync_ready", nil, 1},
-		{"learnsync_run_blocked", nil, 0},
-	} {
-		if got := metricValue(t, fams, want.name, want.labels...); got != want.value {
-			t.Errorf("%s%v = %v, want %v", want.name, want.labels, got, want.value)
-		}
-	}
-	if v := metricValue(t, fams, "learnsync_source_last_success_timestamp_seconds", "source=hr"); v < float64(time.Now().Add(-time.Minute).Unix()) {
+	testkit.CheckMetrics(t, fams, []testkit.Sample{
+		{Name: "learnsync_runs_total", Labels: []string{"result=ok"}, Value: 1},
+		{Name: "learnsync_runs_total", Labels: []string{"result=blocked"}, Value: 0},
+		{Name: "learnsync_people", Labels: []string{"state=active"}, Value: 10},
+		{Name: "learnsync_pool_seats", Labels: []string{"pool=learning-pro"}, Value: 3},
+		{Name: "learnsync_pool_seats_assigned", Labels: []string{"pool=learning-pro"}, Value: 3},
+		{Name: "learnsync_pool_seats_waiting", Labels: []string{"pool=learning-pro"}, Value: 2},
+		{Name: "learnsync_plan_changes_total", Labels: []string{"kind=person_create"}, Value: 10},
+		{Name: "learnsync_fetch_duration_seconds", Labels: []string{"source=hr", "mode=full"}, Value: 1},
+		{Name: "learnsync_ready", Value: 1},
+		{Name: "learnsync_run_blocked", Value: 0},
+	})
+	if v := testkit.MetricValue(t, fams, "learnsync_source_last_success_timestamp_seconds", "source=hr"); v < float64(time.Now().Add(-time.Minute).Unix()) {
 		t.Errorf("last success of hr = %v", v)
 	}
 
@@ -429,10 +352,10 @@ func TestServiceReloadOnSIGHUP(t *testing.T) {
 		t.Errorf("pools after the reload = %+v", st.Pools)
 	}
 	fams := p.metrics()
-	if got := metricValue(t, fams, "learnsync_config_reloads_total", "result=refused"); got != 1 {
+	if got := testkit.MetricValue(t, fams, "learnsync_config_reloads_total", "result=refused"); got != 1 {
 		t.Errorf("refused reloads = %v", got)
 	}
-	if got := metricValue(t, fams, "learnsync_config_reloads_total", "result=ok"); got != 1 {
+	if got := testkit.MetricValue(t, fams, "learnsync_config_reloads_total", "result=ok"); got != 1 {
 		t.Errorf("ok reloads = %v", got)
 	}
 

@@ -14,16 +14,16 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/learnsync/learnsync/connectors"
-	"github.com/learnsync/learnsync/connectors/conntest"
 	"github.com/learnsync/learnsync/connectors/entra"
 	"github.com/learnsync/learnsync/connectors/entra/entratest"
 	"github.com/learnsync/learnsync/connectors/fault"
+	"github.com/learnsync/learnsync/internal/testkit"
 )
 
 type harness struct {
 	srv      *entratest.Server
 	conn     *entra.Connector
-	log      *conntest.LogBuffer
+	log      *testkit.LogBuffer
 	mu       sync.Mutex
 	throttle []time.Duration
 	progress []connectors.Progress
@@ -78,7 +78,7 @@ func newHarness(t *testing.T, srv *entratest.Server, mod func(*entra.Config)) *h
 // newHarnessIn builds a connector whose config file lives in baseDir.
 func newHarnessIn(t *testing.T, srv *entratest.Server, baseDir string, mod func(*entra.Config)) *harness {
 	t.Helper()
-	h := &harness{srv: srv, log: &conntest.LogBuffer{}, answers: map[string][]int{}}
+	h := &harness{srv: srv, log: &testkit.LogBuffer{}, answers: map[string][]int{}}
 	cfg := fakeConfig(srv, 10*time.Second)
 	if mod != nil {
 		mod(cfg)

@@ -19,10 +19,10 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/learnsync/learnsync/connectors"
-	"github.com/learnsync/learnsync/connectors/conntest"
 	"github.com/learnsync/learnsync/connectors/entra"
 	"github.com/learnsync/learnsync/connectors/entra/entratest"
 	"github.com/learnsync/learnsync/connectors/fault"
+	"github.com/learnsync/learnsync/internal/testkit"
 )
 
 func TestClientCertificateAuth(t *testing.T) {
@@ -222,7 +222,7 @@ func TestValidate(t *testing.T) {
 			c := valid()
 			tc.mod(c)
 			errs := c.Validate(connectors.Options{Name: "x", BaseDir: dir})
-			got := conntest.FieldPaths(t, errs, secret, "secret-looking-garbage")
+			got := testkit.FieldPaths(t, errs, secret, "secret-looking-garbage")
 			if d := cmp.Diff(tc.want, got, cmpSorted); d != "" {
 				t.Errorf("error paths (-want +got):\n%s\nerrors: %v", d, errs)
 			}

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/learnsync/learnsync/connectors"
-	"github.com/learnsync/learnsync/connectors/conntest"
+	"github.com/learnsync/learnsync/internal/testkit"
 )
 
 func TestDefaultConfig(t *testing.T) {
@@ -113,7 +113,7 @@ func TestValidate(t *testing.T) {
 			c := base()
 			tt.edit(c)
 			errs := c.Validate(connectors.Options{Name: "okta", BaseDir: dir})
-			paths := conntest.FieldPaths(t, errs, token, "PRIVATE KEY-----\nMII")
+			paths := testkit.FieldPaths(t, errs, token, "PRIVATE KEY-----\nMII")
 			for _, err := range errs {
 				t.Log(err)
 			}

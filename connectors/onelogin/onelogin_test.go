@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/learnsync/learnsync/connectors"
-	"github.com/learnsync/learnsync/connectors/conntest"
 	"github.com/learnsync/learnsync/connectors/fault"
 	"github.com/learnsync/learnsync/connectors/onelogin/onelogintest"
+	"github.com/learnsync/learnsync/internal/testkit"
 )
 
 // recorder keeps what the hooks saw.
@@ -731,7 +731,7 @@ func TestValidate(t *testing.T) {
 			RateLimitShare: 1.5,
 		}
 		errs := cfg.Validate(connectors.Options{BaseDir: dir})
-		paths := conntest.FieldPaths(t, errs, secret)
+		paths := testkit.FieldPaths(t, errs, secret)
 		want := []string{"api_url", "ca_file", "client_id", "page_size", "rate_limit_share", "request_timeout"}
 		slices.Sort(paths)
 		if !slices.Equal(paths, want) {

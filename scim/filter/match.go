@@ -103,7 +103,7 @@ func (m Matcher) compare(c Compare, values []any) bool {
 	exact := caseExact(c.Path)
 	for _, v := range values {
 		if obj, ok := v.(map[string]any); ok {
-			v, _ = getFold(obj, "value")
+			v, _ = Lookup(obj, "value")
 		}
 		if compareOne(v, c.Op, c.Value, exact) {
 			return true
@@ -221,14 +221,14 @@ func empty(v any) bool {
 func lookup(resource map[string]any, a AttrPath) []any {
 	base := resource
 	if a.URN != "" {
-		ext, ok := getFold(resource, a.URN)
+		ext, ok := Lookup(resource, a.URN)
 		if obj, isObj := ext.(map[string]any); ok && isObj {
 			base = obj
 		} else if !strings.HasPrefix(strings.ToLower(a.URN), "urn:ietf:params:scim:schemas:core:") {
 			return nil
 		}
 	}
-	v, ok := getFold(base, a.Name)
+	v, ok := Lookup(base, a.Name)
 	if !ok {
 		return nil
 	}
@@ -239,7 +239,7 @@ func lookup(resource map[string]any, a AttrPath) []any {
 	var out []any
 	for _, e := range values {
 		if obj, ok := e.(map[string]any); ok {
-			if s, ok := getFold(obj, a.Sub); ok {
+			if s, ok := Lookup(obj, a.Sub); ok {
 				out = append(out, flatten(s)...)
 			}
 		}
@@ -254,8 +254,9 @@ func flatten(v any) []any {
 	return []any{v}
 }
 
-// getFold looks key up in obj, exactly first, then case-insensitively.
-func getFold(obj map[string]any, key string) (any, bool) {
+// Lookup looks key up in obj, exactly first, then case-insensitively: SCIM
+// attribute names are case-insensitive.
+func Lookup(obj map[string]any, key string) (any, bool) {
 	if v, ok := obj[key]; ok {
 		return v, true
 	}

@@ -1,9 +1,10 @@
-// Package conntest holds what the tests of the connectors share beyond
-// the fault kit: a log buffer that a connector may write to from several
-// goroutines while the test reads it, and the check of a config's
-// validation errors. It depends on the standard library and connectors
-// only, so tests outside connectors/ can use it as well.
-package conntest
+// Package testkit holds helpers that the tests of several packages share:
+// a log buffer that code under test may write to from several goroutines
+// while the test reads it, the check of a connector config's validation
+// errors, and the lookup of a sample in a Prometheus scrape. It depends on
+// the standard library, connectors and Prometheus' text format only, so
+// the tests of connectors, service and the command can all use it.
+package testkit
 
 import (
 	"bytes"
