@@ -40,6 +40,28 @@ func readCount(ctx context.Context, conn *sql.Conn, query string, args []any) (i
 	return n, nil
 }
 
+// readPage translates q's filter for schema, counts the matching rows of
+// table and, unless q asks for none, lets rows read the page, all in one
+// read transaction.
+func (s *Store) readPage(ctx context.Context, schema *viewSchema, table string, q scim.ReadQuery,
+	rows func(conn *sql.Conn, page *scim.ReadPage, where string, args []any) error) (*scim.ReadPage, error) {
+	where, args, err := translate(schema, q.Filter)
+	if err != nil {
+		return nil, err
+	}
+	page := &scim.ReadPage{}
+	err = s.readConn(ctx, func(conn *sql.Conn) error {
+		if page.Total, err = readCount(ctx, conn, "SELECT count(*) FROM "+table+" WHERE "+where, args); err != nil || q.Limit <= 0 {
+			return err
+		}
+		return rows(conn, page, where, args)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return page, nil
+}
+
 // idList is a page's ids as one JSON parameter, for IN (SELECT value FROM
 // json_each(?)).
 func idList(ids []int64) string {
@@ -50,15 +72,7 @@ func idList(ids []int64) string {
 // ReadUsers reads a page of people, in id order, with their groups and the
 // pools they hold a seat of.
 func (s *Store) ReadUsers(ctx context.Context, q scim.ReadQuery) (*scim.ReadPage, error) {
-	where, args, err := translate(&userSchema, q.Filter)
-	if err != nil {
-		return nil, err
-	}
-	page := &scim.ReadPage{}
-	err = s.readConn(ctx, func(conn *sql.Conn) error {
-		if page.Total, err = readCount(ctx, conn, "SELECT count(*) FROM people p WHERE "+where, args); err != nil || q.Limit <= 0 {
-			return err
-		}
+	return s.readPage(ctx, &userSchema, "people p", q, func(conn *sql.Conn, page *scim.ReadPage, where string, args []any) error {
 		query := `SELECT p.id, p.user_name, p.email, p.given_name, p.family_name, p.display_name, p.title, p.department,
 			p.employee_number, p.cost_center, p.manager, p.active, p.created_at, ` + lastModifiedPeople + `
 			FROM people p WHERE ` + where + ` ORDER BY p.id LIMIT ? OFFSET ?`
@@ -78,10 +92,6 @@ func (s *Store) ReadUsers(ctx context.Context, q scim.ReadQuery) (*scim.ReadPage
 		}
 		return readUserValues(ctx, conn, page.Users, index)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return page, nil
 }
 
 // readUserValues fills in the groups and entitlements of a page of people.
@@ -116,15 +126,7 @@ func readUserValues(ctx context.Context, conn *sql.Conn, users []scim.DirUser, i
 // ReadGroups reads a page of groups, in id order, with their members
 // (unless q.NoMembers).
 func (s *Store) ReadGroups(ctx context.Context, q scim.ReadQuery) (*scim.ReadPage, error) {
-	where, args, err := translate(&groupSchema, q.Filter)
-	if err != nil {
-		return nil, err
-	}
-	page := &scim.ReadPage{}
-	err = s.readConn(ctx, func(conn *sql.Conn) error {
-		if page.Total, err = readCount(ctx, conn, "SELECT count(*) FROM groups g WHERE "+where, args); err != nil || q.Limit <= 0 {
-			return err
-		}
+	return s.readPage(ctx, &groupSchema, "groups g", q, func(conn *sql.Conn, page *scim.ReadPage, where string, args []any) error {
 		var g scim.DirGroup
 		var modified string
 		index := map[int64]int{}
@@ -154,10 +156,6 @@ func (s *Store) ReadGroups(ctx context.Context, q scim.ReadQuery) (*scim.ReadPag
 				return nil
 			})
 	})
-	if err != nil {
-		return nil, err
-	}
-	return page, nil
 }
 
 // parseTimeText reads a timestamp as the driver or SQLite's strftime wrote

@@ -17,7 +17,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -144,10 +143,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	req := &request{w: sw, r: r}
 	defer func() {
 		if p := recover(); p != nil {
-			h.log.Error("scim request panicked", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-			if sw.status == 0 {
-				writeError(sw, &Error{Status: http.StatusInternalServerError, Detail: "internal error"})
-			}
+			answerPanic(h.log, sw, r, p)
 		}
 		h.finish(req, sw.status, time.Since(start))
 	}()

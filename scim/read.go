@@ -145,10 +145,7 @@ func (h *ReadHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	req := &request{w: sw, r: r}
 	defer func() {
 		if p := recover(); p != nil {
-			h.log.Error("scim request panicked", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-			if sw.status == 0 {
-				writeError(sw, &Error{Status: http.StatusInternalServerError, Detail: "internal error"})
-			}
+			answerPanic(h.log, sw, r, p)
 		}
 		status := max(sw.status, http.StatusOK)
 		took := time.Since(start)
@@ -170,6 +167,15 @@ func (h *ReadHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	req.src = src
 	req.base = h.baseURL(r)
 	h.route(req, readRest(r.URL.Path))
+}
+
+// answerPanic logs a recovered panic and answers 500 unless an answer was
+// started.
+func answerPanic(log *slog.Logger, sw *statusWriter, r *http.Request, p any) {
+	log.Error("scim request panicked", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+	if sw.status == 0 {
+		writeError(sw, &Error{Status: http.StatusInternalServerError, Detail: "internal error"})
+	}
 }
 
 // readRest is what follows /scim/v2, without empty segments.
