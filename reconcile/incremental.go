@@ -157,8 +157,8 @@ func (c *cycle) incremental(ctx context.Context, fetches []fetched) (*Outcome, s
 }
 
 // unchanged ends a run in which no source changed and nothing is due: it
-// reads nothing more and writes only its run record (the run history,
-// readiness and the service's schedules count every cycle).
+// reads nothing more and writes nothing, not even its run record
+// (Outcome.NoChange; the service counts such cycles itself).
 func (c *cycle) unchanged(ctx context.Context, fetches []fetched) (*Outcome, error) {
 	run := c.run
 	run.Reconcile, run.Result = ModeIncremental, ResultOK
@@ -176,15 +176,11 @@ func (c *cycle) unchanged(ctx context.Context, fetches []fetched) (*Outcome, err
 		return nil, err
 	}
 	c.planned = &Plan{ActiveBefore: active}
-	out := &Outcome{Run: run, Plan: c.planned}
+	out := &Outcome{Run: run, Plan: c.planned, NoChange: true}
 	run.EndedAt = c.e.now()
-	if c.opts.DryRun {
-		return out, nil
+	if !c.opts.DryRun {
+		c.e.logRun(c.log, run)
 	}
-	if err := c.e.Store.RecordRun(ctx, run); err != nil {
-		return nil, err
-	}
-	c.e.logRun(c.log, run)
 	return out, nil
 }
 
