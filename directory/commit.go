@@ -43,6 +43,9 @@ func (s *Store) Commit(ctx context.Context, c *reconcile.Commit) error {
 		if err := w.flushAudit(); err != nil {
 			return err
 		}
+		if err := w.consumeChanges(c.Changes); err != nil {
+			return err
+		}
 		if c.Marks != nil {
 			if err := w.writeMarks(c.Marks); err != nil {
 				return err

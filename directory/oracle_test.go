@@ -30,6 +30,16 @@ import (
 type oracleSource struct {
 	whole    bool // answers like a file: a full result whenever it changed
 	versions []oracleVersion
+	// onFetch, if set, is called once by the next fetch: a push that lands
+	// during a run.
+	onFetch func()
+}
+
+func (s *oracleSource) fetching() {
+	if f := s.onFetch; f != nil {
+		s.onFetch = nil
+		f()
+	}
 }
 
 type oracleVersion struct {
@@ -41,6 +51,7 @@ type oracleVersion struct {
 func (s *oracleSource) cur() oracleVersion { return s.versions[len(s.versions)-1] }
 
 func (s *oracleSource) FetchAll(context.Context) (*connectors.Result, error) {
+	s.fetching()
 	v := s.cur()
 	r := &connectors.Result{Full: true, Cursor: strconv.Itoa(len(s.versions) - 1), Members: map[string][]string{}}
 	for _, id := range slices.Sorted(maps.Keys(v.users)) {
@@ -56,6 +67,7 @@ func (s *oracleSource) FetchAll(context.Context) (*connectors.Result, error) {
 func (s *oracleSource) ReadsWhole() bool { return s.whole }
 
 func (s *oracleSource) FetchChanges(ctx context.Context, cursor string) (*connectors.Result, error) {
+	s.fetching()
 	n, err := strconv.Atoi(cursor)
 	if err != nil || n >= len(s.versions) {
 		return s.FetchAll(ctx)
@@ -224,12 +236,19 @@ func runOracle(t *testing.T, seed int64, steps int) {
 	if seed%2 == 0 {
 		e.Rules.Licenses = append(e.Rules.Licenses, reconcile.LicenseRule{Name: "all", Seats: 25, AllActive: true})
 	}
-	for i, name := range []string{"a", "b", "c"} {
+	// a reads whole (a file), b and c answer deltas (IdPs), d is pushed
+	// (SCIM): its mirror and change log are written between the runs and
+	// during them.
+	var push *oraclePush
+	for i, name := range []string{"a", "b", "c", "d"} {
 		s := &oracleSource{whole: i == 0, versions: []oracleVersion{{users: map[string]connectors.User{}, groups: map[string]connectors.Group{}, members: map[string][]string{}}}}
 		o.sources = append(o.sources, s)
 		var conn connectors.Connector = s
-		if i != 0 {
+		switch name {
+		case "b", "c":
 			conn = deltaOnly{s}
+		case "d":
+			conn, push = pushedConn{}, &oraclePush{store: store, source: name, s: s}
 		}
 		rules := reconcile.SourceRules{Name: name, SyncGroups: []string{"G0", "G1", "G2"}}
 		e.Rules.Sources = append(e.Rules.Sources, rules)
@@ -238,6 +257,9 @@ func runOracle(t *testing.T, seed int64, steps int) {
 	modes := map[string]int{}
 	for step := 0; step < steps; step++ {
 		o.step()
+		if err := push.push(ctx, o.rnd.IntN(2) == 0); err != nil {
+			t.Fatalf("seed %d step %d: push: %v", seed, step, err)
+		}
 		now = now.Add(time.Duration(o.rnd.IntN(20)) * time.Hour)
 		inc, err := e.Run(ctx, reconcile.RunOptions{DryRun: true})
 		if err != nil {
@@ -266,8 +288,22 @@ func runOracle(t *testing.T, seed int64, steps int) {
 		}
 		// Apply one of them: mostly incrementally.
 		opts := reconcile.RunOptions{FullReconcile: o.rnd.IntN(5) == 0}
+		var pushErr error
+		if o.rnd.IntN(3) == 0 {
+			// A push lands during the run, after it read the change log:
+			// it stays for the next run.
+			d := o.sources[3]
+			v := o.clone(d.cur())
+			o.change(&v)
+			d.versions = append(d.versions, v)
+			o.sources[1].onFetch = func() { pushErr = push.push(ctx, false) }
+		}
 		if _, err := e.Run(ctx, opts); err != nil {
 			t.Fatalf("seed %d step %d: apply: %v", seed, step, err)
+		}
+		o.sources[1].fetching() // not fetched: it lands after the run
+		if pushErr != nil {
+			t.Fatalf("seed %d step %d: push during the run: %v", seed, step, pushErr)
 		}
 	}
 	t.Logf("seed %d, %d steps: %v", seed, steps, modes)

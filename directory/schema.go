@@ -178,7 +178,20 @@ CREATE TABLE scim_members (
 ) WITHOUT ROWID;
 CREATE INDEX scim_members_member ON scim_members(source, member);
 `,
-	// 5: the SCIM read view (scimread.go). touched_at is when a person's
+	// 5: the change log of pushed sources (see scim.go): every accepted
+	// push records the mirror rows it changed, in its transaction; the next
+	// applied run reads them to reconcile incrementally and deletes them.
+	`
+CREATE TABLE mirror_changes (
+	seq    INTEGER PRIMARY KEY AUTOINCREMENT,
+	source TEXT NOT NULL,
+	-- 'user' or 'group'
+	kind   TEXT NOT NULL,
+	id     TEXT NOT NULL
+);
+CREATE INDEX mirror_changes_source ON mirror_changes(source, seq);
+`,
+	// 6: the SCIM read view (scimread.go). touched_at is when a person's
 	// groups or seats, or a group's members, last changed (a membership has
 	// no time of its own: SQLite's clock stamps it; a seat's own times are
 	// used; it only moves forward, and a row is written only when it

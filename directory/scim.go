@@ -225,9 +225,66 @@ func (t *scimTx) writeMirror() error {
 		}
 		d.Members[id] = list
 	}
+	before, err := t.mirrorMembers(slices.Sorted(maps.Keys(t.groups)))
+	if err != nil {
+		return err
+	}
 	w := &writer{tx: t.tx}
 	if err := w.applyMirror(d); err != nil {
 		return fmt.Errorf("write mirror of %s: %w", t.source, err)
+	}
+	return t.logChanges(d, before)
+}
+
+// mirrorMembers reads the stored mirror member lists of groups.
+func (t *scimTx) mirrorMembers(groups []string) (map[string][]string, error) {
+	out := map[string][]string{}
+	var gid, members string
+	err := eachRow(t.ctx, t.Tx, "read mirror members", `SELECT external_id, members FROM mirror_groups
+		WHERE source = ? AND external_id IN (SELECT value FROM json_each(?))`, []any{t.source, jsonList(groups)},
+		[]any{&gid, &members}, func() error {
+			list := []string{}
+			decodeMembers(members, func(id string) { list = append(list, id) })
+			out[gid] = list
+			return nil
+		})
+	return out, err
+}
+
+// logChanges records in the change log, in the push's transaction, what it
+// changed in the mirror: the users and groups it wrote or deleted, and the
+// members a group gained or lost (the mirror no longer holds the old
+// lists). The next applied run reconciles them and deletes the entries.
+func (t *scimTx) logChanges(d *reconcile.MirrorDelta, before map[string][]string) error {
+	users := maps.Clone(t.users)
+	for gid := range t.groups {
+		after, ok := d.Members[gid]
+		if !ok && !slices.Contains(d.DeleteGroups, gid) {
+			continue // the list did not change
+		}
+		// The symmetric difference: an id in one list only counts once.
+		n := map[string]int{}
+		for _, id := range before[gid] {
+			n[id]++
+		}
+		for _, id := range after {
+			n[id]--
+		}
+		for id, k := range n {
+			if k != 0 {
+				users[id] = true
+			}
+		}
+	}
+	for _, e := range []struct {
+		kind string
+		ids  map[string]bool
+	}{{changeUser, users}, {changeGroup, t.groups}} {
+		for _, id := range slices.Sorted(maps.Keys(e.ids)) {
+			if _, err := t.exec(`INSERT INTO mirror_changes (source, kind, id) VALUES (?, ?, ?)`, t.source, e.kind, id); err != nil {
+				return fmt.Errorf("log mirror changes: %w", err)
+			}
+		}
 	}
 	return nil
 }

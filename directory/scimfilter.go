@@ -14,7 +14,7 @@ import (
 // The SCIM read view's filters become SQL here: each attribute of the view
 // is a column expression (or, for multi-valued attributes, a set read by an
 // EXISTS subquery), every value is a bound parameter, and the expressions
-// are the ones the indexes of migration step 5 are built on, so that the
+// are the ones the indexes of migration step 6 are built on, so that the
 // common lookups (userName, emails, meta.lastModified) are index searches.
 
 // colKind is how a column compares.
@@ -46,7 +46,7 @@ type valueSet struct {
 
 // lastModifiedPeople is meta.lastModified of a person: the later of its
 // profile's last change and its groups' and seats' (see the triggers of
-// migration step 5). The index people_modified is on this expression.
+// migration step 6). The index people_modified is on this expression.
 const lastModifiedPeople = "max(p.updated_at, coalesce(p.touched_at, p.updated_at))"
 
 // lastModifiedGroups is meta.lastModified of a group, likewise.

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/learnsync/learnsync/reconcile"
@@ -304,4 +305,55 @@ func (s *Store) PoolHolders(ctx context.Context, pool string) ([]int64, error) {
 	err := eachRow(ctx, s.db, "load seats", `SELECT person_id FROM assignments WHERE pool = ? AND revoked_at IS NULL`, []any{pool},
 		[]any{&id}, func() error { ids = append(ids, id); return nil })
 	return ids, err
+}
+
+// MirrorChanges returns the pending change-log entries of the sources.
+func (s *Store) MirrorChanges(ctx context.Context, sources []string) (map[string]*reconcile.MirrorChanges, error) {
+	out := map[string]*reconcile.MirrorChanges{}
+	if len(sources) == 0 {
+		return out, nil
+	}
+	seen := map[[3]string]bool{}
+	var seq int64
+	var src, kind, id string
+	err := eachRow(ctx, s.db, "read mirror changes", `SELECT seq, source, kind, id FROM mirror_changes
+		WHERE source IN (SELECT value FROM json_each(?)) ORDER BY seq`, []any{jsonList(sources)},
+		[]any{&seq, &src, &kind, &id}, func() error {
+			c := out[src]
+			if c == nil {
+				c = &reconcile.MirrorChanges{}
+				out[src] = c
+			}
+			c.Seq = seq
+			if k := [3]string{src, kind, id}; !seen[k] {
+				seen[k] = true
+				if kind == changeGroup {
+					c.Groups = append(c.Groups, id)
+				} else {
+					c.Users = append(c.Users, id)
+				}
+			}
+			return nil
+		})
+	for _, c := range out {
+		slices.Sort(c.Users)
+		slices.Sort(c.Groups)
+	}
+	return out, err
+}
+
+// Kinds of change-log entries.
+const (
+	changeUser  = "user"
+	changeGroup = "group"
+)
+
+// consumeChanges deletes the change-log entries a run reconciled.
+func (w *writer) consumeChanges(upTo map[string]int64) error {
+	for src, seq := range upTo {
+		if _, err := w.exec(`DELETE FROM mirror_changes WHERE source = ? AND seq <= ?`, src, seq); err != nil {
+			return fmt.Errorf("consume mirror changes: %w", err)
+		}
+	}
+	return nil
 }

@@ -81,6 +81,10 @@ type Outcome struct {
 	Blocked string
 	// Applied is true when the plan and mirrors were committed.
 	Applied bool
+	// NoChange is true for a cycle with nothing to do: no source changed,
+	// nothing was due. It wrote nothing, not even its run record (Run.ID is
+	// 0); the directory is at the plan of its mirrors.
+	NoChange bool
 }
 
 // ErrNoSources is returned when a run has no source to work with.

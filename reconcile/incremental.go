@@ -30,6 +30,11 @@ func (c *cycle) fullReason(ctx context.Context, cursors map[string]string) (stri
 		return "", err
 	}
 	c.marks = marks
+	// Read the change logs before any mirror: what a later push changes
+	// stays pending for the next run.
+	if c.pushed, err = ss.MirrorChanges(ctx, c.pushedSources()); err != nil {
+		return "", err
+	}
 	switch {
 	case c.opts.FullReconcile:
 		return "--full", nil
@@ -48,7 +53,7 @@ func (c *cycle) fullReason(ctx context.Context, cursors map[string]string) (stri
 			return "source " + name + " has scope groups", nil
 		}
 		mode := c.opts.Fetch[name]
-		if mode == FetchNone {
+		if mode == FetchNone || connectors.IsPushed(src.Connector) {
 			continue
 		}
 		if _, inc := src.Connector.(connectors.Incremental); !inc || cursors[name] == "" || mode == FetchFull {
@@ -58,6 +63,28 @@ func (c *cycle) fullReason(ctx context.Context, cursors map[string]string) (stri
 		}
 	}
 	return "", nil
+}
+
+// pushedSources names the sources whose mirrors their pushes write.
+func (c *cycle) pushedSources() []string {
+	var out []string
+	for _, src := range c.e.Sources {
+		if connectors.IsPushed(src.Connector) {
+			out = append(out, src.Rules.Name)
+		}
+	}
+	return out
+}
+
+// consumed are the change-log entries a committed run deletes: every
+// pending entry it read, whether it planned incrementally or fully (a full
+// run reads the mirrors after the log).
+func (c *cycle) consumed() map[string]int64 {
+	out := map[string]int64{}
+	for name, ch := range c.pushed {
+		out[name] = ch.Seq
+	}
+	return out
 }
 
 func readsWhole(c connectors.Connector) bool {
@@ -130,8 +157,8 @@ func (c *cycle) incremental(ctx context.Context, fetches []fetched) (*Outcome, s
 }
 
 // unchanged ends a run in which no source changed and nothing is due: it
-// reads nothing more and writes only its run record (the run history,
-// readiness and the service's schedules count every cycle).
+// reads nothing more and writes nothing, not even its run record
+// (Outcome.NoChange; the service counts such cycles itself).
 func (c *cycle) unchanged(ctx context.Context, fetches []fetched) (*Outcome, error) {
 	run := c.run
 	run.Reconcile, run.Result = ModeIncremental, ResultOK
@@ -149,15 +176,11 @@ func (c *cycle) unchanged(ctx context.Context, fetches []fetched) (*Outcome, err
 		return nil, err
 	}
 	c.planned = &Plan{ActiveBefore: active}
-	out := &Outcome{Run: run, Plan: c.planned}
+	out := &Outcome{Run: run, Plan: c.planned, NoChange: true}
 	run.EndedAt = c.e.now()
-	if c.opts.DryRun {
-		return out, nil
+	if !c.opts.DryRun {
+		c.e.logRun(c.log, run)
 	}
-	if err := c.e.Store.RecordRun(ctx, run); err != nil {
-		return nil, err
-	}
-	c.e.logRun(c.log, run)
 	return out, nil
 }
 

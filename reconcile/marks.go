@@ -132,4 +132,21 @@ type ScopedStore interface {
 	LoadScope(ctx context.Context, groups []GroupRef, st *State) error
 	// PoolHolders returns the people holding a seat of pool.
 	PoolHolders(ctx context.Context, pool string) ([]int64, error)
+	// MirrorChanges returns, by source, the pending entries of the change
+	// log of the given (pushed) sources: what the pushes since the last
+	// applied run changed in their mirrors. A source without entries is
+	// not in the result.
+	MirrorChanges(ctx context.Context, sources []string) (map[string]*MirrorChanges, error)
+}
+
+// MirrorChanges are the pending change-log entries of a pushed source: its
+// store writes the mirror between runs and logs, with every write, the rows
+// it changed.
+type MirrorChanges struct {
+	// Seq is the last entry read: the run that reconciles them deletes the
+	// entries up to it, and a push that lands during the run stays pending.
+	Seq int64
+	// Users are the users a push wrote or deleted, and the members a group
+	// gained or lost; Groups the groups a push wrote or deleted. Sorted.
+	Users, Groups []string
 }

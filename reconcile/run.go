@@ -119,6 +119,9 @@ type Commit struct {
 	Now     time.Time
 	// Marks, if set, replace what the directory records about reconciles.
 	Marks *Marks
+	// Changes are the change-log entries of pushed sources the run
+	// reconciled: per source, the entries up to this seq are deleted.
+	Changes map[string]int64
 	// End, if set, is called once everything else is written, and the run
 	// record's end time becomes what it returns: a run's duration includes
 	// its apply.

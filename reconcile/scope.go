@@ -84,6 +84,9 @@ func (sc *scope) addUser(source, id string) {
 // addSource applies one fetch to the partial mirror of its source.
 func (sc *scope) addSource(ctx context.Context, src Source, f fetched) (string, error) {
 	name := src.Rules.Name
+	if ch := sc.c.pushed[name]; ch != nil && f.mode == "" {
+		return sc.addPushed(ctx, name, ch)
+	}
 	if f.mode == "" {
 		m, err := sc.ss.MirrorPart(ctx, name, nil, nil)
 		if m != nil {
@@ -141,6 +144,35 @@ func (sc *scope) addSource(ctx context.Context, src Source, f fetched) (string, 
 		sc.c.problems = append(sc.c.problems, Problem{Source: name, Object: p.Object, Reason: p.Reason})
 	}
 	return "", sc.touch(ctx, name, users, groups, old)
+}
+
+// addPushed puts in scope what the pushes to a source changed since the
+// last applied run, as addSource does a fetched delta. The pushes wrote the
+// mirror already: its rows are the new side. The old side is the
+// directory's: the people linked to the users (their match keys), the
+// members of the groups, and the members the groups lost, which the change
+// log names. The groups of every user it names are in scope.
+func (sc *scope) addPushed(ctx context.Context, name string, ch *MirrorChanges) (string, error) {
+	m, err := sc.ss.MirrorPart(ctx, name, ch.Users, ch.Groups)
+	if err != nil {
+		return "", err
+	}
+	if m == nil {
+		return "no mirror of " + name, nil
+	}
+	users, groups := map[string]bool{}, map[string]bool{}
+	for _, id := range ch.Users {
+		users[id] = true
+	}
+	for _, id := range ch.Groups {
+		groups[id] = true
+	}
+	sc.mirrors[name], sc.touched[name], sc.touchedGroups[name] = m, users, maps.Clone(groups)
+	sc.changed = true
+	sc.runs[name] = SourceRun{Name: name, Result: SourceUnchanged} // not fetched, as in a full run
+	// No old rows: every user that exists counts as moved, so that all its
+	// groups are in scope; a deleted user's groups are in the log.
+	return "", sc.touch(ctx, name, users, groups, nil)
 }
 
 // touch puts what a fetch touched in scope: the old and new match keys of

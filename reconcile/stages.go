@@ -32,6 +32,9 @@ type cycle struct {
 	// marks are the directory's marks before the run (nil: none, or a
 	// store that keeps none).
 	marks *Marks
+	// pushed are the pending change-log entries of the pushed sources,
+	// read before the mirrors.
+	pushed map[string]*MirrorChanges
 }
 
 // lock takes the directory's run lock when the store has one and the run may
@@ -206,7 +209,8 @@ func (c *cycle) record(ctx context.Context, out *Outcome) (*Outcome, error) {
 		e.logRun(c.log, run)
 		return out, nil
 	}
-	if err := e.Store.Commit(ctx, &Commit{Plan: c.planned, Mirrors: c.deltas, Run: run, Now: c.now, End: e.now, Marks: c.nextMarks()}); err != nil {
+	if err := e.Store.Commit(ctx, &Commit{Plan: c.planned, Mirrors: c.deltas, Run: run, Now: c.now, End: e.now, Marks: c.nextMarks(),
+		Changes: c.consumed()}); err != nil {
 		return nil, fmt.Errorf("apply: %w", err)
 	}
 	out.Applied = true

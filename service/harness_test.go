@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -307,6 +308,10 @@ type harness struct {
 	loadMu  sync.Mutex
 	nextCfg *config.Config
 	nextErr error
+	// cycles are the runs of every cycle the service carried out, oldest
+	// first: a cycle with nothing to do records no run.
+	cyclesMu sync.Mutex
+	cycles   []reconcile.Run
 }
 
 func testSource(name, schedule, fullSync string) config.Source {
@@ -410,6 +415,11 @@ func (h *harness) start(opts *Options) {
 		t.Fatalf("New: %v", err)
 	}
 	h.base = "http://" + ln.Addr().String()
+	h.svc.cycles.observe = func(r reconcile.Run) {
+		h.cyclesMu.Lock()
+		defer h.cyclesMu.Unlock()
+		h.cycles = append(h.cycles, r)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel, h.done = cancel, make(chan error, 1)
 	go func() { h.done <- h.svc.Run(ctx, h.reload) }()
@@ -452,16 +462,22 @@ func (h *harness) stop() error {
 	}
 }
 
-// runs returns the recorded runs, oldest first.
+// runs returns the runs of the service's cycles, oldest first, as the
+// service saw them end (recorded or not).
 func (h *harness) runs() []reconcile.Run {
+	h.cyclesMu.Lock()
+	defer h.cyclesMu.Unlock()
+	return slices.Clone(h.cycles)
+}
+
+// recorded returns the runs the directory recorded, oldest first.
+func (h *harness) recorded() []reconcile.Run {
 	h.t.Helper()
 	rs, err := h.store.Runs(context.Background(), 1000)
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	for i, j := 0, len(rs)-1; i < j; i, j = i+1, j-1 {
-		rs[i], rs[j] = rs[j], rs[i]
-	}
+	slices.Reverse(rs)
 	return rs
 }
 
@@ -476,7 +492,7 @@ func (h *harness) waitIdle() []reconcile.Run {
 	return h.runs()
 }
 
-// waitRuns waits until n runs are recorded and the service is idle.
+// waitRuns waits until the service carried out n cycles and is idle.
 func (h *harness) waitRuns(n int) []reconcile.Run {
 	h.t.Helper()
 	eventually(h.t, fmt.Sprintf("%d runs", n), func() bool { return h.idle() && len(h.runs()) >= n })

@@ -160,7 +160,7 @@ func (m *metrics) observeRun(out *reconcile.Outcome) {
 	m.runs.WithLabelValues(string(r.Result)).Inc()
 	m.runDuration.Observe(r.EndedAt.Sub(r.StartedAt).Seconds())
 	m.lastRun.Set(unix(r.EndedAt))
-	if out.Applied {
+	if out.Applied || out.NoChange {
 		m.lastRunSuccess.Set(unix(r.EndedAt))
 		s := r.Summary
 		for kind, n := range map[string]int{

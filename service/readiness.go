@@ -63,8 +63,8 @@ func (r *readiness) runFailed(err error) {
 func (r *readiness) runEnded(out *reconcile.Outcome) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if out.Applied {
-		r.applied = true
+	if out.Applied || out.NoChange {
+		r.applied = true // nothing to do: the directory is at its plan
 	}
 	r.ran, r.runError = true, ""
 	if out.Run.Result == reconcile.ResultFailed {

@@ -98,6 +98,7 @@ type Service struct {
 	schedules *scheduler
 	readiness *readiness
 	progress  *progressLog
+	cycles    cycleLog
 
 	// applyCtx is what applies run with: not cancelled by a shutdown, only
 	// when its grace period is over.
@@ -396,6 +397,13 @@ func (s *Service) runBatch(ctx context.Context, b batch) {
 		return
 	}
 	s.metrics.observeRun(out)
+	s.cycles.ended(out)
+	if out.NoChange {
+		// Nothing was written: the history and the directory's gauges
+		// are as they were.
+		s.readiness.runEnded(out)
+		return
+	}
 	// The directory's gauges are set before the run counts for readiness,
 	// so that a scrape after /readyz says ready sees them.
 	if n, err := s.store.PruneRuns(s.applyCtx, cfg.History.KeepRuns); err != nil {
@@ -529,6 +537,11 @@ func (s *Service) Status(ctx context.Context) (*StatusReport, error) {
 	st.Service = &ServiceState{
 		StartedAt: s.started.UTC(), Ready: ready, NotReady: why, Config: cfg.Path,
 		ConfigLoadedAt: loadedAt.UTC(), Running: s.queue.busy(),
+	}
+	if n, last, ok := s.cycles.state(); ok {
+		st.Service.Cycles = n
+		st.Service.LastCycle = &CycleReport{EndedAt: last.EndedAt.UTC(), Trigger: string(last.Trigger),
+			Reconcile: last.Reconcile, Result: string(last.Result), Run: last.ID}
 	}
 	if a := s.Addr(); a != nil {
 		st.Service.Listen = a.String()

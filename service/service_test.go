@@ -36,6 +36,18 @@ func TestScheduleTicks(t *testing.T) {
 	if rs[1].Trigger != reconcile.TriggerSchedule || fetched(rs[1], "hr") != "incremental/ok" {
 		t.Errorf("second run: %s", describe(rs))
 	}
+	// Nothing changed: the cycle counts (/status, learnsync_runs_total)
+	// but writes nothing, not even its run record.
+	if n := len(h.recorded()); n != 1 {
+		t.Errorf("a cycle with nothing to do recorded a run: %d recorded", n)
+	}
+	if st, err := h.svc.Status(t.Context()); err != nil || st.Service.Cycles != 2 || st.Service.LastCycle == nil ||
+		st.Service.LastCycle.Run != 0 || st.Service.LastCycle.Reconcile != reconcile.ModeIncremental {
+		t.Errorf("/status after a cycle with nothing to do: %+v %v", st.Service, err)
+	}
+	if _, body := h.get("/metrics"); !strings.Contains(body, `learnsync_runs_total{result="ok"} 2`) {
+		t.Error("learnsync_runs_total does not count the cycle with nothing to do")
+	}
 	hr.set(func(s *fakeSource) { s.users[0].Title = "Engineer" })
 	h.advance(time.Minute)
 	rs = h.waitRuns(3)
@@ -659,8 +671,9 @@ func TestRestartRemembersFrozenSource(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.start(nil)
-	rs := h.waitRuns(2)
-	if rs[1].Result != reconcile.ResultPartial {
+	h.waitRuns(1)
+	rs := h.recorded() // the run before the restart, and the first after
+	if len(rs) != 2 || rs[1].Result != reconcile.ResultPartial {
 		t.Fatalf("first run after the restart: %s", describe(rs))
 	}
 	h.wantNotReady("after the restart", "source okta has been frozen for 2h0m0s")

@@ -33,6 +33,11 @@ type ServiceState struct {
 	Listen         string    `json:"listen"`
 	// Running is true while a run is in progress.
 	Running bool `json:"running"`
+	// Cycles counts the cycles since the service started, LastCycle is the
+	// last of them: a cycle with nothing to do records no run, so Runs
+	// (the recorded history) may be older.
+	Cycles    int          `json:"cycles"`
+	LastCycle *CycleReport `json:"last_cycle,omitempty"`
 }
 
 // SourceReport is one configured source in the status report.

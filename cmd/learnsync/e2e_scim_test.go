@@ -190,6 +190,11 @@ server:
 	if !strings.Contains(p.stderr.String(), `msg="scim request" source=entra-push method=PATCH`) {
 		t.Error("no request log line")
 	}
+	// A push is reconciled incrementally: from the change log its write
+	// left, not by a full reconcile.
+	if !strings.Contains(p.stderr.String(), `trigger=push reconcile=incremental result=ok`) {
+		t.Error("no push-triggered run was incremental")
+	}
 
 	// run --once reconciles the pushed mirrors as they stand: nothing to do.
 	p.signal(syscall.SIGTERM)
