@@ -59,6 +59,20 @@ type Row struct {
 	Reconcile        string // incremental or full, when the run says
 	Took             string // the run's own duration ("took=")
 	When             string // RFC 3339
+	Load             string // the machine's 1-minute load average before the run
+}
+
+// loadAvg reads the 1-minute load average ("" where there is none).
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return ""
+	}
+	return f[0]
 }
 
 // build compiles the learnsync binary into dir.

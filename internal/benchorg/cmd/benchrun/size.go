@@ -85,27 +85,28 @@ func measureSize(ctx context.Context, o options, bin, dir string, n int) ([]Row,
 
 func (s *sizeRun) groups() int { return max(1, s.n/groupsPerPerson) }
 
-func (s *sizeRun) row(scenario string, c child, size int64) Row {
+func (s *sizeRun) row(scenario string, c child, size int64, load string) Row {
 	g := s.groups()
 	return Row{Users: s.n, Groups: g, Memberships: g * min(membersPerGroup, s.n), Scenario: scenario,
 		Wall: c.wall, User: c.user, Sys: c.sys, MaxRSSKB: c.maxRSSKB, FileBytes: size, Exit: c.exit,
-		When: time.Now().UTC().Format(time.RFC3339)}
+		When: time.Now().UTC().Format(time.RFC3339), Load: load}
 }
 
 // sha measures sha256sum of the org file: what noticing "no change" costs.
 func (s *sizeRun) sha(ctx context.Context, path string, size int64) error {
+	load := loadAvg()
 	c, err := runChild(ctx, s.o.timeout, s.dir, "sha256sum", path)
 	if err != nil {
 		return err
 	}
-	s.add(s.row(scSHA, c, size))
+	s.add(s.row(scSHA, c, size, load))
 	return nil
 }
 
 func (s *sizeRun) add(r Row) {
 	s.rows = append(s.rows, r)
-	fmt.Fprintf(os.Stderr, "benchrun: %8d people  %-13s changed %6d  %8.2f s  %7.0f MB  exit %d  %s\n",
-		r.Users, r.Scenario, r.Changed, r.Wall, float64(r.MaxRSSKB)/1024, r.Exit, r.Reconcile)
+	fmt.Fprintf(os.Stderr, "benchrun: %8d people  %-13s changed %6d  %8.2f s  %7.0f MB  exit %d  load %s  %s\n",
+		r.Users, r.Scenario, r.Changed, r.Wall, float64(r.MaxRSSKB)/1024, r.Exit, r.Load, r.Reconcile)
 }
 
 // step runs one learnsync cycle on the org with units/10000 changed, from
@@ -134,8 +135,9 @@ func (s *sizeRun) step(ctx context.Context, scenario string, units int, restore 
 		return err
 	}
 	args := append([]string{"run", "--once", "-c", "learnsync.yaml", "--log-level", "info"}, extra...)
+	load := loadAvg()
 	c, err := runChild(ctx, s.o.timeout, s.dir, s.bin, args...)
-	r := s.row(scenario, c, st.Size())
+	r := s.row(scenario, c, st.Size(), load)
 	r.Changed = s.n * units / 10000
 	parseSummary(&r, c.stderr)
 	s.add(r)
