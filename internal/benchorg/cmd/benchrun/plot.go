@@ -2,10 +2,12 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -156,11 +158,16 @@ set offsets graph 0.05, graph 0.05, 0, 0
 		if _, ok := find(rows, n, scChanges); !ok {
 			continue
 		}
-		fmt.Fprintf(b, "$curve_%d << EOD\n", n)
+		var curve []Row
 		for _, r := range rows {
 			if r.Users == n && (r.Scenario == scChanges || r.Scenario == scOnePct) && r.Exit == 0 {
-				fmt.Fprintf(b, "%d %.4f\n", r.Changed, r.Wall)
+				curve = append(curve, r)
 			}
+		}
+		slices.SortFunc(curve, func(a, b Row) int { return cmp.Compare(a.Changed, b.Changed) })
+		fmt.Fprintf(b, "$curve_%d << EOD\n", n)
+		for _, r := range curve {
+			fmt.Fprintf(b, "%d %.4f\n", r.Changed, r.Wall)
 		}
 		fmt.Fprintln(b, "EOD")
 		nc, _ := find(rows, n, scNoChange)
