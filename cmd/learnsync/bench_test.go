@@ -69,17 +69,8 @@ func writeOrg(b *testing.B, path string, changed float64) {
 
 func benchConfig(b *testing.B, dir string) string {
 	b.Helper()
-	cfg := `
-directory: {dsn: bench.db}
-sources:
-  - {name: hr, type: file, config: {path: org.json}}
-licenses:
-  - {name: pro, seats: 20000, groups: ["Group 0001", "Group 0002", "Group 0003"]}
-  - {name: basic, all_active: true}
-safety: {max_deactivations: 0, max_deactivation_percent: 0}
-`
 	p := filepath.Join(dir, "learnsync.yaml")
-	if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
+	if err := os.WriteFile(p, []byte(benchorg.Config), 0o600); err != nil {
 		b.Fatal(err)
 	}
 	return p

@@ -33,18 +33,6 @@ const (
 	groupsPerPerson = 20
 )
 
-// benchConfig is the configuration of docs/PERFORMANCE.md and
-// cmd/learnsync/bench_test.go.
-const benchConfig = `
-directory: {dsn: bench.db}
-sources:
-  - {name: hr, type: file, config: {path: org.json}}
-licenses:
-  - {name: pro, seats: 20000, groups: ["Group 0001", "Group 0002", "Group 0003"]}
-  - {name: basic, all_active: true}
-safety: {max_deactivations: 0, max_deactivation_percent: 0}
-`
-
 // Row is one measured child process.
 type Row struct {
 	Users, Groups, Memberships int

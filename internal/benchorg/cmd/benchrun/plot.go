@@ -106,37 +106,29 @@ set style line 5 lc rgb "#7f7f7f" lw 2 pt 13 dt 2
 `
 
 func sizePlot(b *bytes.Buffer, out string) {
-	b.WriteString(plotStyle)
-	fmt.Fprintf(b, `set output %q
-set title "learnsync run --once, file source: wall time against org size"
-set xlabel "people in the org (groups of 100, 5 memberships a person)"
-set ylabel "wall time (s, log)"
-set xrange [xlo:xhi]
-plot $first_import u 1:2 w lp ls 2 t %q, \
-     $no_change u 1:2 w lp ls 1 t %q, \
-     $one_percent u 1:2 w lp ls 3 t %q, \
-     $full u 1:2 w lp ls 4 t %q, \
-     $sha256sum u 1:5 w l ls 5 t "1.5 × sha256sum (no-change target)", \
-     $time_target_first_import u 1:2 w p ls 2 pt 3 ps 2.5 t "target: first import", \
-     $time_target_one_percent u 1:2 w p ls 3 pt 3 ps 2.5 t "target: 1 %% changed", \
-     $time_target_full u 1:2 w p ls 4 pt 3 ps 2.5 t "target: --full"
-`, out, scenarioTitle[scImport], scenarioTitle[scNoChange], scenarioTitle[scOnePct], scenarioTitle[scFull])
+	scenarioPlot(b, out, "wall time", "wall time (s, log)", 2, "time_target", [2]string{"", ""}, "$sha256sum u 1:5 w l ls 5 t \"1.5 × sha256sum (no-change target)\", \\\n     ")
 }
 
 func rssPlot(b *bytes.Buffer, out string) {
+	scenarioPlot(b, out, "peak RSS", "peak RSS of the process (MB, log)", 3, "mem_target", [2]string{" (1.5 GB at 1M)", " (2 GB at 1M)"}, "")
+}
+
+// scenarioPlot draws column col of the four scenarios against org size,
+// with the targets in datablocks named prefix_<scenario>.
+func scenarioPlot(b *bytes.Buffer, out, what, ylabel string, col int, prefix string, note [2]string, extra string) {
 	b.WriteString(plotStyle)
-	fmt.Fprintf(b, `set output %q
-set title "learnsync run --once, file source: peak RSS against org size"
-set xlabel "people in the org"
-set ylabel "peak RSS of the process (MB, log)"
-set xrange [xlo:xhi]
-plot $first_import u 1:3 w lp ls 2 t %q, \
-     $no_change u 1:3 w lp ls 1 t %q, \
-     $one_percent u 1:3 w lp ls 3 t %q, \
-     $full u 1:3 w lp ls 4 t %q, \
-     $mem_target_first_import u 1:2 w p ls 2 pt 3 ps 2.5 t "target: first import (1.5 GB at 1M)", \
-     $mem_target_full u 1:2 w p ls 4 pt 3 ps 2.5 t "target: --full (2 GB at 1M)"
-`, out, scenarioTitle[scImport], scenarioTitle[scNoChange], scenarioTitle[scOnePct], scenarioTitle[scFull])
+	fmt.Fprintf(b, "set output %q\nset title \"learnsync run --once, file source: %s against org size\"\n", out, what)
+	fmt.Fprintf(b, "set xlabel \"people in the org (groups of 100, 5 memberships a person)\"\nset ylabel %q\nset xrange [xlo:xhi]\n", ylabel)
+	fmt.Fprint(b, "plot ")
+	for i, sc := range []string{scImport, scNoChange, scOnePct, scFull} {
+		fmt.Fprintf(b, "$%s u 1:%d w lp ls %d t %q, \\\n     ", block(sc), col, []int{2, 1, 3, 4}[i], scenarioTitle[sc])
+	}
+	fmt.Fprint(b, extra)
+	if prefix == "time_target" {
+		fmt.Fprintf(b, "$%s_one_percent u 1:2 w p ls 3 pt 3 ps 2.5 t \"target: 1 %% changed\", \\\n     ", prefix)
+	}
+	fmt.Fprintf(b, "$%s_first_import u 1:2 w p ls 2 pt 3 ps 2.5 t \"target: first import%s\", \\\n     ", prefix, note[0])
+	fmt.Fprintf(b, "$%s_full u 1:2 w p ls 4 pt 3 ps 2.5 t \"target: --full%s\"\n", prefix, note[1])
 }
 
 // changesPlot draws wall time against changed people for each size with

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/learnsync/learnsync/internal/benchorg"
 )
 
 // sizeRun is the work directory of one org size.
@@ -27,7 +29,7 @@ func measureSize(ctx context.Context, o options, bin, dir string, n int) ([]Row,
 	if err := os.MkdirAll(filepath.Join(dir, "snap"), 0o755); err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "learnsync.yaml"), []byte(benchConfig), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "learnsync.yaml"), []byte(benchorg.Config), 0o600); err != nil {
 		return nil, err
 	}
 	s := &sizeRun{o: o, bin: bin, dir: dir, n: n}
