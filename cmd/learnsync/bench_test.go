@@ -4,6 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -11,7 +15,10 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/learnsync/learnsync/connectors/okta"
+	"github.com/learnsync/learnsync/connectors/okta/oktatest"
 	"github.com/learnsync/learnsync/internal/benchorg"
 )
 
@@ -21,11 +28,28 @@ import (
 // and the command to reproduce them are in docs/PERFORMANCE.md.
 //
 //	go test -run '^$' -bench . -benchtime 3x ./cmd/learnsync/
+//
+// LEARNSYNC_BENCH_USERS sets another org size (groups of 100, a twentieth
+// as many groups as people). For several sizes as separate processes, with
+// plots, see internal/benchorg/cmd/benchrun.
 const (
 	benchUsers   = 100_000
-	benchGroups  = 5_000
-	benchMembers = 100 // per group: 500,000 memberships
+	benchMembers = 100 // per group: 5 memberships a person
 )
+
+// benchSize returns the org size in the environment variable env, or def.
+func benchSize(b *testing.B, env string, def int) int {
+	b.Helper()
+	v, ok := os.LookupEnv(env)
+	if !ok || v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(strings.ReplaceAll(v, "_", ""))
+	if err != nil || n < benchMembers {
+		b.Fatalf("%s=%q: want a number of people (at least %d)", env, v, benchMembers)
+	}
+	return n
+}
 
 func writeOrg(b *testing.B, path string, changed float64) {
 	b.Helper()
@@ -33,7 +57,8 @@ func writeOrg(b *testing.B, path string, changed float64) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	s := benchorg.Org{Users: benchUsers, Groups: benchGroups, MembersPerGroup: benchMembers, Seed: 1, Changed: changed}
+	n := benchSize(b, "LEARNSYNC_BENCH_USERS", benchUsers)
+	s := benchorg.Org{Users: n, Groups: n / 20, MembersPerGroup: benchMembers, Seed: 1, Changed: changed}
 	if err := s.Write(f); err != nil {
 		b.Fatal(err)
 	}
@@ -44,17 +69,8 @@ func writeOrg(b *testing.B, path string, changed float64) {
 
 func benchConfig(b *testing.B, dir string) string {
 	b.Helper()
-	cfg := `
-directory: {dsn: bench.db}
-sources:
-  - {name: hr, type: file, config: {path: org.json}}
-licenses:
-  - {name: pro, seats: 20000, groups: ["Group 0001", "Group 0002", "Group 0003"]}
-  - {name: basic, all_active: true}
-safety: {max_deactivations: 0, max_deactivation_percent: 0}
-`
 	p := filepath.Join(dir, "learnsync.yaml")
-	if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
+	if err := os.WriteFile(p, []byte(benchorg.Config), 0o600); err != nil {
 		b.Fatal(err)
 	}
 	return p
@@ -62,10 +78,18 @@ safety: {max_deactivations: 0, max_deactivation_percent: 0}
 
 func runBench(b *testing.B, cfg string) {
 	b.Helper()
+	runBenchEnv(b, cfg, os.LookupEnv)
+}
+
+// runBenchEnv runs `learnsync run --once` on cfg with the environment
+// lookup and returns its one-line summary.
+func runBenchEnv(b *testing.B, cfg string, lookup func(string) (string, bool)) string {
+	b.Helper()
 	var out, errs bytes.Buffer
-	if code := Main(context.Background(), []string{"run", "--once", "--config", cfg, "--log-level", "error"}, &out, &errs, os.LookupEnv); code != 0 {
+	if code := Main(context.Background(), []string{"run", "--once", "--config", cfg, "--log-level", "error"}, &out, &errs, lookup); code != 0 {
 		b.Fatalf("exit %d: %s %s", code, out.String(), errs.String())
 	}
+	return out.String()
 }
 
 // peakRSS resets the kernel's high-water mark of this process's resident
@@ -137,3 +161,129 @@ func measureRuns(b *testing.B, cfg string, prepare func(i int)) {
 
 func BenchmarkNoChange(b *testing.B)         { benchSteadyState(b, 0) }
 func BenchmarkOnePercentChange(b *testing.B) { benchSteadyState(b, 0.01) }
+
+// The Okta delta target of issue 11: a 1M-user org in the project's Okta
+// fake, 100 people changed, fetch + reconcile ≤ 1 s after the fake answers.
+// Each op changes 100 titles (untimed) and times one `learnsync run --once`
+// against the fake: an incremental fetch and its reconcile. fake-s/op is the
+// time the fake itself takes to answer the op's requests, replayed one after
+// the other after the op; learnsync-s/op is the op's time less that.
+// LEARNSYNC_BENCH_OKTA_USERS sets the org size (default 20,000; groups of
+// 100, a twentieth as many groups as people). The untimed setup is a full
+// fetch and first import of the whole org.
+//
+//	LEARNSYNC_BENCH_OKTA_USERS=100000 go test -run '^$' -bench OktaDelta -benchtime 3x ./cmd/learnsync/
+func BenchmarkOktaDelta100(b *testing.B) {
+	const changes = 100
+	n := benchSize(b, "LEARNSYNC_BENCH_OKTA_USERS", 20_000)
+	srv, users := oktaBenchOrg(b, n)
+	dir := b.TempDir()
+	cfg := filepath.Join(dir, "learnsync.yaml")
+	if err := os.WriteFile(cfg, []byte(oktaBenchConfig(b, srv)), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	lookup := func(k string) (string, bool) {
+		if k == "OKTA_API_TOKEN" {
+			return srv.Token, true
+		}
+		return os.LookupEnv(k)
+	}
+	start := time.Now()
+	runBenchEnv(b, cfg, lookup)
+	b.Logf("setup: full fetch and first import of %d users, %d groups: %s", n, n/20, time.Since(start).Round(time.Millisecond))
+	var fake time.Duration
+	requests := 0
+	// b.Loop runs this function once, so the setup above is done once.
+	for i := 0; b.Loop(); i++ {
+		b.StopTimer()
+		for k := range changes {
+			srv.SetProfile(users[(k*(n/changes)+i)%n], "title", "Title "+strconv.Itoa(i))
+		}
+		srv.Advance(okta.CursorOverlap + time.Second)
+		srv.ResetRequests()
+		b.StartTimer()
+		summary := runBenchEnv(b, cfg, lookup)
+		b.StopTimer()
+		if !strings.Contains(summary, " "+strconv.Itoa(changes)+" updated") {
+			b.Fatalf("want %d updated: %s", changes, summary)
+		}
+		reqs := srv.RequestLog()
+		requests += len(reqs)
+		fake += replayOkta(b, srv, reqs)
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(requests)/float64(b.N), "requests/op")
+	b.ReportMetric(fake.Seconds()/float64(b.N), "fake-s/op")
+	b.ReportMetric((b.Elapsed()-fake).Seconds()/float64(b.N), "learnsync-s/op")
+}
+
+// oktaBenchOrg fills the fake with n people and n/20 groups of 100 members
+// drawn at random, with rate limits out of the way.
+func oktaBenchOrg(b *testing.B, n int) (*oktatest.Server, []string) {
+	b.Helper()
+	srv := oktatest.New(b)
+	users := srv.AddPeople(n)
+	rng := rand.New(rand.NewPCG(1, 2))
+	members := make([]string, 0, benchMembers)
+	for j := range n / 20 {
+		g := srv.AddGroup(oktatest.Group{Name: fmt.Sprintf("Group %04d", j)})
+		seen := make(map[int]bool, benchMembers)
+		members = members[:0]
+		for len(members) < benchMembers {
+			if u := rng.IntN(n); !seen[u] {
+				seen[u] = true
+				members = append(members, users[u])
+			}
+		}
+		srv.AddMember(g.ID, members...)
+	}
+	for _, f := range []string{oktatest.FamilyUsers, oktatest.FamilyGroups, oktatest.FamilyApps} {
+		srv.SetRateLimit(f, 1_000_000_000)
+	}
+	// Past the creation stamps, so the first cursor is after them.
+	srv.Advance(time.Minute)
+	return srv, users
+}
+
+// oktaBenchConfig is benchConfig's with the fake as the source.
+func oktaBenchConfig(b *testing.B, srv *oktatest.Server) string {
+	return fmt.Sprintf(`
+directory: {dsn: bench.db}
+sources:
+  - name: okta
+    type: okta
+    config: {org_url: %s, api_token: "${OKTA_API_TOKEN}", ca_file: %s}
+licenses:
+  - {name: pro, seats: 20000, groups: ["okta/Group 0001", "okta/Group 0002", "okta/Group 0003"]}
+  - {name: basic, all_active: true}
+safety: {max_deactivations: 0, max_deactivation_percent: 0}
+`, srv.URL(), srv.CACertFile(b))
+}
+
+// replayOkta asks the fake the requests again, one after the other, and
+// returns how long it took to answer them.
+func replayOkta(b *testing.B, srv *oktatest.Server, reqs []oktatest.Request) time.Duration {
+	b.Helper()
+	client := srv.Client()
+	var took time.Duration
+	for _, r := range reqs {
+		req, err := http.NewRequest(r.Method, srv.URL()+r.Path+"?"+r.Query.Encode(), nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		req.Header.Set("Authorization", "SSWS "+srv.Token)
+		req.Header.Set("Accept", "application/json")
+		start := time.Now()
+		resp, err := client.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, err = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		took += time.Since(start)
+		if err != nil || resp.StatusCode != r.Status {
+			b.Fatalf("replay %s %s: status %d (was %d), %v", r.Method, r.Path, resp.StatusCode, r.Status, err)
+		}
+	}
+	return took
+}

@@ -191,3 +191,17 @@ func appendPadded(buf []byte, n, width int) []byte {
 	}
 	return append(buf, d...)
 }
+
+// Config is the learnsync configuration of the benchmarks in
+// docs/PERFORMANCE.md: the org as file org.json next to it, the directory
+// bench.db, two license pools (one limited and fed by three groups, one
+// all_active) and no safety limits.
+const Config = `
+directory: {dsn: bench.db}
+sources:
+  - {name: hr, type: file, config: {path: org.json}}
+licenses:
+  - {name: pro, seats: 20000, groups: ["Group 0001", "Group 0002", "Group 0003"]}
+  - {name: basic, all_active: true}
+safety: {max_deactivations: 0, max_deactivation_percent: 0}
+`
