@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/learnsync/learnsync/connectors/fault"
 	"github.com/learnsync/learnsync/connectors/okta"
 	"github.com/learnsync/learnsync/connectors/okta/oktatest"
 	"github.com/learnsync/learnsync/internal/benchorg"
@@ -262,7 +263,7 @@ safety: {max_deactivations: 0, max_deactivation_percent: 0}
 
 // replayOkta asks the fake the requests again, one after the other, and
 // returns how long it took to answer them.
-func replayOkta(b *testing.B, srv *oktatest.Server, reqs []oktatest.Request) time.Duration {
+func replayOkta(b *testing.B, srv *oktatest.Server, reqs []fault.Request) time.Duration {
 	b.Helper()
 	client := srv.Client()
 	var took time.Duration
