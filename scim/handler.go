@@ -138,15 +138,27 @@ func (s *statusWriter) Write(b []byte) (int, error) {
 // ServeHTTP routes, authenticates, limits and serves a request. A panic
 // becomes a 500 SCIM error and a log line.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	serveGuarded(h.log, w, r, h.serve, h.finish)
+}
+
+// serveGuarded serves r with serve, turns a panic into a 500 SCIM error and
+// a log line, and hands the status sent and the time taken to finish.
+func serveGuarded(log *slog.Logger, w http.ResponseWriter, r *http.Request, serve func(*request), finish func(*request, int, time.Duration)) {
 	start := time.Now()
 	sw := &statusWriter{ResponseWriter: w}
 	req := &request{w: sw, r: r}
 	defer func() {
 		if p := recover(); p != nil {
-			answerPanic(h.log, sw, r, p)
+			answerPanic(log, sw, r, p)
 		}
-		h.finish(req, sw.status, time.Since(start))
+		finish(req, sw.status, time.Since(start))
 	}()
+	serve(req)
+}
+
+// serve routes, authenticates and limits a push request.
+func (h *Handler) serve(req *request) {
+	sw, r := req.w, req.r
 	name, rest, ok := splitPath(r.URL.Path)
 	if !ok {
 		writeError(sw, &Error{Status: http.StatusNotFound, Detail: "not a SCIM endpoint: the base URL is /scim/<source>/v2"})

@@ -140,21 +140,22 @@ func Route(push, read http.Handler) http.Handler {
 
 // ServeHTTP authenticates and serves a read. A panic becomes a 500.
 func (h *ReadHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	sw := &statusWriter{ResponseWriter: w}
-	req := &request{w: sw, r: r}
-	defer func() {
-		if p := recover(); p != nil {
-			answerPanic(h.log, sw, r, p)
-		}
-		status := max(sw.status, http.StatusOK)
-		took := time.Since(start)
-		h.log.Info("scim request", "source", ReadSource, "method", r.Method, "path", r.URL.Path, "status", status,
-			"took", took.Round(time.Microsecond))
-		if h.opts.Observe != nil {
-			h.opts.Observe(ReadSource, req.resource, r.Method, status, took)
-		}
-	}()
+	serveGuarded(h.log, w, r, h.serve, h.finish)
+}
+
+// finish logs and observes a read.
+func (h *ReadHandler) finish(req *request, status int, took time.Duration) {
+	status = max(status, http.StatusOK)
+	h.log.Info("scim request", "source", ReadSource, "method", req.r.Method, "path", req.r.URL.Path, "status", status,
+		"took", took.Round(time.Microsecond))
+	if h.opts.Observe != nil {
+		h.opts.Observe(ReadSource, req.resource, req.r.Method, status, took)
+	}
+}
+
+// serve authenticates and serves a read.
+func (h *ReadHandler) serve(req *request) {
+	sw, r := req.w, req.r
 	src := h.token.Load()
 	if src == nil {
 		writeError(sw, &Error{Status: http.StatusNotFound, Detail: "the read view is off (server.public.read_token)"})
