@@ -3,6 +3,8 @@ package directory
 import (
 	"fmt"
 	"strings"
+
+	"github.com/learnsync/learnsync/reconcile"
 )
 
 // batchRows is how many rows one multi-row INSERT writes. Each statement
@@ -132,4 +134,92 @@ func (t *tx) nextID(table string) (int64, error) {
 		return 0, fmt.Errorf("next id of %s: %w", table, err)
 	}
 	return next, nil
+}
+
+// bulkRows is the size of a plan from which a commit is a bulk load: the
+// secondary indexes of the tables it fills from empty are built after the
+// rows are in, and SQLite gets a larger page cache for the transaction.
+const bulkRows = 10_000
+
+// bulkCacheKiB is the page cache of a bulk load's transaction. SQLite's
+// default (2 MB) makes a large transaction spill and rewrite index pages
+// that the next rows change again.
+const bulkCacheKiB = 256 << 10
+
+// bulkTables are the tables whose indexes a bulk load may build after it.
+var bulkTables = []string{"people", "identities", "memberships", "assignments", "mirror_users"}
+
+// isBulk says whether c is large enough for a bulk load.
+func isBulk(c *reconcile.Commit) bool {
+	n := 0
+	if c.Plan != nil {
+		n += len(c.Plan.People) + len(c.Plan.Members) + len(c.Plan.Licenses)
+	}
+	for _, d := range c.Mirrors {
+		n += len(d.UpsertUsers)
+	}
+	return n >= bulkRows
+}
+
+// bulkLoad is what a bulk load changed in its transaction, to be undone by
+// finish before the commit.
+type bulkLoad struct {
+	t *tx
+	// indexes holds the statements that create the dropped indexes, exactly
+	// as the schema has them.
+	indexes []string
+	cache   int
+}
+
+// startBulk drops the secondary indexes (not the unique ones: they are
+// constraints) of the empty bulkTables and raises
+// the page cache. Both are part of the transaction or of this connection
+// only: a crash leaves the directory with its indexes, as before the run.
+func (t *tx) startBulk() (*bulkLoad, error) {
+	b := &bulkLoad{t: t}
+	if err := t.QueryRowContext(t.ctx, `PRAGMA cache_size`).Scan(&b.cache); err != nil {
+		return nil, fmt.Errorf("bulk load: %w", err)
+	}
+	if _, err := t.ExecContext(t.ctx, fmt.Sprintf(`PRAGMA cache_size = %d`, -bulkCacheKiB)); err != nil {
+		return nil, fmt.Errorf("bulk load: %w", err)
+	}
+	for _, table := range bulkTables {
+		var empty bool
+		if err := t.QueryRowContext(t.ctx, `SELECT NOT EXISTS (SELECT 1 FROM `+table+`)`).Scan(&empty); err != nil {
+			return nil, fmt.Errorf("bulk load: %w", err)
+		}
+		if !empty {
+			continue
+		}
+		var name, sql string
+		var names []string
+		err := eachRow(t.ctx, t.Tx, "bulk load", `SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL AND sql NOT LIKE 'CREATE UNIQUE %' ORDER BY name`,
+			[]any{table}, []any{&name, &sql}, func() error {
+				names, b.indexes = append(names, name), append(b.indexes, sql)
+				return nil
+			})
+		if err != nil {
+			return nil, err
+		}
+		for _, name := range names {
+			if _, err := t.ExecContext(t.ctx, `DROP INDEX "`+name+`"`); err != nil {
+				return nil, fmt.Errorf("bulk load: drop index %s: %w", name, err)
+			}
+		}
+	}
+	return b, nil
+}
+
+// finish builds the dropped indexes again and restores the page cache.
+func (b *bulkLoad) finish() error {
+	for _, sql := range b.indexes {
+		if _, err := b.t.ExecContext(b.t.ctx, sql); err != nil {
+			return fmt.Errorf("bulk load: build index: %w", err)
+		}
+	}
+	b.indexes = nil
+	if _, err := b.t.ExecContext(b.t.ctx, fmt.Sprintf(`PRAGMA cache_size = %d`, b.cache)); err != nil {
+		return fmt.Errorf("bulk load: %w", err)
+	}
+	return nil
 }

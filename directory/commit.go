@@ -30,6 +30,12 @@ func (s *Store) Commit(ctx context.Context, c *reconcile.Commit) error {
 			return err
 		}
 		w.runID = runID
+		var bulk *bulkLoad
+		if isBulk(c) {
+			if bulk, err = t.startBulk(); err != nil {
+				return err
+			}
+		}
 		if c.Plan != nil {
 			if err := w.applyPlan(c.Plan); err != nil {
 				return err
@@ -42,6 +48,11 @@ func (s *Store) Commit(ctx context.Context, c *reconcile.Commit) error {
 		}
 		if err := w.flushAudit(); err != nil {
 			return err
+		}
+		if bulk != nil {
+			if err := bulk.finish(); err != nil {
+				return err
+			}
 		}
 		if c.Marks != nil {
 			if err := w.writeMarks(c.Marks); err != nil {
