@@ -2,8 +2,8 @@ package directory
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -30,6 +30,12 @@ func (s *Store) Commit(ctx context.Context, c *reconcile.Commit) error {
 			return err
 		}
 		w.runID = runID
+		var bulk *bulkLoad
+		if isBulk(c) {
+			if bulk, err = t.startBulk(); err != nil {
+				return err
+			}
+		}
 		if c.Plan != nil {
 			if err := w.applyPlan(c.Plan); err != nil {
 				return err
@@ -45,6 +51,11 @@ func (s *Store) Commit(ctx context.Context, c *reconcile.Commit) error {
 		}
 		if err := w.consumeChanges(c.Changes); err != nil {
 			return err
+		}
+		if bulk != nil {
+			if err := bulk.finish(); err != nil {
+				return err
+			}
 		}
 		if c.Marks != nil {
 			if err := w.writeMarks(c.Marks); err != nil {
@@ -82,21 +93,27 @@ type writer struct {
 	runID int64
 	// auditErr is the first failure to write an audit event.
 	auditErr error
-	members  map[string]*memberAudit
-	seats    map[string]*seatAudit
+	// audit holds the audit events not yet written.
+	audit   *rowBatch
+	members map[string]*memberAudit
+	seats   map[string]*seatAudit
 	// ids of people and groups created in this transaction.
 	newPeople map[string]int64
 	groupIDs  map[reconcile.GroupRef]int64
 }
 
-// record writes an audit event at once: a large first import must not hold
-// hundreds of thousands of events in memory.
+// record writes an audit event, batchRows at a time (flushAudit writes the
+// rest): a large first import must not hold hundreds of thousands of events
+// in memory.
 func (w *writer) record(action, objectType, objectID string, before, after any) {
 	if w.auditErr != nil {
 		return
 	}
-	if _, err := w.exec(`INSERT INTO audit_events (run_id, at, action, object_type, object_id, before, after) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		w.runID, w.now, action, objectType, objectID, marshal(before), marshal(after)); err != nil {
+	if w.audit == nil {
+		w.audit = newBatch(w.tx, `INSERT INTO audit_events (run_id, at, action, object_type, object_id, before, after) VALUES`,
+			`(?, ?, ?, ?, ?, ?, ?)`, "")
+	}
+	if err := w.audit.add(w.runID, w.now, action, objectType, objectID, marshal(before), marshal(after)); err != nil {
 		w.auditErr = fmt.Errorf("write audit event: %w", err)
 	}
 }
@@ -165,6 +182,11 @@ func (w *writer) flushAudit() error {
 	for _, pool := range slices.Sorted(maps.Keys(w.seats)) {
 		w.record("pool.seats", "pool", pool, nil, w.seats[pool])
 	}
+	if w.auditErr == nil && w.audit != nil {
+		if err := w.audit.flush(); err != nil {
+			w.auditErr = fmt.Errorf("write audit event: %w", err)
+		}
+	}
 	return w.auditErr
 }
 
@@ -211,7 +233,29 @@ func (w *writer) applyPlan(p *reconcile.Plan) error {
 	if err := w.applyGroups(p.Groups); err != nil {
 		return err
 	}
-	for _, c := range p.Members {
+	if err := w.applyMembers(p.Members); err != nil {
+		return err
+	}
+	if err := w.applyLicenses(p.Licenses); err != nil {
+		return err
+	}
+	for _, c := range p.Pools {
+		if c.Op != reconcile.OpDelete {
+			continue
+		}
+		if _, err := w.exec(`DELETE FROM pools WHERE name = ?`, c.Pool); err != nil {
+			return fmt.Errorf("delete pool %s: %w", c.Pool, err)
+		}
+		w.record("pool.delete", "pool", c.Pool, map[string]int{"seats": c.OldSeats}, nil)
+	}
+	return nil
+}
+
+// applyMembers writes the membership changes, the additions a batch at a
+// time (a removal writes the additions before it first).
+func (w *writer) applyMembers(changes []reconcile.MemberChange) error {
+	add := newBatch(w.tx, `INSERT INTO memberships (group_id, person_id) VALUES`, `(?, ?)`, "")
+	for _, c := range changes {
 		gid, ok := w.groupIDs[c.Group.Ref]
 		if !ok {
 			return fmt.Errorf("plan refers to unknown group %s/%s", c.Group.Ref.Source, c.Group.Ref.ExternalID)
@@ -220,11 +264,15 @@ func (w *writer) applyPlan(p *reconcile.Plan) error {
 		if err != nil {
 			return err
 		}
-		q := `INSERT INTO memberships (group_id, person_id) VALUES (?, ?)`
 		if c.Op == reconcile.OpRemove {
-			q = `DELETE FROM memberships WHERE group_id = ? AND person_id = ?`
+			err = add.flush()
+			if err == nil {
+				_, err = w.exec(`DELETE FROM memberships WHERE group_id = ? AND person_id = ?`, gid, pid)
+			}
+		} else {
+			err = add.add(gid, pid)
 		}
-		if _, err := w.exec(q, gid, pid); err != nil {
+		if err != nil {
 			return fmt.Errorf("write membership: %w", err)
 		}
 		label := c.Group.Ref.Source + "/" + c.Group.Name + " " + c.Group.Ref.ExternalID
@@ -239,13 +287,30 @@ func (w *writer) applyPlan(p *reconcile.Plan) error {
 			a.Removed = append(a.Removed, c.Person.Key)
 		}
 	}
-	for _, c := range p.Licenses {
+	if err := add.flush(); err != nil {
+		return fmt.Errorf("write membership: %w", err)
+	}
+	return nil
+}
+
+// applyLicenses writes the seat changes, the grants a batch at a time (a
+// revocation writes the grants before it first).
+func (w *writer) applyLicenses(changes []reconcile.LicenseChange) error {
+	grant := newBatch(w.tx, `INSERT INTO assignments (pool, person_id, granted_at) VALUES`, `(?, ?, ?)`, "")
+	pool := "" // of the grants in grant
+	for _, c := range changes {
 		pid, err := w.personID(c.Person)
 		if err != nil {
 			return err
 		}
+		if c.Pool != pool || c.Op != reconcile.OpGrant {
+			if err := grant.flush(); err != nil {
+				return fmt.Errorf("write license %s: %w", pool, err)
+			}
+			pool = c.Pool
+		}
 		if c.Op == reconcile.OpGrant {
-			_, err = w.exec(`INSERT INTO assignments (pool, person_id, granted_at) VALUES (?, ?, ?)`, c.Pool, pid, w.now)
+			err = grant.add(c.Pool, pid, w.now)
 		} else {
 			_, err = w.exec(`UPDATE assignments SET revoked_at = ?, revoke_reason = ? WHERE pool = ? AND person_id = ? AND revoked_at IS NULL`,
 				w.now, c.Reason, c.Pool, pid)
@@ -264,14 +329,8 @@ func (w *writer) applyPlan(p *reconcile.Plan) error {
 			a.Revoked = append(a.Revoked, revokeAudit{Person: c.Person.Key, Reason: c.Reason})
 		}
 	}
-	for _, c := range p.Pools {
-		if c.Op != reconcile.OpDelete {
-			continue
-		}
-		if _, err := w.exec(`DELETE FROM pools WHERE name = ?`, c.Pool); err != nil {
-			return fmt.Errorf("delete pool %s: %w", c.Pool, err)
-		}
-		w.record("pool.delete", "pool", c.Pool, map[string]int{"seats": c.OldSeats}, nil)
+	if err := grant.flush(); err != nil {
+		return fmt.Errorf("write license %s: %w", pool, err)
 	}
 	return nil
 }
@@ -314,24 +373,45 @@ func (w *writer) applyPeople(changes []reconcile.PersonChange) error {
 		}
 		w.record("person.delete", "person", strconv.FormatInt(c.Person.ID, 10), personAudit{Profile: c.Profile, Key: c.Person.Key}, nil)
 	}
+	if err := w.writePeople(changes); err != nil {
+		return err
+	}
+	return w.linkIdentities(changes)
+}
+
+// writePeople writes the creates, updates, reactivations and
+// deactivations, in the plan's order. Creates are written a batch at a
+// time with the ids AUTOINCREMENT would give them one at a time; any other
+// statement on people writes the creates before it first.
+func (w *writer) writePeople(changes []reconcile.PersonChange) error {
+	create := newBatch(w.tx, `INSERT INTO people (id, match_key, user_name, email, given_name, family_name, display_name, title,
+		department, employee_number, manager, cost_center, active, created_at, updated_at) VALUES`,
+		`(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)`, "")
+	var next int64
 	for _, c := range changes {
+		if c.Op != reconcile.OpCreate {
+			if err := w.flushPeople(create.flush()); err != nil {
+				return err
+			}
+		}
 		id := strconv.FormatInt(c.Person.ID, 10)
 		var err error
 		switch c.Op {
 		case reconcile.OpCreate:
-			args := append([]any{c.Person.Key}, profileArgs(&c.Profile)...)
-			args = append(args, w.now, w.now)
-			var res sql.Result
-			res, err = w.exec(`INSERT INTO people (match_key, user_name, email, given_name, family_name, display_name, title,
-				department, employee_number, manager, cost_center, active, created_at, updated_at)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)`, args...)
-			if err == nil {
-				var pid int64
-				pid, err = res.LastInsertId()
-				w.newPeople[c.Person.Key] = pid
-				id = strconv.FormatInt(pid, 10)
-				w.record("person.create", "person", id, nil, personAudit{Profile: c.Profile, Key: c.Person.Key, Active: true, Identities: c.Link})
+			if next == 0 {
+				if next, err = w.nextID("people"); err != nil {
+					return err
+				}
 			}
+			pid := next
+			next++
+			args := append([]any{pid, c.Person.Key}, profileArgs(&c.Profile)...)
+			if err := w.flushPeople(create.addLabeled(c.Person.Key, append(args, w.now, w.now)...)); err != nil {
+				return err
+			}
+			w.newPeople[c.Person.Key] = pid
+			w.record("person.create", "person", strconv.FormatInt(pid, 10), nil,
+				personAudit{Profile: c.Profile, Key: c.Person.Key, Active: true, Identities: c.Link})
 		case reconcile.OpUpdate, reconcile.OpReactivate:
 			if len(c.Fields) > 0 || c.OldKey != "" || c.Op == reconcile.OpReactivate {
 				args := append([]any{c.Person.Key}, profileArgs(&c.Profile)...)
@@ -344,20 +424,42 @@ func (w *writer) applyPeople(changes []reconcile.PersonChange) error {
 			}
 			w.record("person."+string(c.Op), "person", id, fieldsBefore(c), fieldsAfter(c))
 		case reconcile.OpDeactivate:
-			_, err = w.exec(`UPDATE people SET active = 0, deactivated_at = ?, updated_at = ? WHERE id = ?`, w.now, w.now, c.Person.ID)
-			if err == nil && (len(c.Fields) > 0 || c.OldKey != "") {
-				// The sources still describe the person: keep the profile current.
-				args := append([]any{c.Person.Key}, profileArgs(&c.Profile)...)
-				_, err = w.exec(`UPDATE people SET match_key = ?, `+profileColumns+` WHERE id = ?`, append(args, c.Person.ID)...)
-			}
-			before, after := fieldsBefore(c), fieldsAfter(c)
-			before["active"], after["active"] = "true", "false"
-			w.record("person.deactivate", "person", id, before, after)
+			err = w.deactivate(c)
 		}
 		if err != nil {
 			return fmt.Errorf("%s person %s: %w", c.Op, c.Person.Key, err)
 		}
 	}
+	return w.flushPeople(create.flush())
+}
+
+// flushPeople names the person whose create failed in err, as a failed
+// create one at a time did.
+func (w *writer) flushPeople(err error) error {
+	var re *rowError
+	if errors.As(err, &re) {
+		return fmt.Errorf("%s person %s: %w", reconcile.OpCreate, re.Label, re.Err)
+	}
+	return err
+}
+
+// deactivate writes a deactivation.
+func (w *writer) deactivate(c reconcile.PersonChange) error {
+	_, err := w.exec(`UPDATE people SET active = 0, deactivated_at = ?, updated_at = ? WHERE id = ?`, w.now, w.now, c.Person.ID)
+	if err == nil && (len(c.Fields) > 0 || c.OldKey != "") {
+		// The sources still describe the person: keep the profile current.
+		args := append([]any{c.Person.Key}, profileArgs(&c.Profile)...)
+		_, err = w.exec(`UPDATE people SET match_key = ?, `+profileColumns+` WHERE id = ?`, append(args, c.Person.ID)...)
+	}
+	before, after := fieldsBefore(c), fieldsAfter(c)
+	before["active"], after["active"] = "true", "false"
+	w.record("person.deactivate", "person", strconv.FormatInt(c.Person.ID, 10), before, after)
+	return err
+}
+
+// linkIdentities writes the identities the plan links, a batch at a time.
+func (w *writer) linkIdentities(changes []reconcile.PersonChange) error {
+	link := newBatch(w.tx, `INSERT INTO identities (source, external_id, person_id) VALUES`, `(?, ?, ?)`, "")
 	for _, c := range changes {
 		if len(c.Link) == 0 {
 			continue
@@ -367,15 +469,23 @@ func (w *writer) applyPeople(changes []reconcile.PersonChange) error {
 			return err
 		}
 		for _, ref := range c.Link {
-			if _, err := w.exec(`INSERT INTO identities (source, external_id, person_id) VALUES (?, ?, ?)`, ref.Source, ref.ExternalID, pid); err != nil {
-				return fmt.Errorf("link identity %s/%s: %w", ref.Source, ref.ExternalID, err)
+			if err := link.addLabeled(ref.Source+"/"+ref.ExternalID, ref.Source, ref.ExternalID, pid); err != nil {
+				return linkError(err)
 			}
 			if c.Op != reconcile.OpCreate { // a create's event lists its identities
 				w.record("identity.link", "identity", ref.Source+":"+ref.ExternalID, nil, map[string]string{"person": c.Person.Key})
 			}
 		}
 	}
-	return nil
+	return linkError(link.flush())
+}
+
+func linkError(err error) error {
+	var re *rowError
+	if errors.As(err, &re) {
+		return fmt.Errorf("link identity %s: %w", re.Label, re.Err)
+	}
+	return err
 }
 
 func fieldsBefore(c reconcile.PersonChange) map[string]string {
@@ -439,10 +549,14 @@ func (w *writer) applyMirror(d *reconcile.MirrorDelta) error {
 	}
 	// Upserts before deletes, as Mirror.Update applies a delta fetch: a
 	// user or group that a delta both changes and deletes is gone.
+	users := newBatch(w.tx, mirrorUserInsert, mirrorUserRow, mirrorUserConflict)
 	for _, u := range d.UpsertUsers {
-		if err := w.upsertMirrorUser(d.Source, u); err != nil {
+		if err := users.add(mirrorUserArgs(d.Source, u)...); err != nil {
 			return err
 		}
+	}
+	if err := users.flush(); err != nil {
+		return err
 	}
 	for _, g := range d.UpsertGroups {
 		if _, err := w.exec(`INSERT INTO mirror_groups (source, external_id, name, description, hash) VALUES (?, ?, ?, ?, ?)
@@ -518,17 +632,24 @@ func fullAt(d *reconcile.MirrorDelta) any {
 	return nil
 }
 
-func (w *writer) upsertMirrorUser(source string, u *connectors.User) error {
-	_, err := w.exec(`INSERT INTO mirror_users (source, external_id, user_name, email, given_name, family_name, display_name,
-		title, department, employee_number, manager, cost_center, status, email_key, name_key, hash)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT(source, external_id) DO UPDATE SET user_name = excluded.user_name, email = excluded.email,
+const (
+	mirrorUserInsert = `INSERT INTO mirror_users (source, external_id, user_name, email, given_name, family_name, display_name,
+		title, department, employee_number, manager, cost_center, status, email_key, name_key, hash) VALUES`
+	mirrorUserRow      = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	mirrorUserConflict = `ON CONFLICT(source, external_id) DO UPDATE SET user_name = excluded.user_name, email = excluded.email,
 		given_name = excluded.given_name, family_name = excluded.family_name, display_name = excluded.display_name,
 		title = excluded.title, department = excluded.department, employee_number = excluded.employee_number,
 		manager = excluded.manager, cost_center = excluded.cost_center, status = excluded.status,
-		email_key = excluded.email_key, name_key = excluded.name_key, hash = excluded.hash`,
-		source, u.ExternalID, u.UserName, u.Email, u.GivenName, u.FamilyName, u.DisplayName, u.Title, u.Department,
+		email_key = excluded.email_key, name_key = excluded.name_key, hash = excluded.hash`
+)
+
+func mirrorUserArgs(source string, u *connectors.User) []any {
+	return []any{source, u.ExternalID, u.UserName, u.Email, u.GivenName, u.FamilyName, u.DisplayName, u.Title, u.Department,
 		u.EmployeeNumber, u.Manager, u.CostCenter, string(u.Status),
-		reconcile.MatchKey("email", u), reconcile.MatchKey("user_name", u), reconcile.UserHash(u))
+		reconcile.MatchKey("email", u), reconcile.MatchKey("user_name", u), reconcile.UserHash(u)}
+}
+
+func (w *writer) upsertMirrorUser(source string, u *connectors.User) error {
+	_, err := w.exec(mirrorUserInsert+" "+mirrorUserRow+" "+mirrorUserConflict, mirrorUserArgs(source, u)...)
 	return err
 }

@@ -164,6 +164,11 @@ func (df *differ) people() {
 			break
 		}
 	}
+	if len(s.People) == 0 && len(df.p.People) == 0 {
+		// A first import: (nearly) everyone is created. Growing the slice
+		// by appends would hold up to twice the plan's people at once.
+		df.p.People = make([]PersonChange, 0, len(keys))
+	}
 	for _, key := range keys {
 		dp := d.People[key]
 		ref, exists := df.target[key]
@@ -205,7 +210,14 @@ func (df *differ) people() {
 			df.p.People = append(df.p.People, c)
 		}
 	}
-	// People no source describes any more.
+	if len(df.p.People) == 0 {
+		df.p.People = nil // as without the capacity above
+	}
+	df.undescribed(claimed)
+}
+
+// undescribed plans the people no source describes any more.
+func (df *differ) undescribed(claimed map[int64]bool) {
 	for _, key := range sortedKeys(df.byKey) {
 		per := df.byKey[key]
 		if claimed[per.ID] {
@@ -282,13 +294,28 @@ func (df *differ) members() {
 			deletedGroups[c.Group] = true
 		}
 	}
+	if len(s.Members) == 0 && len(df.p.Members) == 0 {
+		// A first import: every desired membership is added.
+		n := 0
+		for _, dg := range d.Groups {
+			n += len(dg.Members)
+		}
+		if n > 0 {
+			df.p.Members = make([]MemberChange, 0, n)
+		}
+	}
 	for _, ref := range sortedGroupRefs(d.Groups) {
 		dg := d.Groups[ref]
 		mg := &MemberGroup{Ref: ref, Name: dg.Name}
-		want := make(map[int64]struct{}, len(dg.Members))
 		var have map[int64]struct{}
 		if g := s.Groups[ref]; g != nil {
 			have = s.Members[g.ID]
+		}
+		// want is needed only to find the members to remove: a group with
+		// no members yet (every group of a first import) needs none.
+		var want map[int64]struct{}
+		if len(have) > 0 {
+			want = make(map[int64]struct{}, len(dg.Members))
 		}
 		for _, key := range dg.Members {
 			t := df.target[key]
@@ -296,7 +323,9 @@ func (df *differ) members() {
 				df.p.Members = append(df.p.Members, MemberChange{Op: OpAdd, Group: mg, Person: t})
 				continue
 			}
-			want[t.ID] = struct{}{}
+			if want != nil {
+				want[t.ID] = struct{}{}
+			}
 			if _, ok := have[t.ID]; !ok {
 				df.p.Members = append(df.p.Members, MemberChange{Op: OpAdd, Group: mg, Person: t})
 			}

@@ -1,0 +1,211 @@
+package directory
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/learnsync/learnsync/reconcile"
+)
+
+// batchRows is how many rows one multi-row INSERT writes. Each statement
+// costs a few cgo calls and a bind per value, whatever its size: a first
+// import of 100,000 people writes some 800,000 rows, and one statement a
+// row spent more time crossing into SQLite than SQLite spent writing. A
+// few hundred rows a statement take most of that away while the bound
+// values stay far below SQLite's limit (32,766).
+const batchRows = 200
+
+// rowBatch collects the rows of one INSERT and writes them batchRows at a
+// time, as one prepared statement. The rows are written in the order they
+// were added, so ids that AUTOINCREMENT assigns come out as they would one
+// row at a time; a caller that runs another statement on the same table
+// flushes first, so that the statements still run in the plan's order.
+type rowBatch struct {
+	t *tx
+	// head is the statement up to VALUES, tail what follows the rows (an
+	// ON CONFLICT clause, or "").
+	head, row, tail string
+	cols            int
+	args            []any
+	labels          []string
+	// full is the statement for batchRows rows.
+	full string
+}
+
+// newBatch returns a batch for head ("INSERT INTO t (a, b) VALUES"), rows
+// of the form row ("(?, ?)") and tail.
+func newBatch(t *tx, head, row, tail string) *rowBatch {
+	return &rowBatch{t: t, head: head, row: row, tail: tail, cols: strings.Count(row, "?")}
+}
+
+// rowError is a batch's failure, found again one row at a time: Label is
+// what the failing row was added with.
+type rowError struct {
+	Label string
+	Err   error
+}
+
+func (e *rowError) Error() string { return e.Err.Error() }
+func (e *rowError) Unwrap() error { return e.Err }
+
+// add queues one row (len(args) must be the row's number of ?s) and writes
+// the batch when it is full.
+func (b *rowBatch) add(args ...any) error { return b.addLabeled("", args...) }
+
+// addLabeled is add with a label for the row's *rowError.
+func (b *rowBatch) addLabeled(label string, args ...any) error {
+	if len(args) != b.cols {
+		return fmt.Errorf("batch row has %d values, want %d", len(args), b.cols)
+	}
+	b.labels = append(b.labels, label)
+	b.args = append(b.args, args...)
+	if len(b.args) >= batchRows*b.cols {
+		return b.flush()
+	}
+	return nil
+}
+
+// pending is the number of rows queued.
+func (b *rowBatch) pending() int { return len(b.args) / b.cols }
+
+// flush writes the queued rows.
+func (b *rowBatch) flush() error {
+	n := b.pending()
+	if n == 0 {
+		return nil
+	}
+	q := b.full
+	if n != batchRows || q == "" {
+		q = b.query(n)
+		if n == batchRows {
+			b.full = q
+		}
+	}
+	_, err := b.t.exec(q, b.args...)
+	if err != nil {
+		// The failed statement changed nothing: find the row that fails
+		// (the rows before it are written, as one at a time).
+		err = b.oneByOne()
+	}
+	clear(b.args)
+	b.args, b.labels = b.args[:0], b.labels[:0]
+	return err
+}
+
+// oneByOne writes the queued rows one statement each and returns the first
+// failure as a *rowError.
+func (b *rowBatch) oneByOne() error {
+	q := b.query(1)
+	for i, label := range b.labels {
+		if _, err := b.t.exec(q, b.args[i*b.cols:(i+1)*b.cols]...); err != nil {
+			return &rowError{Label: label, Err: err}
+		}
+	}
+	return nil
+}
+
+func (b *rowBatch) query(n int) string {
+	var s strings.Builder
+	s.Grow(len(b.head) + n*(len(b.row)+2) + len(b.tail) + 2)
+	s.WriteString(b.head)
+	s.WriteByte(' ')
+	for i := range n {
+		if i > 0 {
+			s.WriteString(", ")
+		}
+		s.WriteString(b.row)
+	}
+	if b.tail != "" {
+		s.WriteByte(' ')
+		s.WriteString(b.tail)
+	}
+	return s.String()
+}
+
+// nextID returns the id AUTOINCREMENT gives the next row of table: one more
+// than the largest it ever gave or than any row's. Rows inserted with
+// explicit ids from there on get exactly the ids they would have got one
+// INSERT at a time, and SQLite moves the table's sequence past them.
+func (t *tx) nextID(table string) (int64, error) {
+	var next int64
+	err := t.QueryRowContext(t.ctx, `SELECT max(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = ?), 0),
+		COALESCE((SELECT max(id) FROM `+table+`), 0)) + 1`, table).Scan(&next)
+	if err != nil {
+		return 0, fmt.Errorf("next id of %s: %w", table, err)
+	}
+	return next, nil
+}
+
+// bulkRows is the size of a plan from which a commit is a bulk load: the
+// secondary indexes of the tables it fills from empty are built after the
+// rows are in. (A larger page cache for the transaction saved another 10 %
+// of CPU on a first import, but then a commit writes its WAL only at
+// COMMIT, and the crash test can no longer tell a kill inside a commit.)
+const bulkRows = 10_000
+
+// bulkTables are the tables whose indexes a bulk load may build after it.
+var bulkTables = []string{"people", "identities", "memberships", "assignments", "mirror_users"}
+
+// isBulk says whether c is large enough for a bulk load.
+func isBulk(c *reconcile.Commit) bool {
+	n := 0
+	if c.Plan != nil {
+		n += len(c.Plan.People) + len(c.Plan.Members) + len(c.Plan.Licenses)
+	}
+	for _, d := range c.Mirrors {
+		n += len(d.UpsertUsers)
+	}
+	return n >= bulkRows
+}
+
+// bulkLoad is what a bulk load changed in its transaction, to be undone by
+// finish before the commit.
+type bulkLoad struct {
+	t *tx
+	// indexes holds the statements that create the dropped indexes, exactly
+	// as the schema has them.
+	indexes []string
+}
+
+// startBulk drops the secondary indexes (not the unique ones: they are
+// constraints) of the empty bulkTables. The DDL is part of the transaction:
+// a crash leaves the directory with its indexes, as before the run.
+func (t *tx) startBulk() (*bulkLoad, error) {
+	b := &bulkLoad{t: t}
+	for _, table := range bulkTables {
+		var empty bool
+		if err := t.QueryRowContext(t.ctx, `SELECT NOT EXISTS (SELECT 1 FROM `+table+`)`).Scan(&empty); err != nil {
+			return nil, fmt.Errorf("bulk load: %w", err)
+		}
+		if !empty {
+			continue
+		}
+		var name, sql string
+		var names []string
+		err := eachRow(t.ctx, t.Tx, "bulk load", `SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL AND sql NOT LIKE 'CREATE UNIQUE %' ORDER BY name`,
+			[]any{table}, []any{&name, &sql}, func() error {
+				names, b.indexes = append(names, name), append(b.indexes, sql)
+				return nil
+			})
+		if err != nil {
+			return nil, err
+		}
+		for _, name := range names {
+			if _, err := t.ExecContext(t.ctx, `DROP INDEX "`+name+`"`); err != nil {
+				return nil, fmt.Errorf("bulk load: drop index %s: %w", name, err)
+			}
+		}
+	}
+	return b, nil
+}
+
+// finish builds the dropped indexes again.
+func (b *bulkLoad) finish() error {
+	for _, sql := range b.indexes {
+		if _, err := b.t.ExecContext(b.t.ctx, sql); err != nil {
+			return fmt.Errorf("bulk load: build index: %w", err)
+		}
+	}
+	b.indexes = nil
+	return nil
+}
