@@ -100,6 +100,8 @@ type writer struct {
 	// ids of people and groups created in this transaction.
 	newPeople map[string]int64
 	groupIDs  map[reconcile.GroupRef]int64
+	// touched are the rows whose read-view lastModified the plan moves.
+	touched *touched
 }
 
 // record writes an audit event, batchRows at a time (flushAudit writes the
@@ -210,6 +212,7 @@ func (w *writer) personID(ref reconcile.PersonRef) (int64, error) {
 
 func (w *writer) applyPlan(p *reconcile.Plan) error {
 	w.newPeople = make(map[string]int64)
+	w.touched = newTouched()
 	w.members = make(map[string]*memberAudit)
 	w.seats = make(map[string]*seatAudit)
 	if err := w.loadGroupIDs(); err != nil {
@@ -248,7 +251,7 @@ func (w *writer) applyPlan(p *reconcile.Plan) error {
 		}
 		w.record("pool.delete", "pool", c.Pool, map[string]int{"seats": c.OldSeats}, nil)
 	}
-	return nil
+	return w.stamp()
 }
 
 // applyMembers writes the membership changes, the additions a batch at a
@@ -264,6 +267,8 @@ func (w *writer) applyMembers(changes []reconcile.MemberChange) error {
 		if err != nil {
 			return err
 		}
+		w.touched.person(pid)
+		w.touched.group(gid)
 		if c.Op == reconcile.OpRemove {
 			err = add.flush()
 			if err == nil {
@@ -303,6 +308,7 @@ func (w *writer) applyLicenses(changes []reconcile.LicenseChange) error {
 		if err != nil {
 			return err
 		}
+		w.touched.person(pid)
 		if c.Pool != pool || c.Op != reconcile.OpGrant {
 			if err := grant.flush(); err != nil {
 				return fmt.Errorf("write license %s: %w", pool, err)
@@ -410,6 +416,7 @@ func (w *writer) writePeople(changes []reconcile.PersonChange) error {
 				return err
 			}
 			w.newPeople[c.Person.Key] = pid
+			w.touched.newPeople[pid] = true
 			w.record("person.create", "person", strconv.FormatInt(pid, 10), nil,
 				personAudit{Profile: c.Profile, Key: c.Person.Key, Active: true, Identities: c.Link})
 		case reconcile.OpUpdate, reconcile.OpReactivate:
@@ -519,6 +526,7 @@ func (w *writer) applyGroups(changes []reconcile.GroupChange) error {
 				return err
 			}
 			w.groupIDs[c.Group] = id
+			w.touched.newGroups[id] = true
 			w.record("group.create", "group", strconv.FormatInt(id, 10), nil, map[string]string{"group": obj, "name": c.Name, "description": c.Description})
 		case reconcile.OpUpdate:
 			if _, err := w.exec(`UPDATE groups SET name = ?, description = ?, updated_at = ? WHERE id = ?`, c.Name, c.Description, w.now, c.ID); err != nil {

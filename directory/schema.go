@@ -192,12 +192,11 @@ CREATE TABLE mirror_changes (
 CREATE INDEX mirror_changes_source ON mirror_changes(source, seq);
 `,
 	// 6: the SCIM read view (scimread.go). touched_at is when a person's
-	// groups or seats, or a group's members, last changed (a membership has
-	// no time of its own: SQLite's clock stamps it; a seat's own times are
-	// used; it only moves forward, and a row is written only when it
-	// does); meta.lastModified is the later of it and updated_at. Indexes
-	// for the lookups applications make: userName and email
-	// case-insensitively, and what changed since.
+	// groups or seats, or a group's members, last changed, stamped by the
+	// commit that changes them (touched.go; it only moves forward);
+	// meta.lastModified is the later of it and updated_at. Indexes for the
+	// lookups applications make: userName and email case-insensitively, and
+	// what changed since.
 	`
 ALTER TABLE people ADD COLUMN touched_at TIMESTAMP;
 ALTER TABLE groups ADD COLUMN touched_at TIMESTAMP;
@@ -205,25 +204,5 @@ CREATE INDEX people_user_name_nocase ON people(user_name COLLATE NOCASE);
 CREATE INDEX people_email_nocase ON people(email COLLATE NOCASE);
 CREATE INDEX people_modified ON people(max(updated_at, coalesce(touched_at, updated_at)));
 CREATE INDEX groups_modified ON groups(max(updated_at, coalesce(touched_at, updated_at)));
-CREATE TRIGGER memberships_added AFTER INSERT ON memberships BEGIN
-	UPDATE people SET touched_at = strftime('%Y-%m-%d %H:%M:%f+00:00', 'now')
-		WHERE id = NEW.person_id AND coalesce(touched_at, '') < strftime('%Y-%m-%d %H:%M:%f+00:00', 'now');
-	UPDATE groups SET touched_at = strftime('%Y-%m-%d %H:%M:%f+00:00', 'now')
-		WHERE id = NEW.group_id AND coalesce(touched_at, '') < strftime('%Y-%m-%d %H:%M:%f+00:00', 'now');
-END;
-CREATE TRIGGER memberships_removed AFTER DELETE ON memberships BEGIN
-	UPDATE people SET touched_at = strftime('%Y-%m-%d %H:%M:%f+00:00', 'now')
-		WHERE id = OLD.person_id AND coalesce(touched_at, '') < strftime('%Y-%m-%d %H:%M:%f+00:00', 'now');
-	UPDATE groups SET touched_at = strftime('%Y-%m-%d %H:%M:%f+00:00', 'now')
-		WHERE id = OLD.group_id AND coalesce(touched_at, '') < strftime('%Y-%m-%d %H:%M:%f+00:00', 'now');
-END;
-CREATE TRIGGER assignments_granted AFTER INSERT ON assignments BEGIN
-	UPDATE people SET touched_at = NEW.granted_at
-		WHERE id = NEW.person_id AND coalesce(touched_at, '') < NEW.granted_at;
-END;
-CREATE TRIGGER assignments_revoked AFTER UPDATE OF revoked_at ON assignments WHEN NEW.revoked_at IS NOT NULL BEGIN
-	UPDATE people SET touched_at = NEW.revoked_at
-		WHERE id = NEW.person_id AND coalesce(touched_at, '') < NEW.revoked_at;
-END;
 `,
 }

@@ -18,6 +18,13 @@ import (
 // groups, one pool.
 func readStore(t testing.TB) *Store {
 	t.Helper()
+	s, _, _ := readDir(t)
+	return s
+}
+
+// readDir is readStore with the engine that filled it and its source.
+func readDir(t testing.TB) (*Store, *reconcile.Engine, *fakeSource) {
+	t.Helper()
 	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "d.db"), Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -39,7 +46,7 @@ func readStore(t testing.TB) *Store {
 	if out, err := e.Run(t.Context(), reconcile.RunOptions{}); err != nil || !out.Applied {
 		t.Fatalf("run: %+v, %v", out, err)
 	}
-	return s
+	return s, e, hr
 }
 
 // The lookups applications make are index searches, not scans.
@@ -93,32 +100,48 @@ func queryPlan(t *testing.T, s *Store, query string, args []any) string {
 	return strings.Join(out, "; ")
 }
 
-// lastModified moves with a person's seats and groups, not only the profile.
-func TestReadLastModifiedTriggers(t *testing.T) {
-	s := readStore(t)
-	page, err := s.ReadUsers(t.Context(), scim.ReadQuery{Limit: 10})
-	if err != nil || page.Total != 2 { // c was never active: not created
-		t.Fatalf("read: %+v, %v", page, err)
-	}
-	before := map[int64]time.Time{}
-	for _, u := range page.Users {
-		if u.Modified.Before(u.Created) || u.Created.IsZero() {
-			t.Errorf("%s: created %v, modified %v", u.UserName, u.Created, u.Modified)
+// lastModified moves with a person's seats and groups, not only the
+// profile: the commit that changes them stamps them.
+func TestReadLastModifiedMoves(t *testing.T) {
+	s, e, hr := readDir(t)
+	read := func() map[int64]time.Time {
+		page, err := s.ReadUsers(t.Context(), scim.ReadQuery{Limit: 10})
+		if err != nil || page.Total != 2 { // c was never active: not created
+			t.Fatalf("read: %+v, %v", page, err)
 		}
-		before[u.ID] = u.Modified
+		out := map[int64]time.Time{}
+		for _, u := range page.Users {
+			if u.Modified.Before(u.Created) || u.Created.IsZero() {
+				t.Errorf("%s: created %v, modified %v", u.UserName, u.Created, u.Modified)
+			}
+			out[u.ID] = u.Modified
+		}
+		return out
 	}
-	time.Sleep(3 * time.Millisecond)
-	var b int64
-	if err := s.db.QueryRow(`SELECT id FROM people WHERE user_name = 'b'`).Scan(&b); err != nil {
+	var a, b int64
+	if err := s.db.QueryRow(`SELECT (SELECT id FROM people WHERE user_name = 'a'), (SELECT id FROM people WHERE user_name = 'b')`).Scan(&a, &b); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.db.Exec(`DELETE FROM memberships WHERE person_id = ? AND group_id = (SELECT id FROM groups WHERE name = 'Staff')`, b); err != nil {
-		t.Fatal(err)
-	}
-	page, _ = s.ReadUsers(t.Context(), scim.ReadQuery{Limit: 10})
-	for _, u := range page.Users {
-		if moved := u.Modified.After(before[u.ID]); moved != (u.ID == b) {
-			t.Errorf("%s: lastModified %v → %v", u.UserName, before[u.ID], u.Modified)
+	for _, step := range []struct {
+		what    string
+		members map[string][]string
+		moved   int64
+	}{
+		{"b leaves Staff", map[string][]string{"g1": {"u1", "u2"}}, b},
+		{"a leaves Learners and loses the pro seat", map[string][]string{"g1": {"u2"}}, a},
+	} {
+		before := read()
+		time.Sleep(3 * time.Millisecond)
+		r := *hr.result
+		r.Members = step.members
+		hr.result = &r
+		if out, err := e.Run(t.Context(), reconcile.RunOptions{}); err != nil || !out.Applied {
+			t.Fatalf("%s: run: %+v, %v", step.what, out, err)
+		}
+		for id, at := range read() {
+			if moved := at.After(before[id]); moved != (id == step.moved) {
+				t.Errorf("%s: person %d's lastModified %v → %v", step.what, id, before[id], at)
+			}
 		}
 	}
 }
