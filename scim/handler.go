@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/learnsync/learnsync/connectors"
+	"github.com/learnsync/learnsync/internal/httplog"
 )
 
 // Source is one scim source the handler serves.
@@ -115,26 +116,6 @@ type request struct {
 	base     string // the source's base URL
 }
 
-// statusWriter remembers the status sent.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (s *statusWriter) WriteHeader(code int) {
-	if s.status == 0 {
-		s.status = code
-	}
-	s.ResponseWriter.WriteHeader(code)
-}
-
-func (s *statusWriter) Write(b []byte) (int, error) {
-	if s.status == 0 {
-		s.status = http.StatusOK
-	}
-	return s.ResponseWriter.Write(b)
-}
-
 // ServeHTTP routes, authenticates, limits and serves a request. A panic
 // becomes a 500 SCIM error and a log line.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -145,13 +126,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // a log line, and hands the status sent and the time taken to finish.
 func serveGuarded(log *slog.Logger, w http.ResponseWriter, r *http.Request, serve func(*request), finish func(*request, int, time.Duration)) {
 	start := time.Now()
-	sw := &statusWriter{ResponseWriter: w}
+	sw := &httplog.StatusWriter{ResponseWriter: w}
 	req := &request{w: sw, r: r}
 	defer func() {
 		if p := recover(); p != nil {
 			answerPanic(log, sw, r, p)
 		}
-		finish(req, sw.status, time.Since(start))
+		finish(req, sw.Status, time.Since(start))
 	}()
 	serve(req)
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/learnsync/learnsync/connectors"
+	"github.com/learnsync/learnsync/internal/httplog"
 	"github.com/learnsync/learnsync/scim/filter"
 )
 
@@ -172,9 +173,9 @@ func (h *ReadHandler) serve(req *request) {
 
 // answerPanic logs a recovered panic and answers 500 unless an answer was
 // started.
-func answerPanic(log *slog.Logger, sw *statusWriter, r *http.Request, p any) {
+func answerPanic(log *slog.Logger, sw *httplog.StatusWriter, r *http.Request, p any) {
 	log.Error("scim request panicked", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-	if sw.status == 0 {
+	if sw.Status == 0 {
 		writeError(sw, &Error{Status: http.StatusInternalServerError, Detail: "internal error"})
 	}
 }

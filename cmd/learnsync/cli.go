@@ -385,7 +385,7 @@ blocked by a safety limit, 4 a source failed (the plan treats it as frozen).`,
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
-	cmd.Flags().BoolVar(&full, "full", false, "fetch every source fully instead of incrementally")
+	cmd.Flags().BoolVar(&full, "full", false, "fetch every source fully and plan the whole directory")
 	return cmd
 }
 

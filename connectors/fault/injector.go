@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/learnsync/learnsync/internal/httplog"
 )
 
 // Handler is what a fake IdP supplies to the Injector: the name of a
@@ -186,23 +188,23 @@ func (in *Injector) Serve(h Handler) http.Handler {
 			ep = h.Endpoint(r)
 		}
 		e, f := in.arrive(ep, r)
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &httplog.StatusWriter{ResponseWriter: w}
 		if f == nil {
 			h.Answer(sw, r)
 		} else {
 			h.give(sw, r, f)
 		}
-		in.answered(e, sw.status)
+		in.answered(e, sw.Status)
 	})
 }
 
 // give answers r with the fault f.
-func (h Handler) give(w *statusWriter, r *http.Request, f *Fault) {
+func (h Handler) give(w *httplog.StatusWriter, r *http.Request, f *Fault) {
 	if f.Delay > 0 && !f.Stall && !wait(r, f.Delay) {
 		return
 	}
 	if f.Reset {
-		w.status = -1
+		w.Status = -1
 		reset(w.ResponseWriter)
 		return
 	}
@@ -277,26 +279,3 @@ func reset(w http.ResponseWriter) {
 	}
 	panic(http.ErrAbortHandler)
 }
-
-// statusWriter keeps the status of an answer for the log.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController reach the connection.
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
