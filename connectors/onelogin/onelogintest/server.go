@@ -296,13 +296,6 @@ func (s *Server) SpendRate(n int) {
 	s.used = min(s.used+n, s.rateLimit)
 }
 
-// SetMaxPageSize sets the largest `limit` the v2 lists honour (default 100).
-func (s *Server) SetMaxPageSize(n int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.maxPage = n
-}
-
 // SetGroupPageSize sets the page size of the v1 groups list (default 50).
 func (s *Server) SetGroupPageSize(n int) {
 	s.mu.Lock()
