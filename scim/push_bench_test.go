@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -45,16 +44,19 @@ func benchCreates(b *testing.B, clients int) {
 	tr := &http.Transport{MaxIdleConnsPerHost: clients}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
-	var next atomic.Int64
+	next := make(chan int, b.N)
+	for i := range b.N {
+		next <- i
+	}
+	close(next)
 	took := make([][]time.Duration, clients)
 	errs := make(chan error, clients)
-	n := int64(b.N)
 	b.ResetTimer()
 	start := time.Now()
 	var wg sync.WaitGroup
 	for c := range clients {
 		wg.Go(func() {
-			for i := next.Add(1); i <= n; i = next.Add(1) {
+			for i := range next {
 				d, err := postUser(client, srv.URL, fmt.Sprintf("load%07d@example.com", i))
 				if err != nil {
 					errs <- err

@@ -122,16 +122,12 @@ func TestSCIMPushLoad(t *testing.T) {
 		t.Skip("load test")
 	}
 	c := newCLI(t)
+	// Safety limits off: the deletions must not block a run.
 	c.write("learnsync.yaml", fmt.Sprintf(`
+sources: [{name: load-push, type: scim, config: {token: %s, reconcile_delay: 20ms}}]
 directory: {dsn: learnsync.db}
-sources:
-  - name: load-push
-    type: scim
-    config: {token: %s, reconcile_delay: 20ms}
 safety: {max_deactivations: 0, max_deactivation_percent: 0}
-server:
-  listen: 127.0.0.1:0
-  public: {listen: 127.0.0.1:0}
+server: {listen: "127.0.0.1:0", public: {listen: "127.0.0.1:0"}}
 `, loadToken))
 	p := startService(t, c.dir, "run", "--config", c.path("learnsync.yaml"))
 	m := regexp.MustCompile(`addr=(\S+)`).FindStringSubmatch(p.waitLog(`msg="public endpoint started"`, 10*time.Second))
