@@ -61,7 +61,8 @@ type Handler struct {
 	opts    Options
 	log     *slog.Logger
 	sources atomic.Pointer[map[string]*source]
-	mu      sync.Mutex // serialises SetSources
+	mu      sync.Mutex    // serialises SetSources
+	writing chan struct{} // a token of 1: the write transaction in progress (see update)
 }
 
 // source is a served source with its token's digest and rate budget.
@@ -73,7 +74,7 @@ type source struct {
 
 // NewHandler returns a handler for sources.
 func NewHandler(opts Options, sources []Source) *Handler {
-	h := &Handler{opts: opts, log: opts.Logger}
+	h := &Handler{opts: opts, log: opts.Logger, writing: make(chan struct{}, 1)}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
