@@ -107,6 +107,9 @@ func TestOpenCreatesPrivateWALDatabase(t *testing.T) {
 	}
 	pragma(t, s, "journal_mode", "wal")
 	pragma(t, s, "foreign_keys", "1")
+	// FULL: a commit is fsynced before it is reported (an acknowledged SCIM
+	// write survives a power loss).
+	pragma(t, s, "synchronous", "2")
 	if v, err := s.SchemaVersion(ctx); err != nil || v != SchemaLatest() {
 		t.Errorf("SchemaVersion = %d, %v; want %d", v, err, SchemaLatest())
 	}
