@@ -49,8 +49,8 @@ type Row struct {
 	// Fetch, Plan and Apply split Took by stage ("fetch=", "plan=",
 	// "apply="); empty in rows measured before the run logged them.
 	Fetch, Plan, Apply string
-	When             string // RFC 3339
-	Load             string // the machine's 1-minute load average before the run
+	When               string // RFC 3339
+	Load               string // the machine's 1-minute load average before the run
 }
 
 // loadAvg reads the 1-minute load average ("" where there is none).
