@@ -115,7 +115,7 @@ func (e *Engine) Run(ctx context.Context, opts RunOptions) (*Outcome, error) {
 	var in *inputs
 	if why == "" {
 		// Fetch first: only the fetches say what the run must read.
-		fetches := e.fetchAll(ctx, cursors, opts)
+		fetches := c.fetchAll(ctx, cursors)
 		out, fallback, err := c.incremental(ctx, fetches)
 		if err != nil || fallback == "" {
 			return out, err
@@ -130,8 +130,13 @@ func (e *Engine) Run(ctx context.Context, opts RunOptions) (*Outcome, error) {
 	if in.err != nil {
 		return nil, in.err
 	}
-	// Nothing of a run goes on once it returns, the directory read included.
-	defer in.state.wait()
+	// Nothing of a run goes on once it returns, the directory read included
+	// (plan drops it once done with it).
+	defer func() {
+		if in.state != nil {
+			in.state.wait()
+		}
+	}()
 	c.applyFetches(in)
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
@@ -203,5 +208,7 @@ func (e *Engine) logRun(log *slog.Logger, r *Run) {
 	if r.Error != "" {
 		attrs = append(attrs, "reason", r.Error)
 	}
+	attrs = append(attrs, "fetch", r.FetchTook.Round(time.Millisecond), "plan", r.PlanTook.Round(time.Millisecond),
+		"apply", r.ApplyTook.Round(time.Millisecond))
 	log.Log(context.Background(), level, "run finished", attrs...)
 }

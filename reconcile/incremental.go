@@ -145,6 +145,12 @@ func (c *cycle) incremental(ctx context.Context, fetches []fetched) (*Outcome, s
 	if why != "" || err != nil {
 		return nil, why, err
 	}
+	// No fallback now: the fetched results (for a source that reads whole,
+	// the whole of it) may go before the commit.
+	for i := range fetches {
+		fetches[i].result = nil
+	}
+	c.planDone()
 	c.run.Reconcile = ModeIncremental
 	for _, f := range fetches {
 		c.run.Sources = append(c.run.Sources, sc.sourceRun(f))
@@ -178,6 +184,7 @@ func (c *cycle) unchanged(ctx context.Context, fetches []fetched) (*Outcome, err
 	c.planned = &Plan{ActiveBefore: active}
 	out := &Outcome{Run: run, Plan: c.planned, NoChange: true}
 	run.EndedAt = c.e.now()
+	run.PlanTook = run.EndedAt.Sub(c.fetchedAt)
 	if !c.opts.DryRun {
 		c.e.logRun(c.log, run)
 	}

@@ -85,6 +85,15 @@ type Run struct {
 	FullReason string `json:"full_reason,omitempty"`
 	// Plan is kept for blocked runs, so an admin can see what was refused.
 	Plan *Plan `json:"plan,omitempty"`
+	// FetchTook, PlanTook and ApplyTook split the run's duration: fetching
+	// and parsing until every fetch is in; from then until the plan is
+	// computed (mirror update or scoping, loads, Desire, Diff); the commit
+	// (zero for a run that commits nothing). Their sum is at most
+	// EndedAt - StartedAt. They are logged, not stored: a run read
+	// back from the directory has them zero.
+	FetchTook time.Duration `json:"fetch_ns,omitempty"`
+	PlanTook  time.Duration `json:"plan_ns,omitempty"`
+	ApplyTook time.Duration `json:"apply_ns,omitempty"`
 }
 
 // Fetched reports whether the run fetched the source (successfully or

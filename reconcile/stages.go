@@ -29,6 +29,9 @@ type cycle struct {
 	// Set by plan.
 	planned *Plan
 
+	// fetchedAt is when every fetch was in (the run's clock).
+	fetchedAt time.Time
+
 	// marks are the directory's marks before the run (nil: none, or a
 	// store that keeps none).
 	marks *Marks
@@ -86,7 +89,7 @@ func (c *cycle) fetchAndLoad(ctx context.Context, cursors map[string]string) *in
 	store := c.e.Store
 	in := &inputs{state: async(func() (*State, error) { return store.LoadState(ctx) })}
 	mirrors := async(func() (map[string]*Mirror, error) { return store.LoadMirrors(ctx) })
-	in.fetches = c.e.fetchAll(ctx, cursors, c.opts)
+	in.fetches = c.fetchAll(ctx, cursors)
 	in.mirrors, in.err = mirrors.wait()
 	if in.err != nil {
 		in.state.wait()
@@ -106,11 +109,28 @@ func (c *cycle) load(ctx context.Context, fetches []fetched) *inputs {
 	return in
 }
 
+// fetchAll fetches every source and notes when the fetches are all in: the
+// end of the run's fetch stage.
+func (c *cycle) fetchAll(ctx context.Context, cursors map[string]string) []fetched {
+	fetches := c.e.fetchAll(ctx, cursors, c.opts)
+	c.fetchedAt = c.e.now()
+	c.run.FetchTook = c.fetchedAt.Sub(c.now)
+	return fetches
+}
+
+// planDone notes that the plan is computed: the end of the run's plan stage.
+func (c *cycle) planDone() {
+	c.run.PlanTook = c.e.now().Sub(c.fetchedAt)
+}
+
 // applyFetches applies each successful fetch to its source's mirror and
 // records what happened to every source. A failed fetch freezes its source:
-// its result is dropped entirely, its mirror and cursor stay.
+// its result is dropped entirely, its mirror and cursor stay. The fetched
+// results are dropped once applied: the mirrors hold what the run needs.
 func (c *cycle) applyFetches(in *inputs) {
-	for _, f := range in.fetches {
+	defer func() { in.fetches = nil }()
+	for i, f := range in.fetches {
+		in.fetches[i].result = nil
 		sr := SourceRun{Name: f.name, Mode: f.mode, Duration: f.took}
 		switch {
 		case f.mode == "":
@@ -157,8 +177,12 @@ func (c *cycle) plan(in *inputs) error {
 	}
 	c.problems = append(c.problems, desired.Problems...)
 	c.planned = Diff(desired, state)
+	// The plan is all the rest of the run needs: the mirrors, the desired
+	// state and the directory read may go before the commit.
+	in.mirrors, in.state = nil, nil
 	c.run.Summary = c.planned.Summary()
 	c.run.Problems = c.e.capProblems(c.problems)
+	c.planDone()
 	return nil
 }
 
@@ -199,6 +223,7 @@ func (c *cycle) record(ctx context.Context, out *Outcome) (*Outcome, error) {
 	if c.opts.DryRun {
 		return out, nil
 	}
+	start := run.EndedAt
 	if run.Result == ResultBlocked || run.Result == ResultFailed {
 		if run.Result == ResultBlocked {
 			run.Plan = c.planned
@@ -213,6 +238,7 @@ func (c *cycle) record(ctx context.Context, out *Outcome) (*Outcome, error) {
 		Changes: c.consumed()}); err != nil {
 		return nil, fmt.Errorf("apply: %w", err)
 	}
+	run.ApplyTook = run.EndedAt.Sub(start)
 	out.Applied = true
 	e.logRun(c.log, run)
 	return out, nil

@@ -46,8 +46,11 @@ type Row struct {
 	Exit             int
 	Reconcile        string // incremental or full, when the run says
 	Took             string // the run's own duration ("took=")
-	When             string // RFC 3339
-	Load             string // the machine's 1-minute load average before the run
+	// Fetch, Plan and Apply split Took by stage ("fetch=", "plan=",
+	// "apply="); empty in rows measured before the run logged them.
+	Fetch, Plan, Apply string
+	When               string // RFC 3339
+	Load               string // the machine's 1-minute load average before the run
 }
 
 // loadAvg reads the 1-minute load average ("" where there is none).

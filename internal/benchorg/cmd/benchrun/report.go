@@ -12,7 +12,8 @@ import (
 )
 
 var csvHeader = []string{"users", "groups", "memberships", "scenario", "changed", "updated",
-	"wall_s", "user_s", "sys_s", "maxrss_kb", "file_bytes", "exit", "reconcile", "took", "when", "load1"}
+	"wall_s", "user_s", "sys_s", "maxrss_kb", "file_bytes", "exit", "reconcile", "took", "when", "load1",
+	"fetch", "plan", "apply"}
 
 var scenarioOrder = []string{scSHA, scImport, scNoChange, scOnePct, scFull, scChanges}
 
@@ -26,7 +27,7 @@ func writeCSV(path string, rows []Row) error {
 	for _, r := range rows {
 		w.Write([]string{itoa(r.Users), itoa(r.Groups), itoa(r.Memberships), r.Scenario, itoa(r.Changed), itoa(r.Updated),
 			ftoa(r.Wall), ftoa(r.User), ftoa(r.Sys), strconv.FormatInt(r.MaxRSSKB, 10), strconv.FormatInt(r.FileBytes, 10),
-			itoa(r.Exit), r.Reconcile, r.Took, r.When, r.Load})
+			itoa(r.Exit), r.Reconcile, r.Took, r.When, r.Load, r.Fetch, r.Plan, r.Apply})
 	}
 	w.Flush()
 	if err := w.Error(); err != nil {
@@ -71,7 +72,8 @@ func readCSV(path string) ([]Row, error) {
 		r = append(r, make([]string, len(csvHeader)-len(r))...)
 		rows = append(rows, Row{Users: atoi(r[0]), Groups: atoi(r[1]), Memberships: atoi(r[2]), Scenario: r[3],
 			Changed: atoi(r[4]), Updated: atoi(r[5]), Wall: atof(r[6]), User: atof(r[7]), Sys: atof(r[8]),
-			MaxRSSKB: atoi64(r[9]), FileBytes: atoi64(r[10]), Exit: atoi(r[11]), Reconcile: r[12], Took: r[13], When: r[14], Load: r[15]})
+			MaxRSSKB: atoi64(r[9]), FileBytes: atoi64(r[10]), Exit: atoi(r[11]), Reconcile: r[12], Took: r[13], When: r[14], Load: r[15],
+			Fetch: r[16], Plan: r[17], Apply: r[18]})
 	}
 	return rows, nil
 }
@@ -156,8 +158,8 @@ func printTables(w io.Writer, rows []Row) {
 		fmt.Fprintln(w)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| org | changed people (asked) | updated (run) | wall | CPU (user+sys) | peak RSS | reconcile | run's `took` | load |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| org | changed people (asked) | updated (run) | wall | CPU (user+sys) | peak RSS | reconcile | run's `took` | fetch | plan | apply | load |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|")
 	var curve []Row
 	for _, r := range rows {
 		if r.Scenario == scChanges || r.Scenario == scOnePct || r.Scenario == scNoChange {
@@ -166,8 +168,9 @@ func printTables(w io.Writer, rows []Row) {
 	}
 	slices.SortStableFunc(curve, func(a, b Row) int { return cmp.Or(cmp.Compare(a.Users, b.Users), cmp.Compare(a.Changed, b.Changed)) })
 	for _, r := range curve {
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %.0f MB | %s | %s | %s |\n", human(r.Users), human(r.Changed), human(r.Updated),
-			secs(r.Wall), secs(r.User+r.Sys), mb(r.MaxRSSKB), cmp.Or(r.Reconcile, "—"), cmp.Or(r.Took, "—"), cmp.Or(r.Load, "—"))
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %.0f MB | %s | %s | %s | %s | %s | %s |\n", human(r.Users), human(r.Changed), human(r.Updated),
+			secs(r.Wall), secs(r.User+r.Sys), mb(r.MaxRSSKB), cmp.Or(r.Reconcile, "—"), cmp.Or(r.Took, "—"),
+			cmp.Or(r.Fetch, "—"), cmp.Or(r.Plan, "—"), cmp.Or(r.Apply, "—"), cmp.Or(r.Load, "—"))
 	}
 }
 

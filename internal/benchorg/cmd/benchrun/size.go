@@ -164,6 +164,7 @@ func parseSummary(r *Row, logs string) {
 		}
 		r.Reconcile = attr(line, "reconcile")
 		r.Took = attr(line, "took")
+		r.Fetch, r.Plan, r.Apply = attr(line, "fetch"), attr(line, "plan"), attr(line, "apply")
 	}
 }
 
