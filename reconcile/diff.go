@@ -381,7 +381,7 @@ func (df *differ) licenses() {
 // holders are found by ID.
 func (df *differ) candidates(pool DesiredPool) (map[int64]bool, []waiter) {
 	ids := make(map[int64]bool, len(pool.Eligible))
-	var all []waiter
+	all := make([]waiter, 0, len(pool.Eligible))
 	for key := range pool.Eligible {
 		t, ok := df.target[key]
 		if !ok {
@@ -447,7 +447,9 @@ func (df *differ) pool(pool DesiredPool) {
 	for _, st := range kept {
 		seated[st.id] = true
 	}
-	var waiting []waiter
+	// The waiting are filtered in place: an all_active pool of a large
+	// directory has a candidate a person.
+	waiting := candidates[:0]
 	for _, c := range candidates {
 		if c.ref.ID == 0 || !seated[c.ref.ID] {
 			waiting = append(waiting, c)
@@ -457,6 +459,11 @@ func (df *differ) pool(pool DesiredPool) {
 		return cmp.Or(a.firstSeen.Compare(b.firstSeen), cmp.Compare(a.userName, b.userName), cmp.Compare(a.ref.Key, b.ref.Key))
 	})
 	assigned := len(kept)
+	grants := len(waiting)
+	if pool.Seats > 0 {
+		grants = min(grants, max(pool.Seats-assigned, 0))
+	}
+	df.p.Licenses = slices.Grow(df.p.Licenses, grants)
 	for len(waiting) > 0 && (pool.Seats == 0 || assigned < pool.Seats) {
 		df.p.Licenses = append(df.p.Licenses, LicenseChange{Op: OpGrant, Pool: pool.Name, Person: waiting[0].ref})
 		waiting = waiting[1:]
