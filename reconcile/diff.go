@@ -307,7 +307,7 @@ func (df *differ) members() {
 	for _, ref := range sortedGroupRefs(d.Groups) {
 		dg := d.Groups[ref]
 		mg := &MemberGroup{Ref: ref, Name: dg.Name}
-		var have map[int64]struct{}
+		var have []int64
 		if g := s.Groups[ref]; g != nil {
 			have = s.Members[g.ID]
 		}
@@ -326,11 +326,11 @@ func (df *differ) members() {
 			if want != nil {
 				want[t.ID] = struct{}{}
 			}
-			if _, ok := have[t.ID]; !ok {
+			if _, ok := slices.BinarySearch(have, t.ID); !ok {
 				df.p.Members = append(df.p.Members, MemberChange{Op: OpAdd, Group: mg, Person: t})
 			}
 		}
-		for id := range have {
+		for _, id := range have {
 			if _, ok := want[id]; ok || df.protected[id] || df.deleted[id] {
 				continue
 			}
@@ -344,7 +344,7 @@ func (df *differ) members() {
 			continue
 		}
 		mg := &MemberGroup{Ref: ref, Name: g.Name}
-		for id := range s.Members[g.ID] {
+		for _, id := range s.Members[g.ID] {
 			if !df.active[id] && !df.protected[id] && !df.deleted[id] {
 				df.p.Members = append(df.p.Members, MemberChange{Op: OpRemove, Group: mg, Person: PersonRef{ID: id, Key: df.keyOf(id)}})
 			}
