@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -113,12 +114,8 @@ func person(id int64, key string, p reconcile.Profile, active bool, firstSeen, d
 	return &reconcile.Person{ID: id, Key: key, Profile: p, Active: active, FirstSeen: firstSeen, DeactivatedAt: deactivated}
 }
 
-func members(ids ...int64) map[int64]struct{} {
-	m := make(map[int64]struct{}, len(ids))
-	for _, id := range ids {
-		m[id] = struct{}{}
-	}
-	return m
+func members(ids ...int64) []int64 {
+	return slices.Sorted(slices.Values(ids))
 }
 
 func state1() *reconcile.State {
@@ -134,7 +131,7 @@ func state1() *reconcile.State {
 			gref("hr", "g2"):   {ID: 2, Ref: gref("hr", "g2"), Name: "Sales"},
 			gref("okta", "g9"): {ID: 3, Ref: gref("okta", "g9"), Name: "Everyone"},
 		},
-		Members: map[int64]map[int64]struct{}{1: members(1, 2), 2: members(3), 3: members(1)},
+		Members: map[int64][]int64{1: members(1, 2), 2: members(3), 3: members(1)},
 		Pools: map[string]*reconcile.Pool{
 			"learning-basic": {Name: "learning-basic"},
 			"learning-pro":   {Name: "learning-pro", Seats: 2, Waiting: 1},
@@ -415,7 +412,7 @@ func TestCommitChangesCascadesAndKeepsHistory(t *testing.T) {
 			gref("hr", "g1"):   {ID: 1, Ref: gref("hr", "g1"), Name: "Platform Engineering", Description: "Builds things"},
 			gref("okta", "g9"): {ID: 3, Ref: gref("okta", "g9"), Name: "Everyone"},
 		},
-		Members: map[int64]map[int64]struct{}{1: members(1), 3: members(1, 4)},
+		Members: map[int64][]int64{1: members(1), 3: members(1, 4)},
 		Pools: map[string]*reconcile.Pool{
 			"learning-basic": {Name: "learning-basic"},
 			"learning-pro":   {Name: "learning-pro", Seats: 2},

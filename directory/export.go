@@ -77,7 +77,7 @@ func (s *Store) Export(ctx context.Context) (*Export, error) {
 	}
 	for _, g := range st.Groups {
 		eg := ExportGroup{ID: strconv.FormatInt(g.ID, 10), Source: g.Ref.Source, ExternalID: g.Ref.ExternalID, Name: g.Name, Members: []string{}}
-		for pid := range st.Members[g.ID] {
+		for _, pid := range st.Members[g.ID] {
 			if u := users[pid]; u != nil {
 				eg.Members = append(eg.Members, u.Email)
 				u.Groups = append(u.Groups, g.Ref.Source+"/"+g.Name)

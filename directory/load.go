@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -76,7 +77,7 @@ func (s *Store) loadMemberships(ctx context.Context, st *reconcile.State) error 
 	var ids sql.RawBytes
 	return eachRow(ctx, s.db, "load memberships", `SELECT group_id, count(*), group_concat(person_id) FROM memberships GROUP BY group_id`, nil,
 		[]any{&gid, &n, &ids}, func() error {
-			set := make(map[int64]struct{}, n)
+			set := make([]int64, 0, n)
 			for rest := ids; len(rest) > 0; {
 				i := bytes.IndexByte(rest, ',')
 				if i < 0 {
@@ -86,10 +87,11 @@ func (s *Store) loadMemberships(ctx context.Context, st *reconcile.State) error 
 				if err != nil {
 					return fmt.Errorf("load memberships of group %d: %w", gid, err)
 				}
-				set[pid] = struct{}{}
+				set = append(set, pid)
 				rest = rest[min(i+1, len(rest)):]
 			}
-			st.Members[gid] = set
+			slices.Sort(set) // group_concat keeps no order
+			st.Members[gid] = slices.Compact(set)
 			return nil
 		})
 }

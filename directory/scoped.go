@@ -291,11 +291,18 @@ func (s *Store) LoadScope(ctx context.Context, groups []reconcile.GroupRef, st *
 	ids := make([]int64, 0, len(st.Groups))
 	for _, g := range st.Groups {
 		ids = append(ids, g.ID)
-		st.Members[g.ID] = map[int64]struct{}{}
+		st.Members[g.ID] = []int64{}
 	}
 	var gid, pid int64
-	return eachRow(ctx, s.db, "load memberships", `SELECT group_id, person_id FROM memberships WHERE group_id IN (SELECT value FROM json_each(?))`,
-		[]any{jsonList(ids)}, []any{&gid, &pid}, func() error { st.Members[gid][pid] = struct{}{}; return nil })
+	err = eachRow(ctx, s.db, "load memberships", `SELECT group_id, person_id FROM memberships WHERE group_id IN (SELECT value FROM json_each(?))`,
+		[]any{jsonList(ids)}, []any{&gid, &pid}, func() error { st.Members[gid] = append(st.Members[gid], pid); return nil })
+	if err != nil {
+		return err
+	}
+	for _, ids := range st.Members {
+		slices.Sort(ids) // State keeps members sorted
+	}
+	return nil
 }
 
 // PoolHolders returns the people holding a seat of pool.

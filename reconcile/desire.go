@@ -129,7 +129,10 @@ func inScope(src SourceRules, m *Mirror) map[string]struct{} {
 
 func (d *Desired) addSource(matchOn string, src SourceRules, m *Mirror, linked func(IdentityRef) bool) map[string]string {
 	scope := inScope(src, m)
-	byKey := make(map[string][]*connectors.User)
+	// byKey holds the one user of a key; dups the keys several users share,
+	// which are few: a slice per key would cost a small allocation a user.
+	byKey := make(map[string]*connectors.User, len(m.Users))
+	dups := make(map[string][]*connectors.User)
 	for _, u := range m.Users {
 		switch u.Status {
 		case connectors.StatusSkip:
@@ -167,12 +170,18 @@ func (d *Desired) addSource(matchOn string, src SourceRules, m *Mirror, linked f
 			d.Problems = append(d.Problems, Problem{Source: src.Name, Object: "user " + u.ExternalID, Reason: "no " + field + " to match on: skipped"})
 			continue
 		}
-		byKey[key] = append(byKey[key], u)
+		if first, ok := byKey[key]; !ok {
+			byKey[key] = u
+		} else {
+			if dups[key] == nil {
+				dups[key] = []*connectors.User{first}
+			}
+			dups[key] = append(dups[key], u)
+		}
 	}
-	active := make(map[string]string)
-	for key, users := range byKey {
-		u := users[0]
-		if len(users) > 1 {
+	active := make(map[string]string, len(byKey))
+	for key, u := range byKey {
+		if users := dups[key]; len(users) > 1 {
 			u = pickDuplicate(src.Name, users, linked)
 			for _, o := range users {
 				if o != u {
@@ -182,14 +191,14 @@ func (d *Desired) addSource(matchOn string, src SourceRules, m *Mirror, linked f
 			}
 		}
 		p := d.People[key]
-		prof := ProfileOf(u)
-		for _, fix := range cleanProfile(&prof) {
-			d.Problems = append(d.Problems, Problem{Source: src.Name, Object: "user " + u.ExternalID, Reason: fix})
-		}
 		if p == nil {
-			p = &DesiredPerson{Key: key, Profile: prof}
+			// Cleaned in place: a profile apart would escape to the heap.
+			p = &DesiredPerson{Key: key, Profile: ProfileOf(u)}
+			d.addFixes(src.Name, u, cleanProfile(&p.Profile))
 			d.People[key] = p
 		} else {
+			prof := ProfileOf(u)
+			d.addFixes(src.Name, u, cleanProfile(&prof))
 			// Earlier sources win: only fill what they left empty.
 			for _, f := range profileFields {
 				if dst := f.get(&p.Profile); *dst == "" {
@@ -204,6 +213,13 @@ func (d *Desired) addSource(matchOn string, src SourceRules, m *Mirror, linked f
 		}
 	}
 	return active
+}
+
+// addFixes reports what cleaning a user's profile changed.
+func (d *Desired) addFixes(source string, u *connectors.User, fixes []string) {
+	for _, fix := range fixes {
+		d.Problems = append(d.Problems, Problem{Source: source, Object: "user " + u.ExternalID, Reason: fix})
+	}
 }
 
 func matchLabel(matchOn string) string {
@@ -262,13 +278,19 @@ func (d *Desired) addGroups(src SourceRules, m *Mirror, active map[string]string
 			}
 		}
 		dg := &DesiredGroup{Ref: ref, Name: name, Description: desc}
+		if n := len(m.Members[gid]); n > 0 {
+			dg.Members = make([]string, 0, n)
+		}
 		for uid := range m.Members[gid] {
 			if key, ok := active[uid]; ok {
 				dg.Members = append(dg.Members, key)
 			}
 		}
 		slices.Sort(dg.Members)
-		dg.Members = slices.Compact(dg.Members)
+		dg.Members = slices.Clip(slices.Compact(dg.Members))
+		if len(dg.Members) == 0 {
+			dg.Members = nil // as when grown by appends
+		}
 		d.Groups[ref] = dg
 	}
 }

@@ -46,11 +46,16 @@ type differ struct {
 	s *State
 	p *Plan
 
-	byKey     map[string]*Person
-	idents    map[int64][]IdentityRef
-	protected map[int64]bool
-	// target maps a desired key to the person it becomes.
-	target map[string]PersonRef
+	byKey map[string]*Person
+	// ident holds each person's first identity, moreIdents the others of
+	// the few people with several: a slice a person would cost twice the
+	// memory of a large directory's identities.
+	ident      map[int64]IdentityRef
+	moreIdents map[int64][]IdentityRef
+	protected  map[int64]bool
+	// target maps a desired key to the ID of the person it becomes (0 for
+	// a person the plan creates); see targetOf.
+	target map[string]int64
 	// active says who is active after the plan (existing people by ID).
 	active  map[int64]bool
 	deleted map[int64]bool
@@ -69,19 +74,43 @@ func (df *differ) index() {
 			df.p.ActiveBefore++
 		}
 	}
-	df.idents = make(map[int64][]IdentityRef, len(s.People))
+	df.ident = make(map[int64]IdentityRef, len(s.People))
+	df.moreIdents = make(map[int64][]IdentityRef)
 	df.protected = make(map[int64]bool)
 	for ref, id := range s.Identities {
-		df.idents[id] = append(df.idents[id], ref)
+		if _, ok := df.ident[id]; ok {
+			df.moreIdents[id] = append(df.moreIdents[id], ref)
+		} else {
+			df.ident[id] = ref
+		}
 		if _, frozen := df.d.Frozen[ref.Source]; frozen {
 			df.protected[id] = true
 		}
 	}
-	df.target = make(map[string]PersonRef, len(df.d.People))
+	df.target = make(map[string]int64, len(df.d.People))
 	df.active = make(map[int64]bool, len(s.People))
 	df.deleted = make(map[int64]bool)
 	df.newPeople = make(map[string]bool)
 	df.renamed = make(map[int64]string)
+}
+
+// identsOf returns the identities the directory links to a person (nil for
+// none), in no particular order, appended to buf.
+func (df *differ) identsOf(id int64, buf []IdentityRef) []IdentityRef {
+	first, ok := df.ident[id]
+	if !ok {
+		return nil
+	}
+	return append(append(buf, first), df.moreIdents[id]...)
+}
+
+// targetOf returns the person a desired key becomes.
+func (df *differ) targetOf(key string) (PersonRef, bool) {
+	id, ok := df.target[key]
+	if !ok {
+		return PersonRef{}, false
+	}
+	return PersonRef{ID: id, Key: key}, true
 }
 
 func sortedKeys[K cmp.Ordered, V any](m map[K]V) []K {
@@ -123,13 +152,15 @@ func sortIdentities(refs []IdentityRef) {
 // CreatedFields lists the non-empty attributes of a new person's profile as
 // changes from nothing, for showing a create.
 func (c *PersonChange) CreatedFields() []FieldChange {
-	return profileDiff(Profile{}, c.Profile)
+	return profileDiff(&Profile{}, &c.Profile)
 }
 
-func profileDiff(old, new Profile) []FieldChange {
+// profileDiff takes pointers: profiles passed by value would escape to the
+// heap (profileFields reads them through funcs), two copies a person.
+func profileDiff(old, new *Profile) []FieldChange {
 	var out []FieldChange
 	for _, f := range profileFields {
-		if o, n := *f.get(&old), *f.get(&new); o != n {
+		if o, n := *f.get(old), *f.get(new); o != n {
 			out = append(out, FieldChange{Field: f.name, Old: o, New: n})
 		}
 	}
@@ -142,7 +173,7 @@ func (df *differ) people() {
 	claimed := make(map[int64]bool)
 	for _, key := range keys {
 		if per := df.byKey[key]; per != nil {
-			df.target[key] = PersonRef{ID: per.ID, Key: key}
+			df.target[key] = per.ID
 			claimed[per.ID] = true
 		}
 	}
@@ -159,7 +190,7 @@ func (df *differ) people() {
 			if _, taken := d.People[s.People[id].Key]; taken {
 				continue
 			}
-			df.target[key] = PersonRef{ID: id, Key: key}
+			df.target[key] = id
 			claimed[id] = true
 			break
 		}
@@ -171,13 +202,13 @@ func (df *differ) people() {
 	}
 	for _, key := range keys {
 		dp := d.People[key]
-		ref, exists := df.target[key]
+		ref, exists := df.targetOf(key)
 		if !exists {
 			if !dp.Active {
 				continue // never active, never created
 			}
 			df.newPeople[key] = true
-			df.target[key] = PersonRef{Key: key}
+			df.target[key] = 0
 			// A create carries the profile, not a field list: a first import
 			// of a large directory would otherwise hold ten strings more per
 			// person. CreatedFields gives the list when it is shown.
@@ -187,12 +218,13 @@ func (df *differ) people() {
 			continue
 		}
 		per := s.People[ref.ID]
-		c := PersonChange{Person: ref, Profile: dp.Profile, Fields: profileDiff(per.Profile, dp.Profile)}
+		c := PersonChange{Person: ref, Profile: dp.Profile, Fields: profileDiff(&per.Profile, &dp.Profile)}
 		if per.Key != key {
 			c.OldKey = per.Key
 			df.renamed[per.ID] = key
 		}
-		c.Link, c.Unlink = identityDiff(df.idents[per.ID], dp.Identities)
+		var buf [2]IdentityRef
+		c.Link, c.Unlink = identityDiff(df.identsOf(per.ID, buf[:0]), dp.Identities)
 		active := per.Active
 		switch {
 		case per.Active && !dp.Active && !df.protected[per.ID]:
@@ -228,7 +260,7 @@ func (df *differ) undescribed(claimed map[int64]bool) {
 		if df.protected[per.ID] {
 			continue
 		}
-		unlink := slices.Clone(df.idents[per.ID])
+		unlink := df.identsOf(per.ID, nil) // a fresh slice: the plan keeps it
 		sortIdentities(unlink)
 		switch {
 		case per.Active:
@@ -307,7 +339,7 @@ func (df *differ) members() {
 	for _, ref := range sortedGroupRefs(d.Groups) {
 		dg := d.Groups[ref]
 		mg := &MemberGroup{Ref: ref, Name: dg.Name}
-		var have map[int64]struct{}
+		var have []int64
 		if g := s.Groups[ref]; g != nil {
 			have = s.Members[g.ID]
 		}
@@ -318,7 +350,7 @@ func (df *differ) members() {
 			want = make(map[int64]struct{}, len(dg.Members))
 		}
 		for _, key := range dg.Members {
-			t := df.target[key]
+			t, _ := df.targetOf(key)
 			if t.ID == 0 {
 				df.p.Members = append(df.p.Members, MemberChange{Op: OpAdd, Group: mg, Person: t})
 				continue
@@ -326,11 +358,11 @@ func (df *differ) members() {
 			if want != nil {
 				want[t.ID] = struct{}{}
 			}
-			if _, ok := have[t.ID]; !ok {
+			if _, ok := slices.BinarySearch(have, t.ID); !ok {
 				df.p.Members = append(df.p.Members, MemberChange{Op: OpAdd, Group: mg, Person: t})
 			}
 		}
-		for id := range have {
+		for _, id := range have {
 			if _, ok := want[id]; ok || df.protected[id] || df.deleted[id] {
 				continue
 			}
@@ -344,7 +376,7 @@ func (df *differ) members() {
 			continue
 		}
 		mg := &MemberGroup{Ref: ref, Name: g.Name}
-		for id := range s.Members[g.ID] {
+		for _, id := range s.Members[g.ID] {
 			if !df.active[id] && !df.protected[id] && !df.deleted[id] {
 				df.p.Members = append(df.p.Members, MemberChange{Op: OpRemove, Group: mg, Person: PersonRef{ID: id, Key: df.keyOf(id)}})
 			}
@@ -381,9 +413,9 @@ func (df *differ) licenses() {
 // holders are found by ID.
 func (df *differ) candidates(pool DesiredPool) (map[int64]bool, []waiter) {
 	ids := make(map[int64]bool, len(pool.Eligible))
-	var all []waiter
+	all := make([]waiter, 0, len(pool.Eligible))
 	for key := range pool.Eligible {
-		t, ok := df.target[key]
+		t, ok := df.targetOf(key)
 		if !ok {
 			continue
 		}
@@ -447,7 +479,9 @@ func (df *differ) pool(pool DesiredPool) {
 	for _, st := range kept {
 		seated[st.id] = true
 	}
-	var waiting []waiter
+	// The waiting are filtered in place: an all_active pool of a large
+	// directory has a candidate a person.
+	waiting := candidates[:0]
 	for _, c := range candidates {
 		if c.ref.ID == 0 || !seated[c.ref.ID] {
 			waiting = append(waiting, c)
@@ -457,6 +491,11 @@ func (df *differ) pool(pool DesiredPool) {
 		return cmp.Or(a.firstSeen.Compare(b.firstSeen), cmp.Compare(a.userName, b.userName), cmp.Compare(a.ref.Key, b.ref.Key))
 	})
 	assigned := len(kept)
+	grants := len(waiting)
+	if pool.Seats > 0 {
+		grants = min(grants, max(pool.Seats-assigned, 0))
+	}
+	df.p.Licenses = slices.Grow(df.p.Licenses, grants)
 	for len(waiting) > 0 && (pool.Seats == 0 || assigned < pool.Seats) {
 		df.p.Licenses = append(df.p.Licenses, LicenseChange{Op: OpGrant, Pool: pool.Name, Person: waiting[0].ref})
 		waiting = waiting[1:]

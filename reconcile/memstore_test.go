@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"slices"
 	"time"
 
 	"github.com/learnsync/learnsync/connectors"
@@ -78,7 +79,9 @@ func cloneState(s *State) *State {
 	copyValues(c.People, s.People)
 	maps.Copy(c.Identities, s.Identities)
 	copyValues(c.Groups, s.Groups)
-	copyMaps(c.Members, s.Members)
+	for gid, ids := range s.Members {
+		c.Members[gid] = slices.Clone(ids)
+	}
 	copyValues(c.Pools, s.Pools)
 	copyMaps(c.Assignments, s.Assignments)
 	return c
@@ -174,8 +177,8 @@ func applyPlan(st *State, p *Plan, now time.Time, nextID *int64) error {
 					delete(st.Identities, ref)
 				}
 			}
-			for _, set := range st.Members {
-				delete(set, c.Person.ID)
+			for gid, ids := range st.Members {
+				st.Members[gid] = removeID(ids, c.Person.ID)
 			}
 			for _, a := range st.Assignments {
 				delete(a, c.Person.ID)
@@ -241,15 +244,13 @@ func applyPlan(st *State, p *Plan, now time.Time, nextID *int64) error {
 			return err
 		}
 		if c.Op == OpAdd {
-			if st.Members[g.ID] == nil {
-				st.Members[g.ID] = map[int64]struct{}{}
-			}
-			if _, dup := st.Members[g.ID][id]; dup {
+			i, dup := slices.BinarySearch(st.Members[g.ID], id)
+			if dup {
 				return fmt.Errorf("member %d of %v added twice", id, c.Group.Ref)
 			}
-			st.Members[g.ID][id] = struct{}{}
+			st.Members[g.ID] = slices.Insert(st.Members[g.ID], i, id)
 		} else {
-			delete(st.Members[g.ID], id)
+			st.Members[g.ID] = removeID(st.Members[g.ID], id)
 		}
 	}
 	for _, c := range p.Licenses {
@@ -293,4 +294,12 @@ func (f *fakeConnector) FetchAll(context.Context) (*connectors.Result, error) {
 	r := *f.result
 	r.Full = true
 	return &r, nil
+}
+
+// removeID removes id from the sorted ids.
+func removeID(ids []int64, id int64) []int64 {
+	if i, ok := slices.BinarySearch(ids, id); ok {
+		return slices.Delete(ids, i, i+1)
+	}
+	return ids
 }

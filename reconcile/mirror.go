@@ -145,6 +145,17 @@ func (u *updater) deleteGroup(gid string) {
 
 // setMembers replaces a group's member list.
 func (u *updater) setMembers(gid string, members []string) {
+	if len(u.m.Members[gid]) == 0 {
+		// Nobody to remove (every group of a first import): add the list
+		// to a set of its size rather than grow one and index it twice.
+		if len(members) > 0 && u.m.Members[gid] == nil {
+			u.m.Members[gid] = make(map[string]struct{}, len(members))
+		}
+		for _, uid := range members {
+			u.add(gid, uid)
+		}
+		return
+	}
 	next := make(map[string]struct{}, len(members))
 	for _, uid := range members {
 		next[uid] = struct{}{}

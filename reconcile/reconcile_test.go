@@ -137,7 +137,7 @@ func (w *world) members(source, gid string) []string {
 		return nil
 	}
 	var out []string
-	for id := range w.store.state.Members[g.ID] {
+	for _, id := range w.store.state.Members[g.ID] {
 		out = append(out, w.store.state.People[id].Key)
 	}
 	slices.Sort(out)

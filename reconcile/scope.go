@@ -270,7 +270,7 @@ func (sc *scope) build(ctx context.Context, due []int64) (string, error) {
 		return "", err
 	}
 	for _, g := range sc.st.Groups {
-		for id := range sc.st.Members[g.ID] {
+		for _, id := range sc.st.Members[g.ID] {
 			sc.addID(id)
 		}
 	}
