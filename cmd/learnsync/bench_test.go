@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"testing"
@@ -168,7 +169,8 @@ func BenchmarkOnePercentChange(b *testing.B) { benchSteadyState(b, 0.01) }
 // request log); learnsync-s/op is the op's time less that.
 // LEARNSYNC_BENCH_OKTA_USERS sets the org size (default 20,000; groups of
 // 100, a twentieth as many groups as people). The untimed setup is a full
-// fetch and first import of the whole org.
+// fetch and first import of the whole org. LEARNSYNC_BENCH_OKTA_PROFILE=file
+// writes a CPU profile of the ops alone (-cpuprofile's is mostly setup).
 //
 //	LEARNSYNC_BENCH_OKTA_USERS=100000 go test -run '^$' -bench OktaDelta -benchtime 3x ./cmd/learnsync/
 func BenchmarkOktaDelta100(b *testing.B) {
@@ -192,6 +194,7 @@ func BenchmarkOktaDelta100(b *testing.B) {
 	runBenchEnv(b, cfg, lookup)
 	b.Logf("setup: full fetch and first import of %d users, %d groups: %s; peak RSS %.0f MB",
 		n, n/20, time.Since(start).Round(time.Millisecond), rss())
+	stop := opsProfile(b)
 	var fake time.Duration
 	requests := 0
 	// b.Loop runs this function once, so the setup above is done once.
@@ -214,6 +217,7 @@ func BenchmarkOktaDelta100(b *testing.B) {
 		}
 		b.StartTimer()
 	}
+	stop()
 	b.ReportMetric(rss(), "peak-RSS-MB")
 	b.ReportMetric(float64(requests)/float64(b.N), "requests/op")
 	b.ReportMetric(fake.Seconds()/float64(b.N), "fake-s/op")
@@ -261,6 +265,29 @@ licenses:
   - {name: basic, all_active: true}
 safety: {max_deactivations: 0, max_deactivation_percent: 0}
 `, srv.URL(), srv.CACertFile(b))
+}
+
+// opsProfile starts a CPU profile of the ops alone (not the setup) into
+// the file LEARNSYNC_BENCH_OKTA_PROFILE names, if set, and returns its stop.
+func opsProfile(b *testing.B) func() {
+	b.Helper()
+	path := os.Getenv("LEARNSYNC_BENCH_OKTA_PROFILE")
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
 
 // heapMB is the live heap after a collection, for the log.

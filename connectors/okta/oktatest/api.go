@@ -201,9 +201,11 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) {
 	// Walk the users in id order from the cursor and stop one past the
 	// page: a page costs the same however large the org is. A delta query
 	// walks only the users its lastUpdated bound lets through.
-	users := s.userOrder()
-	if t, ok := timeFloor(e, "lastUpdated"); ok && e != nil {
+	var users []*User
+	if t, ok := timeFloor(e, "lastUpdated"); ok {
 		users = s.usersSince(t)
+	} else {
+		users = s.userOrder()
 	}
 	var list []*User
 	for i := sort.Search(len(users), func(i int) bool { return users[i].ID >= after }); i < len(users) && len(list) <= limit; i++ {
@@ -249,9 +251,11 @@ func (s *Server) listGroups(w http.ResponseWriter, r *http.Request) {
 		p := strings.ToLower(q.Get("q"))
 		match = func(g *Group) bool { return strings.HasPrefix(strings.ToLower(g.Name), p) }
 	}
-	groups := s.groupOrder()
-	if t, ok := timeFloor(e, "lastUpdated", "lastMembershipUpdated"); ok && e != nil {
+	var groups []*Group
+	if t, ok := timeFloor(e, "lastUpdated", "lastMembershipUpdated"); ok {
 		groups = s.groupsSince(t)
+	} else {
+		groups = s.groupOrder()
 	}
 	var list []*Group
 	for _, g := range groups {

@@ -67,14 +67,9 @@ func byTime(a, b *User) int {
 
 func byID(a, b *User) int { return strings.Compare(a.ID, b.ID) }
 
-// index adds u to the users' indexes.
+// index adds a new user to the users' indexes.
 func (s *Server) index(u *User) {
-	if n := len(s.byTime); n == 0 || byTime(s.byTime[n-1], u) < 0 {
-		s.byTime = append(s.byTime, u)
-	} else {
-		i, _ := slices.BinarySearchFunc(s.byTime, u, byTime)
-		s.byTime = slices.Insert(s.byTime, i, u)
-	}
+	s.indexTime(u)
 	if n := len(s.order); s.order != nil && (n == 0 || s.order[n-1].ID < u.ID) {
 		s.order = append(s.order, u)
 	} else {
@@ -82,18 +77,33 @@ func (s *Server) index(u *User) {
 	}
 }
 
-// unindex removes u from the users' indexes, before its id or lastUpdated
-// change.
-func (s *Server) unindex(u *User) {
-	if i, ok := slices.BinarySearchFunc(s.byTime, u, byTime); ok && s.byTime[i] == u {
-		s.byTime = slices.Delete(s.byTime, i, i+1)
-	} else if i := slices.Index(s.byTime, u); i >= 0 {
-		s.byTime = slices.Delete(s.byTime, i, i+1) // its stamp was changed behind the index
+// indexTime adds u to the index by lastUpdated.
+func (s *Server) indexTime(u *User) {
+	if n := len(s.byTime); n == 0 || byTime(s.byTime[n-1], u) < 0 {
+		s.byTime = append(s.byTime, u)
+	} else {
+		i, _ := slices.BinarySearchFunc(s.byTime, u, byTime)
+		s.byTime = slices.Insert(s.byTime, i, u)
 	}
+}
+
+// unindex removes a user who goes from the users' indexes.
+func (s *Server) unindex(u *User) {
+	s.unindexTime(u)
 	if i, ok := slices.BinarySearchFunc(s.order, u, byID); ok && s.order[i] == u {
 		s.order = slices.Delete(s.order, i, i+1)
 	} else {
 		s.order = nil
+	}
+}
+
+// unindexTime removes u from the index by lastUpdated, before its
+// lastUpdated changes.
+func (s *Server) unindexTime(u *User) {
+	if i, ok := slices.BinarySearchFunc(s.byTime, u, byTime); ok && s.byTime[i] == u {
+		s.byTime = slices.Delete(s.byTime, i, i+1)
+	} else if i := slices.Index(s.byTime, u); i >= 0 {
+		s.byTime = slices.Delete(s.byTime, i, i+1) // its stamp was changed behind the index
 	}
 }
 

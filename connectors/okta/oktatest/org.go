@@ -145,13 +145,16 @@ func (s *Server) UpdateUser(id string, fn func(*User)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	u := s.mustUser(id)
-	before := u.Status
-	s.unindex(u)
+	before, id := u.Status, u.ID
+	s.unindexTime(u)
 	u.own()
 	fn(u)
 	now := s.stamp()
 	u.LastUpdated = now
-	s.index(u)
+	s.indexTime(u)
+	if u.ID != id {
+		s.order = nil
+	}
 	if u.Status != before {
 		s.statusChanged(u, now)
 	}
