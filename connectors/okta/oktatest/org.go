@@ -251,35 +251,31 @@ func (s *Server) DeleteGroup(id string) {
 }
 
 // AddMember adds users to a group and stamps its lastMembershipUpdated.
-func (s *Server) AddMember(groupID string, userIDs ...string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	g := s.mustGroup(groupID)
-	m := s.members[groupID]
-	for _, id := range userIDs {
-		s.mustUser(id)
-		if i, ok := slices.BinarySearch(m, id); !ok {
-			m = slices.Insert(m, i, id)
-			s.members[groupID] = m
-		}
-	}
-	g.LastMembershipUpdated = s.stamp()
-	s.groupsChanged()
-}
+func (s *Server) AddMember(groupID string, userIDs ...string) { s.member(groupID, userIDs, true) }
 
 // RemoveMember removes users from a group and stamps its
 // lastMembershipUpdated.
 func (s *Server) RemoveMember(groupID string, userIDs ...string) {
+	s.member(groupID, userIDs, false)
+}
+
+// member adds users to a group's sorted member list, or removes them.
+func (s *Server) member(groupID string, userIDs []string, add bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	g := s.mustGroup(groupID)
-	m := s.members[groupID]
 	for _, id := range userIDs {
-		if i, ok := slices.BinarySearch(m, id); ok {
-			m = slices.Delete(m, i, i+1)
+		if add {
+			s.mustUser(id)
+		}
+		m := s.members[groupID]
+		switch i, ok := slices.BinarySearch(m, id); {
+		case add && !ok:
+			s.members[groupID] = slices.Insert(m, i, id)
+		case !add && ok:
+			s.members[groupID] = slices.Delete(m, i, i+1)
 		}
 	}
-	s.members[groupID] = m
 	g.LastMembershipUpdated = s.stamp()
 	s.groupsChanged()
 }
