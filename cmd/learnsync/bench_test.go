@@ -5,19 +5,17 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/learnsync/learnsync/connectors/fault"
 	"github.com/learnsync/learnsync/connectors/okta"
 	"github.com/learnsync/learnsync/connectors/okta/oktatest"
 	"github.com/learnsync/learnsync/internal/benchorg"
@@ -167,17 +165,20 @@ func BenchmarkOnePercentChange(b *testing.B) { benchSteadyState(b, 0.01) }
 // fake, 100 people changed, fetch + reconcile ≤ 1 s after the fake answers.
 // Each op changes 100 titles (untimed) and times one `learnsync run --once`
 // against the fake: an incremental fetch and its reconcile. fake-s/op is the
-// time the fake itself takes to answer the op's requests, replayed one after
-// the other after the op; learnsync-s/op is the op's time less that.
+// time the fake itself took to answer the op's requests (the Took of its
+// request log); learnsync-s/op is the op's time less that.
 // LEARNSYNC_BENCH_OKTA_USERS sets the org size (default 20,000; groups of
 // 100, a twentieth as many groups as people). The untimed setup is a full
-// fetch and first import of the whole org.
+// fetch and first import of the whole org. LEARNSYNC_BENCH_OKTA_PROFILE=file
+// writes a CPU profile of the ops alone (-cpuprofile's is mostly setup).
 //
 //	LEARNSYNC_BENCH_OKTA_USERS=100000 go test -run '^$' -bench OktaDelta -benchtime 3x ./cmd/learnsync/
 func BenchmarkOktaDelta100(b *testing.B) {
 	const changes = 100
 	n := benchSize(b, "LEARNSYNC_BENCH_OKTA_USERS", 20_000)
+	rss := peakRSS()
 	srv, users := oktaBenchOrg(b, n)
+	b.Logf("fake org of %d users, %d groups: %s", n, n/20, heapMB())
 	dir := b.TempDir()
 	cfg := filepath.Join(dir, "learnsync.yaml")
 	if err := os.WriteFile(cfg, []byte(oktaBenchConfig(b, srv)), 0o600); err != nil {
@@ -191,7 +192,9 @@ func BenchmarkOktaDelta100(b *testing.B) {
 	}
 	start := time.Now()
 	runBenchEnv(b, cfg, lookup)
-	b.Logf("setup: full fetch and first import of %d users, %d groups: %s", n, n/20, time.Since(start).Round(time.Millisecond))
+	b.Logf("setup: full fetch and first import of %d users, %d groups: %s; peak RSS %.0f MB",
+		n, n/20, time.Since(start).Round(time.Millisecond), rss())
+	stop := opsProfile(b)
 	var fake time.Duration
 	requests := 0
 	// b.Loop runs this function once, so the setup above is done once.
@@ -208,11 +211,14 @@ func BenchmarkOktaDelta100(b *testing.B) {
 		if !strings.Contains(summary, " "+strconv.Itoa(changes)+" updated") {
 			b.Fatalf("want %d updated: %s", changes, summary)
 		}
-		reqs := srv.RequestLog()
-		requests += len(reqs)
-		fake += replayOkta(b, srv, reqs)
+		for _, r := range srv.RequestLog() {
+			requests++
+			fake += r.Took
+		}
 		b.StartTimer()
 	}
+	stop()
+	b.ReportMetric(rss(), "peak-RSS-MB")
 	b.ReportMetric(float64(requests)/float64(b.N), "requests/op")
 	b.ReportMetric(fake.Seconds()/float64(b.N), "fake-s/op")
 	b.ReportMetric((b.Elapsed()-fake).Seconds()/float64(b.N), "learnsync-s/op")
@@ -261,30 +267,33 @@ safety: {max_deactivations: 0, max_deactivation_percent: 0}
 `, srv.URL(), srv.CACertFile(b))
 }
 
-// replayOkta asks the fake the requests again, one after the other, and
-// returns how long it took to answer them.
-func replayOkta(b *testing.B, srv *oktatest.Server, reqs []fault.Request) time.Duration {
+// opsProfile starts a CPU profile of the ops alone (not the setup) into
+// the file LEARNSYNC_BENCH_OKTA_PROFILE names, if set, and returns its stop.
+func opsProfile(b *testing.B) func() {
 	b.Helper()
-	client := srv.Client()
-	var took time.Duration
-	for _, r := range reqs {
-		req, err := http.NewRequest(r.Method, srv.URL()+r.Path+"?"+r.Query.Encode(), nil)
-		if err != nil {
+	path := os.Getenv("LEARNSYNC_BENCH_OKTA_PROFILE")
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
 			b.Fatal(err)
-		}
-		req.Header.Set("Authorization", "SSWS "+srv.Token)
-		req.Header.Set("Accept", "application/json")
-		start := time.Now()
-		resp, err := client.Do(req)
-		if err != nil {
-			b.Fatal(err)
-		}
-		_, err = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		took += time.Since(start)
-		if err != nil || resp.StatusCode != r.Status {
-			b.Fatalf("replay %s %s: status %d (was %d), %v", r.Method, r.Path, resp.StatusCode, r.Status, err)
 		}
 	}
-	return took
+}
+
+// heapMB is the live heap after a collection, for the log.
+func heapMB() string {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return fmt.Sprintf("%.0f MB live heap", float64(m.HeapAlloc)/(1<<20))
 }

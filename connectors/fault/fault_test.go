@@ -69,6 +69,11 @@ func TestInjectCountsFromInjectAndInOrder(t *testing.T) {
 	if log[2].Status != 500 || log[2].Path != "/a" {
 		t.Errorf("log[2] = %+v", log[2])
 	}
+	for i, r := range log {
+		if r.Took <= 0 {
+			t.Errorf("log[%d].Took = %v, want the time the answer took", i, r.Took)
+		}
+	}
 	s.ResetRequests()
 	s.ClearFaults()
 	if st, _, _ := get(t, s, "/x/7"); st != 200 || s.TotalRequests() != 1 {

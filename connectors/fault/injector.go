@@ -40,6 +40,10 @@ type Request struct {
 	// Status is the answer's status: 0 while it is being answered, -1 for
 	// a connection closed without an answer.
 	Status int
+	// Took is how long the fake took to answer, from the request's arrival
+	// to the end of its handler (writing the body included); 0 while it is
+	// being answered.
+	Took time.Duration
 }
 
 // Injector holds the faults injected into a fake and logs its requests.
@@ -148,13 +152,14 @@ func (in *Injector) due(ep string) *Fault {
 	return nil
 }
 
-// answered records the status of the request at e, unless the log was
-// reset meanwhile.
-func (in *Injector) answered(e entry, status int) {
+// answered records the status of the request at e and how long it took,
+// unless the log was reset meanwhile.
+func (in *Injector) answered(e entry, status int, took time.Duration) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	if e.gen == in.gen {
 		in.log[e.i].Status = status
+		in.log[e.i].Took = took
 	}
 }
 
@@ -183,6 +188,7 @@ func match(pattern, ep string) bool {
 // and gets the fault due for it, or h's real answer.
 func (in *Injector) Serve(h Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
 		ep := r.URL.Path
 		if h.Endpoint != nil {
 			ep = h.Endpoint(r)
@@ -194,7 +200,7 @@ func (in *Injector) Serve(h Handler) http.Handler {
 		} else {
 			h.give(sw, r, f)
 		}
-		in.answered(e, sw.Status)
+		in.answered(e, sw.Status, time.Since(start))
 	})
 }
 

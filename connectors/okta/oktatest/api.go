@@ -34,7 +34,7 @@ func (s *Server) userJSON(u *User) map[string]any {
 		"lastUpdated":     oktaTime(u.LastUpdated),
 		"passwordChanged": nil,
 		"type":            map[string]any{"id": "oty1fakeoktatest0000"},
-		"profile":         u.Profile,
+		"profile":         u.profile(),
 		"credentials":     map[string]any{"provider": map[string]any{"type": "OKTA", "name": "OKTA"}},
 		"_links":          map[string]any{"self": s.link("users", u.ID)},
 	}
@@ -97,7 +97,7 @@ func userAttr(u *User) getter {
 		"statusChanged": whenSet(u.StatusChanged), "lastUpdated": whenSet(u.LastUpdated),
 	}, func(name string) (string, time.Time, bool, bool) {
 		if key, ok := strings.CutPrefix(name, "profile."); ok {
-			v, ok := u.Profile[key]
+			v, ok := u.profileAttr(key)
 			if ok && v != nil && v != "" {
 				return text(fmt.Sprint(v)).get()
 			}
@@ -155,10 +155,13 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) {
 		match      func(*User) bool
 		hideDeprov = true
 		paged      = true
+		e          expr
+		err        error
+		clauses    []clause
 	)
 	switch {
 	case search != "":
-		e, _, err := parseExpr(search)
+		e, _, err = parseExpr(search)
 		if err != nil {
 			writeError(w, http.StatusBadRequest, "E0000031", "Invalid search criteria.", err.Error())
 			return
@@ -166,7 +169,7 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) {
 		match = func(u *User) bool { return e.eval(userAttr(u)) }
 		hideDeprov = false
 	case filter != "":
-		e, clauses, err := parseExpr(filter)
+		e, clauses, err = parseExpr(filter)
 		if err != nil || !validFilter(clauses, userFilterAttrs) {
 			writeError(w, http.StatusBadRequest, "E0000031", "Invalid search criteria.", "filter: unsupported expression")
 			return
@@ -181,7 +184,7 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) {
 		p := strings.ToLower(prefix)
 		match = func(u *User) bool {
 			for _, k := range []string{"login", "email", "firstName", "lastName"} {
-				if v, ok := u.Profile[k].(string); ok && strings.HasPrefix(strings.ToLower(v), p) {
+				if v, ok := first(u.profileAttr(k)).(string); ok && strings.HasPrefix(strings.ToLower(v), p) {
 					return true
 				}
 			}
@@ -196,12 +199,18 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Walk the users in id order from the cursor and stop one past the
-	// page: a page costs the same however large the org is.
-	ids := s.userOrder()
+	// page: a page costs the same however large the org is. A delta query
+	// walks only the users its lastUpdated bound lets through.
+	var users []*User
+	if t, ok := timeFloor(e, "lastUpdated"); ok {
+		users = s.usersSince(t)
+	} else {
+		users = s.userOrder()
+	}
 	var list []*User
-	for i := sort.SearchStrings(ids, after); i < len(ids) && len(list) <= limit; i++ {
-		u := s.users[ids[i]]
-		if ids[i] == after || (hideDeprov && u.Status == StatusDeprovisioned) {
+	for i := sort.Search(len(users), func(i int) bool { return users[i].ID >= after }); i < len(users) && len(list) <= limit; i++ {
+		u := users[i]
+		if u.ID == after || (hideDeprov && u.Status == StatusDeprovisioned) {
 			continue
 		}
 		if match(u) {
@@ -219,16 +228,20 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) {
 func (s *Server) listGroups(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	match := func(*Group) bool { return true }
+	var e expr
 	switch {
 	case q.Get("filter") != "":
-		e, clauses, err := parseExpr(q.Get("filter"))
+		var clauses []clause
+		var err error
+		e, clauses, err = parseExpr(q.Get("filter"))
 		if err != nil || !validFilter(clauses, groupFilterAttrs) {
 			writeError(w, http.StatusBadRequest, "E0000031", "Invalid search criteria.", "filter: unsupported expression")
 			return
 		}
 		match = func(g *Group) bool { return e.eval(groupAttr(g)) }
 	case q.Get("search") != "":
-		e, _, err := parseExpr(q.Get("search"))
+		var err error
+		e, _, err = parseExpr(q.Get("search"))
 		if err != nil {
 			writeError(w, http.StatusBadRequest, "E0000031", "Invalid search criteria.", err.Error())
 			return
@@ -238,13 +251,18 @@ func (s *Server) listGroups(w http.ResponseWriter, r *http.Request) {
 		p := strings.ToLower(q.Get("q"))
 		match = func(g *Group) bool { return strings.HasPrefix(strings.ToLower(g.Name), p) }
 	}
+	var groups []*Group
+	if t, ok := timeFloor(e, "lastUpdated", "lastMembershipUpdated"); ok {
+		groups = s.groupsSince(t)
+	} else {
+		groups = s.groupOrder()
+	}
 	var list []*Group
-	for _, g := range s.groups {
+	for _, g := range groups {
 		if match(g) {
 			list = append(list, g)
 		}
 	}
-	sort.Slice(list, func(i, j int) bool { return list[i].ID < list[j].ID })
 	writeList(w, r, s.Server.URL, list, func(g *Group) string { return g.ID }, 10000, 10000, func(_ int, g *Group) map[string]any {
 		return s.groupJSON(g)
 	})
@@ -256,12 +274,11 @@ func (s *Server) listGroupUsers(w http.ResponseWriter, r *http.Request, groupID 
 		return
 	}
 	var list []*User
-	for id := range s.members[groupID] {
+	for _, id := range s.members[groupID] {
 		if u, ok := s.users[id]; ok {
 			list = append(list, u)
 		}
 	}
-	sort.Slice(list, func(i, j int) bool { return list[i].ID < list[j].ID })
 	writeList(w, r, s.Server.URL, list, func(u *User) string { return u.ID }, 1000, 1000, func(_ int, u *User) map[string]any {
 		return s.userJSON(u)
 	})
@@ -287,7 +304,7 @@ func (s *Server) listAppUsers(w http.ResponseWriter, r *http.Request, appID stri
 	}
 	if !s.directApp {
 		for gid, at := range a.groups {
-			for id := range s.members[gid] {
+			for _, id := range s.members[gid] {
 				u, ok := s.users[id]
 				if !ok || u.Status == StatusDeprovisioned || byID[id] != nil {
 					continue
@@ -310,7 +327,7 @@ func (s *Server) listAppUsers(w http.ResponseWriter, r *http.Request, appID stri
 			"statusChanged":   oktaTime(au.assigned),
 			"passwordChanged": nil,
 			"syncState":       "DISABLED",
-			"credentials":     map[string]any{"userName": u.Profile["login"]},
+			"credentials":     map[string]any{"userName": first(u.profileAttr("login"))},
 			"profile":         map[string]any{},
 			"_links": map[string]any{
 				"app":  map[string]any{"href": s.Server.URL + "/api/v1/apps/" + appID},

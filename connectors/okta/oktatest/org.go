@@ -46,9 +46,18 @@ func (s *Server) AddUser(u User) User {
 	if u.Profile == nil {
 		u.Profile = map[string]any{}
 	}
-	s.users[u.ID] = &u
-	s.order = nil
+	u.person = nil
+	s.put(&u)
 	return copyUser(&u)
+}
+
+// put stores u, in place of any user with its id.
+func (s *Server) put(u *User) {
+	if old, ok := s.users[u.ID]; ok {
+		s.unindex(old)
+	}
+	s.users[u.ID] = u
+	s.index(u)
 }
 
 // AddPerson adds a user with login and email login, the names, and status,
@@ -62,17 +71,59 @@ func (s *Server) AddPerson(login, first, last, status string) string {
 // AddPeople adds n ACTIVE users named user00001@example.com … and returns
 // their ids.
 func (s *Server) AddPeople(n int) []string {
-	ids := make([]string, n)
-	for i := range n {
+	return s.AddPeopleFunc(n, func(i int) Person {
 		login := fmt.Sprintf("user%05d@example.com", i+1)
-		ids[i] = s.AddPerson(login, "User", fmt.Sprintf("%05d", i+1), StatusActive)
+		return Person{Login: login, Email: login, FirstName: "User", LastName: fmt.Sprintf("%05d", i+1)}
+	})
+}
+
+// AddPeopleFunc adds n users, the i-th made from person(i), all created at
+// the org's current time, and returns their ids in order. It is the bulk
+// loader of large orgs: the users are stored as compact records (no
+// profile map until one changes), in one allocation.
+func (s *Server) AddPeopleFunc(n int, person func(i int) Person) []string {
+	people := make([]Person, n)
+	for i := range people {
+		people[i] = person(i)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.stamp()
+	users := make([]User, n)
+	ids := s.newIDs("00u", n)
+	for i := range users {
+		u := &users[i]
+		p := &people[i]
+		*u = User{ID: ids[i], Status: cmp.Or(p.Status, StatusActive), Created: now, StatusChanged: now,
+			LastUpdated: now, person: p}
+		if u.Status != StatusStaged {
+			u.Activated = now
+		}
+		s.put(u)
+	}
+	return ids
+}
+
+// newIDs returns n new ids with prefix, cut from one string.
+func (s *Server) newIDs(prefix string, n int) []string {
+	var b strings.Builder
+	const size = 20
+	b.Grow(n * size)
+	for range n {
+		b.WriteString(s.newID(prefix))
+	}
+	all := b.String()
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = all[i*size : (i+1)*size]
 	}
 	return ids
 }
 
 func copyUser(u *User) User {
 	c := *u
-	c.Profile = maps.Clone(u.Profile)
+	c.Profile = maps.Clone(u.profile())
+	c.person = nil
 	return c
 }
 
@@ -94,10 +145,16 @@ func (s *Server) UpdateUser(id string, fn func(*User)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	u := s.mustUser(id)
-	before := u.Status
+	before, id := u.Status, u.ID
+	s.unindexTime(u)
+	u.own()
 	fn(u)
 	now := s.stamp()
 	u.LastUpdated = now
+	s.indexTime(u)
+	if u.ID != id {
+		s.order = nil
+	}
 	if u.Status != before {
 		s.statusChanged(u, now)
 	}
@@ -139,27 +196,19 @@ func (s *Server) SetProfile(id, key string, value any) {
 func (s *Server) DeleteUser(id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.mustUser(id)
+	s.unindex(s.mustUser(id))
 	delete(s.users, id)
-	s.order = nil
 	now := s.stamp()
 	for gid, m := range s.members {
-		if m[id] {
-			delete(m, id)
+		if i, ok := slices.BinarySearch(m, id); ok {
+			s.members[gid] = slices.Delete(m, i, i+1)
 			s.groups[gid].LastMembershipUpdated = now
+			s.groupsChanged()
 		}
 	}
 	for _, a := range s.apps {
 		delete(a.users, id)
 	}
-}
-
-// userOrder returns the user ids in order.
-func (s *Server) userOrder() []string {
-	if s.order == nil {
-		s.order = slices.Sorted(maps.Keys(s.users))
-	}
-	return s.order
 }
 
 func (s *Server) mustUser(id string) *User { return fault.Find(s.users, "oktatest: no user", id) }
@@ -173,7 +222,8 @@ func (s *Server) AddGroup(g Group) Group {
 	s.fill(&g.ID, "00g", &g.Created, &g.LastUpdated, &g.LastMembershipUpdated)
 	g.Type = cmp.Or(g.Type, GroupTypeOkta)
 	s.groups[g.ID] = &g
-	s.members[g.ID] = make(map[string]bool)
+	s.members[g.ID] = nil
+	s.gorder, s.gtime = nil, nil
 	return g
 }
 
@@ -184,6 +234,7 @@ func (s *Server) UpdateGroup(id string, fn func(*Group)) {
 	g := s.mustGroup(id)
 	fn(g)
 	g.LastUpdated = s.stamp()
+	s.gorder, s.gtime = nil, nil // fn may have changed the id too
 }
 
 // DeleteGroup deletes a group outright.
@@ -193,40 +244,50 @@ func (s *Server) DeleteGroup(id string) {
 	s.mustGroup(id)
 	delete(s.groups, id)
 	delete(s.members, id)
+	s.gorder, s.gtime = nil, nil
 	for _, a := range s.apps {
 		delete(a.groups, id)
 	}
 }
 
 // AddMember adds users to a group and stamps its lastMembershipUpdated.
-func (s *Server) AddMember(groupID string, userIDs ...string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	g := s.mustGroup(groupID)
-	for _, id := range userIDs {
-		s.mustUser(id)
-		s.members[groupID][id] = true
-	}
-	g.LastMembershipUpdated = s.stamp()
-}
+func (s *Server) AddMember(groupID string, userIDs ...string) { s.member(groupID, userIDs, true) }
 
 // RemoveMember removes users from a group and stamps its
 // lastMembershipUpdated.
 func (s *Server) RemoveMember(groupID string, userIDs ...string) {
+	s.member(groupID, userIDs, false)
+}
+
+// member adds users to a group's sorted member list, or removes them.
+func (s *Server) member(groupID string, userIDs []string, add bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	g := s.mustGroup(groupID)
 	for _, id := range userIDs {
-		delete(s.members[groupID], id)
+		if add {
+			s.mustUser(id)
+		}
+		m := s.members[groupID]
+		switch i, ok := slices.BinarySearch(m, id); {
+		case add && !ok:
+			s.members[groupID] = slices.Insert(m, i, id)
+		case !add && ok:
+			s.members[groupID] = slices.Delete(m, i, i+1)
+		}
 	}
 	g.LastMembershipUpdated = s.stamp()
+	s.groupsChanged()
 }
 
 // Members returns the ids of a group's members, sorted.
 func (s *Server) Members(groupID string) []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return slices.Sorted(maps.Keys(s.members[groupID]))
+	if len(s.members[groupID]) == 0 {
+		return nil
+	}
+	return slices.Clone(s.members[groupID])
 }
 
 // AddApp adds an app and returns its id.

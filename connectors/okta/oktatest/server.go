@@ -81,6 +81,8 @@ type User struct {
 	Profile map[string]any
 	// OmitID sends the record without its id, as a malformed record.
 	OmitID bool
+
+	person *Person // the profile of a user of AddPeopleFunc, until it changes
 }
 
 // Group is a group of the fake org.
@@ -118,9 +120,12 @@ type Server struct {
 	offset    time.Duration
 	seq       int64
 	users     map[string]*User
-	order     []string // user ids, sorted; nil when stale
+	order     []*User // in id order; nil when stale
+	byTime    []*User // in (lastUpdated, id) order
 	groups    map[string]*Group
-	members   map[string]map[string]bool
+	gorder    []*Group            // in id order; nil when stale
+	gtime     []*Group            // in order of last change; nil when stale
+	members   map[string][]string // group id → member ids, sorted
 	apps      map[string]*app
 	limits    map[string]int
 	window    time.Duration
@@ -141,8 +146,9 @@ func New(tb testing.TB) *Server {
 	s := &Server{
 		Token:   "00fake" + randomString(36),
 		users:   make(map[string]*User),
+		order:   []*User{},
 		groups:  make(map[string]*Group),
-		members: make(map[string]map[string]bool),
+		members: make(map[string][]string),
 		apps:    make(map[string]*app),
 		limits:  maps.Clone(DefaultLimits),
 		window:  time.Minute,
