@@ -23,8 +23,8 @@ import (
 const defaultLockWait = 30 * time.Second
 
 // TestTwoProcesses runs `learnsync run --once` twice at the same time on one
-// database, with an organisation big enough (a run takes a second or more)
-// that the two always overlap. Only one may apply: with the default lock
+// database, with an organisation big enough (a first import takes a few
+// hundred milliseconds or more) that the two always overlap. Only one may apply: with the default lock
 // wait (30 s) the other waits for it and then finds nothing left to do;
 // with a --lock-wait shorter than a run it exits 1 naming the holder's pid
 // and the lock file, having changed nothing.
@@ -118,7 +118,9 @@ func TestTwoProcesses(t *testing.T) {
 	t.Run("at once with a short wait", func(t *testing.T) {
 		t.Parallel()
 		config, db := newDir(t, true)
-		a, b := startRun(t, bin, config, "--lock-wait", "500ms"), startRun(t, bin, config, "--lock-wait", "500ms")
+		// The wait is well below what a first import of this org takes (about
+		// 0.4 s on an idle machine since the bulk inserts; more on a busy one).
+		a, b := startRun(t, bin, config, "--lock-wait", "100ms"), startRun(t, bin, config, "--lock-wait", "100ms")
 		ra, rb := a.wait(t), b.wait(t)
 		winner, won, lost := a, ra, rb
 		if ra.code != 0 {
