@@ -225,12 +225,23 @@ func freeID[T any](objects map[string]T, id func(int) string) string {
 // UpdateUser changes a user with fn. It fails the test helper's contract
 // (panics) if the user does not exist, as that is a bug in the test.
 func (s *Server) UpdateUser(id string, fn func(u *User)) {
+	change(s, s.mustUser, id, func(r *userRec) { fn(&r.User); r.User.ID = id })
+}
+
+// record is a user's or a group's record: it can be marked changed.
+type record interface{ stamp(version int) }
+
+func (r *userRec) stamp(v int)  { r.changed = v }
+func (r *groupRec) stamp(v int) { r.changed = v }
+
+// change marks the record find(id) changed (for the next delta round) and
+// applies fn to it, under the lock.
+func change[R record](s *Server, find func(string) R, id string, fn func(R)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r := s.mustUser(id)
-	fn(&r.User)
-	r.User.ID = id
-	r.changed = s.bump()
+	r := find(id)
+	r.stamp(s.bump())
+	fn(r)
 }
 
 // DisableUser sets accountEnabled to false.
@@ -245,21 +256,15 @@ func (s *Server) PurgeUser(id string) { s.removeUser(id, "deleted") }
 
 // RestoreUser brings back a soft-deleted user.
 func (s *Server) RestoreUser(id string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	r := s.mustUser(id)
-	r.removed = ""
-	r.changed = s.bump()
+	change(s, s.mustUser, id, func(r *userRec) { r.removed = "" })
 }
 
 func (s *Server) removeUser(id, reason string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	r := s.mustUser(id)
-	r.removed = reason
-	r.changed = s.bump()
-	// Entra drops a deleted user from every group; the groups delta reports it.
-	s.dropMember(id)
+	change(s, s.mustUser, id, func(r *userRec) {
+		r.removed = reason
+		// Entra drops a deleted user from every group; the groups delta reports it.
+		s.dropMember(id)
+	})
 }
 
 // dropMember removes a deleted user or group from every group and every
@@ -299,24 +304,17 @@ func (s *Server) AddGroup(g Group) string {
 
 // UpdateGroup changes a group's properties with fn.
 func (s *Server) UpdateGroup(id string, fn func(g *Group)) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	r := s.mustGroup(id)
-	fn(&r.Group)
-	r.Group.ID = id
-	r.changed = s.bump()
+	change(s, s.mustGroup, id, func(r *groupRec) { fn(&r.Group); r.Group.ID = id })
 }
 
 // DeleteGroup deletes a group (@removed reason "deleted"). Groups it was a
 // member of lose it as a member.
 func (s *Server) DeleteGroup(id string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	r := s.mustGroup(id)
-	r.removed = "deleted"
-	r.changed = s.bump()
-	s.dropMember(id)
-	delete(s.members, id)
+	change(s, s.mustGroup, id, func(r *groupRec) {
+		r.removed = "deleted"
+		s.dropMember(id)
+		delete(s.members, id)
+	})
 }
 
 // AddMember adds a user or a group (nesting) to a group.
