@@ -206,3 +206,72 @@ server:
 		t.Errorf("run --once: entra-push mode %q result %q, want unchanged", mode, result)
 	}
 }
+
+// TestEndToEndSCIMPushBlocked: pushes that would deactivate more people than
+// the safety limits allow are accepted into the source's mirror (the IdP
+// gets its 204), but the reconcile they ask for is blocked and recorded,
+// and the directory keeps everyone until an admin applies the plan.
+func TestEndToEndSCIMPushBlocked(t *testing.T) {
+	c := newCLI(t)
+	// One reconcile for the whole burst of PATCHes below: they are sent
+	// within milliseconds, well inside the delay.
+	c.write("learnsync.yaml", fmt.Sprintf(`
+directory: {dsn: learnsync.db}
+sources:
+  - name: entra-push
+    type: scim
+    config: {token: %s, reconcile_delay: 1s}
+safety: {max_deactivations: 0, max_deactivation_percent: 50}
+server:
+  listen: 127.0.0.1:0
+  public: {listen: 127.0.0.1:0}
+`, entraToken))
+	p := startService(t, c.dir, "run", "--config", c.path("learnsync.yaml"))
+	m := regexp.MustCompile(`addr=(\S+)`).FindStringSubmatch(p.waitLog(`msg="public endpoint started"`, 10*time.Second))
+	p.waitReady(15 * time.Second)
+	entra := pushClient{t: t, base: "http://" + m[1] + "/scim/entra-push/v2", token: entraToken}
+
+	var ids []string
+	for _, name := range []string{"ann", "ben", "cat", "dov"} {
+		ids = append(ids, entra.create("/Users", scimUser(name+"@example.com", name)))
+	}
+	activeCount := func(d exportDoc) int {
+		n := 0
+		for _, u := range d.Users {
+			if u.Active {
+				n++
+			}
+		}
+		return n
+	}
+	waitExport(t, c, "four people", func(d exportDoc) bool { return activeCount(d) == 4 })
+
+	for _, id := range ids[:3] { // 3 of 4: 75 % > 50 %
+		code, out := entra.do("PATCH", "/Users/"+id, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+			"Operations":[{"op":"Replace","path":"active","value":"False"}]}`)
+		if code != http.StatusNoContent {
+			t.Fatalf("PATCH active: %d %s", code, out)
+		}
+	}
+	line := p.waitLog("result=blocked", 15*time.Second)
+	if !strings.Contains(line, "trigger=push") || !strings.Contains(line, "deactivated=3") {
+		t.Errorf("blocked run: %s", line)
+	}
+	// The push was accepted: the source's resource says what the IdP sent.
+	if code, out := entra.do("GET", "/Users/"+ids[0], ""); code != http.StatusOK || !strings.Contains(out, `"active":false`) {
+		t.Errorf("GET after the PATCH: %d %s", code, out)
+	}
+	if n := activeCount(c.export()); n != 4 {
+		t.Errorf("%d active people after the blocked run, want all 4", n)
+	}
+	p.signal(syscall.SIGTERM)
+	if code := p.exitCode(10 * time.Second); code != 0 {
+		t.Fatalf("service exit code %d", code)
+	}
+	// The plan is still refused, until an admin applies it once.
+	c.mustRun(3, "run", "--once")
+	c.mustRun(0, "run", "--once", "--allow-mass-deactivation")
+	if n := activeCount(c.export()); n != 1 {
+		t.Errorf("%d active people after --allow-mass-deactivation, want 1", n)
+	}
+}
