@@ -106,16 +106,8 @@ func TestEndToEndSCIMPush(t *testing.T) {
 	c := newCLI(t)
 	c.env["OKTA_API_TOKEN"] = srv.Token
 	t.Setenv("OKTA_API_TOKEN", srv.Token)
-	c.write("learnsync.yaml", fmt.Sprintf(`
-directory: {dsn: learnsync.db}
-sources:
-  - name: entra-push
-    type: scim
-    config: {token: %s, reconcile_delay: 50ms}
-  - name: okta-push
-    type: scim
-    config: {token: %s, reconcile_delay: 50ms}
-%slicenses:
+	c.write("learnsync.yaml", "directory: {dsn: learnsync.db}\nsources:\n"+scimSource("entra-push", entraToken, "50ms")+
+		scimSource("okta-push", oktaToken, "50ms")+fmt.Sprintf(`%slicenses:
   - name: learning-pro
     seats: 1
     groups: ["entra-push/Learners"]
@@ -123,7 +115,7 @@ safety: {max_deactivation_percent: 70}
 server:
   listen: 127.0.0.1:0
   public: {listen: 127.0.0.1:0}
-`, entraToken, oktaToken, oktaSource(t, srv)))
+`, oktaSource(t, srv)))
 	p := startService(t, c.dir, "run", "--config", c.path("learnsync.yaml"))
 	m := regexp.MustCompile(`addr=(\S+)`).FindStringSubmatch(p.waitLog(`msg="public endpoint started"`, 10*time.Second))
 	p.waitReady(15 * time.Second)
@@ -207,6 +199,11 @@ server:
 	}
 }
 
+// scimSource is the config entry of a scim source.
+func scimSource(name, token, delay string) string {
+	return fmt.Sprintf("  - name: %s\n    type: scim\n    config: {token: %s, reconcile_delay: %s}\n", name, token, delay)
+}
+
 // TestEndToEndSCIMPushBlocked: pushes that would deactivate more people than
 // the safety limits allow are accepted into the source's mirror (the IdP
 // gets its 204), but the reconcile they ask for is blocked and recorded,
@@ -215,17 +212,12 @@ func TestEndToEndSCIMPushBlocked(t *testing.T) {
 	c := newCLI(t)
 	// One reconcile for the whole burst of PATCHes below: they are sent
 	// within milliseconds, well inside the delay.
-	c.write("learnsync.yaml", fmt.Sprintf(`
-directory: {dsn: learnsync.db}
-sources:
-  - name: entra-push
-    type: scim
-    config: {token: %s, reconcile_delay: 1s}
+	c.write("learnsync.yaml", "directory: {dsn: learnsync.db}\nsources:\n"+scimSource("entra-push", entraToken, "1s")+`
 safety: {max_deactivations: 0, max_deactivation_percent: 50}
 server:
   listen: 127.0.0.1:0
   public: {listen: 127.0.0.1:0}
-`, entraToken))
+`)
 	p := startService(t, c.dir, "run", "--config", c.path("learnsync.yaml"))
 	m := regexp.MustCompile(`addr=(\S+)`).FindStringSubmatch(p.waitLog(`msg="public endpoint started"`, 10*time.Second))
 	p.waitReady(15 * time.Second)
