@@ -398,6 +398,20 @@ func (h *harness) setNext(cfg *config.Config, err error) {
 
 // start runs the service with opts (h.options() when nil) and waits until
 // its schedules wait for their first tick.
+// startPublic starts the service with a public listener on a free loopback
+// port and returns that listener.
+func (h *harness) startPublic() net.Listener {
+	h.t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	opts := h.options()
+	opts.PublicListener = ln
+	h.start(&opts)
+	return ln
+}
+
 func (h *harness) start(opts *Options) {
 	t := h.t
 	t.Helper()

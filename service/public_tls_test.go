@@ -105,13 +105,7 @@ func TestPublicTLSServesAndReloadsCertificate(t *testing.T) {
 		return cfg
 	}
 	h := newHarness(t, cfgFor, newFakeSource("idp"))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts := h.options()
-	opts.PublicListener = ln
-	h.start(&opts)
+	ln := h.startPublic()
 	url := "https://" + ln.Addr().String() + "/scim/idp/v2/ServiceProviderConfig"
 
 	// get asks for the source's ServiceProviderConfig on a new connection

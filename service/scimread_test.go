@@ -1,7 +1,6 @@
 package service
 
 import (
-	"net"
 	"net/http"
 	"testing"
 
@@ -23,13 +22,7 @@ func TestPublicReadView(t *testing.T) {
 		}
 	}
 	h := newHarness(t, cfgFor(tok), newFakeSource("hr", "a@example.com"))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts := h.options()
-	opts.PublicListener = ln
-	h.start(&opts)
+	ln := h.startPublic()
 	get := func(token string) int {
 		req, _ := http.NewRequest("GET", "http://"+ln.Addr().String()+"/scim/v2/Users", nil)
 		if token != "" {
