@@ -22,6 +22,7 @@ import (
 
 	"github.com/learnsync/learnsync/config"
 	scimsource "github.com/learnsync/learnsync/connectors/scim"
+	"github.com/learnsync/learnsync/internal/testkit"
 )
 
 // testCert is a self-signed ECDSA certificate for 127.0.0.1 in PEM.
@@ -49,15 +50,8 @@ func newTestCert(t *testing.T, serial int64) testCert {
 		IsCA:                  true,
 		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	der, keyDER := testkit.SelfSigned(t, tmpl, key)
 	parsed, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +60,7 @@ func newTestCert(t *testing.T, serial int64) testCert {
 	return testCert{
 		der:     der,
 		certPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		key:     pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}),
+		key:     pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}),
 		pool:    pool,
 		serial:  serial,
 	}
