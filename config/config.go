@@ -40,6 +40,7 @@ type Config struct {
 	Reconcile   Reconcile   `yaml:"reconcile"`
 	Server      Server      `yaml:"server"`
 	History     History     `yaml:"history"`
+	HA          HA          `yaml:"ha"`
 
 	// Path is the file the configuration was read from; BaseDir its directory.
 	Path    string `yaml:"-"`
@@ -288,6 +289,7 @@ func Parse(data []byte, baseDir string, reg connectors.Registry, lookup func(str
 	} else if dn.Kind == yaml.MappingNode && mappingValue(dn, "dsn") == nil {
 		d.fail("directory.dsn", "required")
 	}
+	cfg.noteHA(doc)
 	cfg.validate(d, reg)
 	if len(d.errs) > 0 {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, Errors(d.errs))
@@ -368,6 +370,7 @@ func (c *Config) validate(d *decoder, reg connectors.Registry) {
 	}
 	c.validateServer(d)
 	c.validatePublic(d)
+	c.validateHA(d)
 }
 
 // validateSource checks sources[i] (names holds the names of the sources
