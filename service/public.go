@@ -225,7 +225,12 @@ func (p *public) requestRun(source string) {
 
 // RequestRun asks for a run that reconciles source (a scim source: it is
 // not fetched) as soon as the run in progress, if any, is over.
+// On a standby it wakes the leader instead.
 func (s *Service) RequestRun(source string) {
+	if !s.leading() {
+		s.wakeLeader(source)
+		return
+	}
 	s.queue.push(source)
 	s.queue.poke()
 }

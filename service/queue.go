@@ -146,6 +146,14 @@ func (q *runQueue) take(now time.Time) (batch, bool) {
 	return b, true
 }
 
+// clear drops every fetch that waits: the instance no longer leads, the
+// new leader fetches.
+func (q *runQueue) clear() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.pending, q.wantRun, q.trigger = map[string]reconcile.FetchMode{}, false, ""
+}
+
 // finish ends the run in progress.
 func (q *runQueue) finish() {
 	q.mu.Lock()

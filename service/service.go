@@ -23,6 +23,7 @@ import (
 
 	"github.com/learnsync/learnsync/config"
 	"github.com/learnsync/learnsync/connectors"
+	"github.com/learnsync/learnsync/ha"
 	"github.com/learnsync/learnsync/reconcile"
 	"github.com/learnsync/learnsync/scim"
 )
@@ -65,6 +66,12 @@ type Options struct {
 	// PublicListener serves the SCIM endpoints; nil listens on
 	// Config.Server.Public.Listen, when set.
 	PublicListener net.Listener
+	// Election, when set, makes this instance one of several on a shared
+	// directory: it runs only while it is the leader (see leader.go). The
+	// Store's applies must be fenced by the same election.
+	Election Election
+	// Version is learnsync's version, shown in /status.
+	Version string
 }
 
 // Triggers of the runs the service starts besides the schedules.
@@ -92,6 +99,9 @@ type Service struct {
 	started    time.Time
 	ln         net.Listener
 	full       bool
+	version    string
+	election   Election
+	leader     leadership
 
 	queue     *runQueue
 	public    *public
@@ -118,6 +128,7 @@ func New(opts Options) (*Service, error) {
 	s := &Service{
 		store: opts.Store, build: opts.Build, load: opts.Load, log: opts.Logger, clock: opts.Clock,
 		statusRuns: opts.StatusRuns, ln: opts.Listener, full: opts.FullStart,
+		version: opts.Version, election: opts.Election,
 		queue: newRunQueue(), readiness: newReadiness(),
 	}
 	if s.log == nil {
@@ -140,6 +151,7 @@ func New(opts Options) (*Service, error) {
 	s.schedules = &scheduler{clock: s.clock, jitter: jitter, fire: s.enqueue}
 	s.progress = newProgressLog(s.clock, s.log, interval)
 	s.metrics = newMetrics(func() bool { ok, _ := s.Ready(); return ok })
+	s.leaderMetrics()
 	if opts.SCIMStore == nil {
 		opts.SCIMStore, _ = opts.Store.(scim.Store)
 	}
@@ -210,15 +222,7 @@ func (s *Service) Run(ctx context.Context, reload <-chan struct{}) error {
 	applyCtx, abandon := context.WithCancel(context.WithoutCancel(ctx))
 	defer abandon()
 	s.applyCtx = applyCtx
-	worked := make(chan struct{})
-	go func() { defer close(worked); s.worker(ctx) }()
-
-	s.schedules.start(ctx, cfg.Sources)
-	mode := reconcile.FetchAuto
-	if s.full {
-		mode = reconcile.FetchFull
-	}
-	s.queue.startCycle(sourceNames(cfg), mode, TriggerStart)
+	worked := s.begin(ctx, cfg)
 
 loop:
 	for {
@@ -231,13 +235,15 @@ loop:
 				continue
 			}
 			if cfg, ok := s.reload(); ok {
-				s.schedules.start(ctx, cfg.Sources)
+				s.startSchedules(ctx, cfg)
 			}
 		}
 	}
 
 	// Stop: no more ticks; fetches see ctx cancelled; an apply runs on.
-	s.schedules.stop()
+	if s.election == nil {
+		s.schedules.stop() // a leader's term stops its own
+	}
 	busy := s.queue.stop()
 	grace := s.config().Server.ShutdownTimeout
 	if busy {
@@ -276,6 +282,24 @@ func (s *Service) Addr() net.Addr {
 		return nil
 	}
 	return s.ln.Addr()
+}
+
+// begin starts the runs: at once when this instance is alone, else
+// whenever it is elected. The channel is closed once they are over.
+func (s *Service) begin(ctx context.Context, cfg *config.Config) <-chan struct{} {
+	if s.election != nil {
+		s.log.Info("high availability: campaigning for the leadership", "instance", s.election.Name(), "lease", s.election.Lease())
+		return s.campaign(ctx)
+	}
+	worked := make(chan struct{})
+	go func() { defer close(worked); s.worker(ctx) }()
+	s.schedules.start(ctx, cfg.Sources)
+	mode := reconcile.FetchAuto
+	if s.full {
+		mode = reconcile.FetchFull
+	}
+	s.queue.startCycle(sourceNames(cfg), mode, TriggerStart)
+	return worked
 }
 
 func (s *Service) config() *config.Config {
@@ -384,11 +408,15 @@ func (s *Service) runBatch(ctx context.Context, b batch) {
 	}
 	s.log.Debug("run starting", "trigger", b.trigger, "fetch", strings.Join(names, ","))
 	// --full makes the first cycle a full reconcile as well as a full fetch.
-	full := b.trigger == TriggerStart && s.full
+	full := (b.trigger == TriggerStart || b.trigger == TriggerElected) && s.full
 	out, err := e.Run(ctx, reconcile.RunOptions{Trigger: b.trigger, Fetch: fetch, FullReconcile: full})
 	if err != nil {
 		if ctx.Err() != nil {
-			s.log.Info("run abandoned: the service is stopping; nothing of it was written", "trigger", b.trigger)
+			s.log.Info("run abandoned: the service is stopping or no longer leads; nothing of it was written", "trigger", b.trigger)
+			return
+		}
+		if errors.Is(err, ha.ErrDeposed) {
+			s.log.Warn("run refused: this instance is no longer the leader; nothing of it was committed", "trigger", b.trigger)
 			return
 		}
 		s.log.Error("run failed: the directory could not be read or written", "trigger", b.trigger, "error", err)
@@ -514,6 +542,12 @@ func (s *Service) Ready() (bool, []string) {
 	if cfg := s.config(); cfg != nil {
 		sources = cfg.Sources
 	}
+	if s.election != nil {
+		if st := s.election.State(); st.Role != ha.RoleLeader {
+			why = append(why, s.standbyReasons(st, now)...)
+			return len(why) == 0, why
+		}
+	}
 	why = append(why, s.readiness.reasons(sources, now)...)
 	return len(why) == 0, why
 }
@@ -536,7 +570,10 @@ func (s *Service) Status(ctx context.Context) (*StatusReport, error) {
 	s.mu.Unlock()
 	st.Service = &ServiceState{
 		StartedAt: s.started.UTC(), Ready: ready, NotReady: why, Config: cfg.Path,
-		ConfigLoadedAt: loadedAt.UTC(), Running: s.queue.busy(),
+		ConfigLoadedAt: loadedAt.UTC(), Running: s.queue.busy(), Version: s.version,
+	}
+	if s.election != nil {
+		st.HA = s.haStatus(ctx)
 	}
 	if n, last, ok := s.cycles.state(); ok {
 		st.Service.Cycles = n

@@ -16,6 +16,8 @@ import (
 type StatusReport struct {
 	GeneratedAt time.Time       `json:"generated_at"`
 	Service     *ServiceState   `json:"service,omitempty"`
+	// HA is the election, when several instances share the directory.
+	HA *HAStatus `json:"ha,omitempty"`
 	Sources     []SourceReport  `json:"sources"`
 	Runs        []reconcile.Run `json:"runs"`
 	People      People          `json:"people"`
@@ -38,6 +40,8 @@ type ServiceState struct {
 	// (the recorded history) may be older.
 	Cycles    int          `json:"cycles"`
 	LastCycle *CycleReport `json:"last_cycle,omitempty"`
+	// Version is this instance's learnsync version.
+	Version string `json:"version"`
 }
 
 // SourceReport is one configured source in the status report.

@@ -15,6 +15,7 @@ import (
 	"github.com/learnsync/learnsync/config"
 	"github.com/learnsync/learnsync/connectors"
 	"github.com/learnsync/learnsync/directory"
+	"github.com/learnsync/learnsync/internal/version"
 	"github.com/learnsync/learnsync/reconcile"
 )
 
@@ -117,6 +118,9 @@ limit, 4 partial (a source failed and was left as it was).`,
 	pf.StringVar(&a.logFormat, "log-format", "text", "log format: text or json")
 	pf.StringVar(&a.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	root.AddCommand(a.runCommand(), a.planCommand(), a.exportCommand(), a.validateCommand(), a.statusCommand())
+	root.AddCommand(a.versionCommand())
+	root.Version = version.Get().Version
+	root.SetVersionTemplate(version.Get().String() + "\n")
 	return root
 }
 
