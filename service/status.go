@@ -14,14 +14,14 @@ import (
 // Service holds what only a running service knows, and is absent from the
 // command's output.
 type StatusReport struct {
-	GeneratedAt time.Time       `json:"generated_at"`
-	Service     *ServiceState   `json:"service,omitempty"`
+	GeneratedAt time.Time     `json:"generated_at"`
+	Service     *ServiceState `json:"service,omitempty"`
 	// HA is the election, when several instances share the directory.
-	HA *HAStatus `json:"ha,omitempty"`
-	Sources     []SourceReport  `json:"sources"`
-	Runs        []reconcile.Run `json:"runs"`
-	People      People          `json:"people"`
-	Pools       []Pool          `json:"pools"`
+	HA      *HAStatus       `json:"ha,omitempty"`
+	Sources []SourceReport  `json:"sources"`
+	Runs    []reconcile.Run `json:"runs"`
+	People  People          `json:"people"`
+	Pools   []Pool          `json:"pools"`
 }
 
 // ServiceState is the live state of a running service.
