@@ -446,6 +446,9 @@ func (h *harness) start(opts *Options) {
 		}
 	})
 	h.loops = 2 * len(h.cfg.Sources)
+	if opts.Election != nil {
+		h.loops = 0 // a standby runs no schedules
+	}
 	h.settle()
 }
 
