@@ -54,6 +54,8 @@ type app struct {
 	logFormat      string
 	logLevel       string
 	log            *slog.Logger
+	// fence fences the service's applies in HA mode (see ha.go).
+	fence *haFence
 }
 
 // Main runs learnsync with args and returns the exit code.
@@ -167,7 +169,11 @@ func (a *app) open(ctx context.Context) (*config.Config, *directory.Store, error
 	if err != nil {
 		return nil, nil, err
 	}
-	st, err := directory.Open(ctx, cfg.DatabasePath(), directory.Options{})
+	opts, err := a.storeOptions(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := directory.Open(ctx, cfg.DatabasePath(), opts)
 	if err != nil {
 		if errors.Is(err, directory.ErrNotSQLite) || errors.Is(err, directory.ErrTooNew) {
 			return nil, nil, &exitErr{code: exitUsage, err: fmt.Errorf("directory.dsn: %w", err)}
@@ -243,6 +249,9 @@ func (a *app) cycle(ctx context.Context, opts reconcile.RunOptions, full bool, l
 		return nil, err
 	}
 	defer store.Close()
+	if cfg.HA.Enabled && !opts.DryRun {
+		return nil, usageErr("ha is configured: run --once would apply beside the leader of the running instances; use plan, or run the service")
+	}
 	e, err := a.engine(cfg, store, nil)
 	if err != nil {
 		return nil, err

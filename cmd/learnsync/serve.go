@@ -8,6 +8,7 @@ import (
 
 	"github.com/learnsync/learnsync/config"
 	"github.com/learnsync/learnsync/connectors"
+	"github.com/learnsync/learnsync/internal/version"
 	"github.com/learnsync/learnsync/reconcile"
 	"github.com/learnsync/learnsync/service"
 )
@@ -20,14 +21,25 @@ func (a *app) serve(ctx context.Context, full bool) error {
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 
+	a.fence = &haFence{}
 	cfg, store, err := a.open(ctx)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
+	el, err := a.elector(ctx, cfg, store)
+	if err != nil {
+		return err
+	}
+	var election service.Election
+	if el != nil {
+		election = el
+	}
 	svc, err := service.New(service.Options{
-		Config: cfg,
-		Store:  serviceStore{store},
+		Election: election,
+		Version:  version.Get().Short(),
+		Config:   cfg,
+		Store:    serviceStore{store},
 		Build: func(cfg *config.Config, hooks func(string) connectors.Hooks) (*reconcile.Engine, error) {
 			return a.engine(cfg, store, hooks)
 		},

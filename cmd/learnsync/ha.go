@@ -1,0 +1,54 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/learnsync/learnsync/config"
+	"github.com/learnsync/learnsync/directory"
+	"github.com/learnsync/learnsync/ha"
+	"github.com/learnsync/learnsync/internal/version"
+)
+
+// haFence is what the directory calls inside each apply transaction of a
+// service in HA mode: el's fence, once el is elected (before, nothing may
+// apply).
+type haFence struct{ el *ha.Elector }
+
+func (f *haFence) fence(ctx context.Context, tx *sql.Tx) error {
+	if f.el == nil {
+		return fmt.Errorf("fence: %w", ha.ErrDeposed)
+	}
+	return f.el.Fence(ctx, tx)
+}
+
+// storeOptions are the options the directory of cfg is opened with: in HA
+// service mode, every apply is fenced by the election.
+//
+// Until the PostgreSQL directory (branch pg) is merged, directory.Options
+// has no Fence and no configuration can enable ha (validate refuses it on
+// SQLite); at the merge this becomes `opts.Fence = a.fence.fence`.
+func (a *app) storeOptions(cfg *config.Config) (directory.Options, error) {
+	opts := directory.Options{}
+	if cfg.HA.Enabled && a.fence != nil {
+		return opts, errors.New("ha: this build's directory cannot fence applies (directory.Options.Fence comes with the PostgreSQL directory)")
+	}
+	return opts, nil
+}
+
+// elector joins the election of cfg's directory (HA mode only; nil
+// otherwise) and plugs it into the fence.
+func (a *app) elector(ctx context.Context, cfg *config.Config, store *directory.Store) (*ha.Elector, error) {
+	if !cfg.HA.Enabled {
+		return nil, nil
+	}
+	el, err := ha.New(ctx, store.DB(), ha.Options{Instance: cfg.HA.Instance, Lease: cfg.HA.Lease,
+		Version: version.Get().Short(), Logger: a.log})
+	if err != nil {
+		return nil, err
+	}
+	a.fence.el = el
+	return el, nil
+}
