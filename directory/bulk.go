@@ -81,7 +81,10 @@ func (b *rowBatch) flush() error {
 			b.full = q
 		}
 	}
-	_, err := b.t.exec(q, b.args...)
+	err := b.t.savepoint(func() error {
+		_, err := b.t.exec(q, b.args...)
+		return err
+	})
 	if err != nil {
 		// The failed statement changed nothing: find the row that fails
 		// (the rows before it are written, as one at a time).
@@ -98,6 +101,8 @@ func (b *rowBatch) oneByOne() error {
 	q := b.query(1)
 	for i, label := range b.labels {
 		if _, err := b.t.exec(q, b.args[i*b.cols:(i+1)*b.cols]...); err != nil {
+			// The transaction is lost on PostgreSQL after this: it
+			// will roll back.
 			return &rowError{Label: label, Err: err}
 		}
 	}
@@ -122,18 +127,61 @@ func (b *rowBatch) query(n int) string {
 	return s.String()
 }
 
+// savepoint runs fn; on PostgreSQL, where a failed statement aborts the
+// whole transaction, inside a savepoint that a failure rolls back to, so
+// that the transaction goes on.
+func (t *tx) savepoint(fn func() error) error {
+	if !t.pg {
+		return fn()
+	}
+	if _, err := t.ExecContext(t.ctx, "SAVEPOINT batch"); err != nil {
+		return err
+	}
+	if err := fn(); err != nil {
+		if _, rerr := t.ExecContext(t.ctx, "ROLLBACK TO SAVEPOINT batch"); rerr != nil {
+			return rerr
+		}
+		return err
+	}
+	_, err := t.ExecContext(t.ctx, "RELEASE SAVEPOINT batch")
+	return err
+}
+
 // nextID returns the id AUTOINCREMENT gives the next row of table: one more
 // than the largest it ever gave or than any row's. Rows inserted with
 // explicit ids from there on get exactly the ids they would have got one
 // INSERT at a time, and SQLite moves the table's sequence past them.
+//
+// On PostgreSQL the table's identity sequence plays sqlite_sequence's part,
+// and advanceID moves it past the ids given.
 func (t *tx) nextID(table string) (int64, error) {
+	q := `SELECT max(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = ?), 0),
+		COALESCE((SELECT max(id) FROM ` + table + `), 0)) + 1`
+	if t.pg {
+		q = `SELECT GREATEST(COALESCE(pg_sequence_last_value(CAST(pg_get_serial_sequence(?, 'id') AS regclass)), 0),
+		COALESCE((SELECT max(id) FROM ` + table + `), 0)) + 1`
+	}
 	var next int64
-	err := t.QueryRowContext(t.ctx, `SELECT max(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = ?), 0),
-		COALESCE((SELECT max(id) FROM `+table+`), 0)) + 1`, table).Scan(&next)
+	err := t.QueryRowContext(t.ctx, q, table).Scan(&next)
 	if err != nil {
 		return 0, fmt.Errorf("next id of %s: %w", table, err)
 	}
 	return next, nil
+}
+
+// advanceID moves table's id sequence to last, the largest id given
+// explicitly (PostgreSQL only: SQLite moves its sequence itself). last < 1
+// means no id was given.
+func (t *tx) advanceID(table string, last int64) error {
+	if !t.pg || last < 1 {
+		return nil
+	}
+	_, err := t.ExecContext(t.ctx, `SELECT setval(pg_get_serial_sequence(?, 'id'), GREATEST(?,
+		COALESCE(pg_sequence_last_value(CAST(pg_get_serial_sequence(?, 'id') AS regclass)), 1)))`, table, last, table)
+	if err != nil {
+		return fmt.Errorf("advance id of %s: %w", table, err)
+	}
+	return nil
 }
 
 // bulkRows is the size of a plan from which a commit is a bulk load: the
@@ -182,7 +230,12 @@ func (t *tx) startBulk() (*bulkLoad, error) {
 		}
 		var name, sql string
 		var names []string
-		err := eachRow(t.ctx, t.Tx, "bulk load", `SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL AND sql NOT LIKE 'CREATE UNIQUE %' ORDER BY name`,
+		q := `SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL AND sql NOT LIKE 'CREATE UNIQUE %' ORDER BY name`
+		if t.pg {
+			q = `SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() AND tablename = ?
+				AND indexdef NOT LIKE 'CREATE UNIQUE %' ORDER BY indexname`
+		}
+		err := eachRow(t.ctx, t.Tx, "bulk load", q,
 			[]any{table}, []any{&name, &sql}, func() error {
 				names, b.indexes = append(names, name), append(b.indexes, sql)
 				return nil

@@ -2,12 +2,12 @@ package directory_test
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/learnsync/learnsync/directory"
+	"github.com/learnsync/learnsync/directory/dirtest"
 	"github.com/learnsync/learnsync/reconcile"
 	"github.com/learnsync/learnsync/scim"
 )
@@ -15,9 +15,11 @@ import (
 // TestMirrorChanges: every SCIM write logs the mirror rows it changed (a
 // group's lost and gained members among the users), and a commit deletes
 // the entries up to the seq it read, never a later one.
-func TestMirrorChanges(t *testing.T) {
+func TestMirrorChanges(t *testing.T) { dirtest.Each(t, testMirrorChanges) }
+
+func testMirrorChanges(t *testing.T) {
 	ctx := context.Background()
-	store, err := directory.Open(ctx, filepath.Join(t.TempDir(), "d.db"), directory.Options{})
+	store, err := directory.OpenDriver(ctx, dirtest.Backend(t), dirtest.Target(t, dirtest.Backend(t)), directory.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,7 +23,7 @@ func (s *Store) Commit(ctx context.Context, c *reconcile.Commit) error {
 		now = s.Now()
 	}
 	now = now.UTC()
-	return s.update(ctx, now, func(t *tx) error {
+	return s.apply(ctx, now, func(t *tx) error {
 		w := &writer{tx: t}
 		runID, err := w.insertRun(c.Run)
 		if err != nil {
@@ -76,7 +76,7 @@ func (s *Store) Commit(ctx context.Context, c *reconcile.Commit) error {
 
 // RecordRun stores a run that applied nothing.
 func (s *Store) RecordRun(ctx context.Context, r *reconcile.Run) error {
-	return s.update(ctx, s.Now().UTC(), func(t *tx) error {
+	return s.apply(ctx, s.Now().UTC(), func(t *tx) error {
 		w := &writer{tx: t}
 		id, err := w.insertRun(r)
 		if err != nil {
@@ -165,14 +165,14 @@ func (w *writer) insertRun(r *reconcile.Run) (int64, error) {
 	if sources == nil {
 		sources = []reconcile.SourceRun{}
 	}
-	res, err := w.exec(`INSERT INTO runs (trigger, started_at, ended_at, result, sources, summary, problems, error, plan, reconcile, full_reason)
+	id, err := w.insertID(`INSERT INTO runs (trigger, started_at, ended_at, result, sources, summary, problems, error, plan, reconcile, full_reason)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		string(r.Trigger), r.StartedAt.UTC(), r.EndedAt.UTC(), string(r.Result), marshal(sources), marshal(r.Summary),
 		marshal(problems), r.Error, plan, r.Reconcile, r.FullReason)
 	if err != nil {
 		return 0, fmt.Errorf("record run: %w", err)
 	}
-	return res.LastInsertId()
+	return id, nil
 }
 
 // flushAudit writes the collected membership and seat events.
@@ -437,7 +437,10 @@ func (w *writer) writePeople(changes []reconcile.PersonChange) error {
 			return fmt.Errorf("%s person %s: %w", c.Op, c.Person.Key, err)
 		}
 	}
-	return w.flushPeople(create.flush())
+	if err := w.flushPeople(create.flush()); err != nil {
+		return err
+	}
+	return w.advanceID("people", next-1)
 }
 
 // flushPeople names the person whose create failed in err, as a failed
@@ -516,14 +519,10 @@ func (w *writer) applyGroups(changes []reconcile.GroupChange) error {
 		obj := c.Group.Source + "/" + c.Group.ExternalID
 		switch c.Op {
 		case reconcile.OpCreate:
-			res, err := w.exec(`INSERT INTO groups (source, external_id, name, description, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`,
+			id, err := w.insertID(`INSERT INTO groups (source, external_id, name, description, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`,
 				c.Group.Source, c.Group.ExternalID, c.Name, c.Description, w.now, w.now)
 			if err != nil {
 				return fmt.Errorf("create group %s: %w", obj, err)
-			}
-			id, err := res.LastInsertId()
-			if err != nil {
-				return err
 			}
 			w.groupIDs[c.Group] = id
 			w.touched.newGroups[id] = true

@@ -50,14 +50,18 @@ func marshalExport(t *testing.T, s *Store) []byte {
 	return b
 }
 
-func TestExportEmptyDirectory(t *testing.T) {
+func TestExportEmptyDirectory(t *testing.T) { eachBackend(t, testExportEmptyDirectory) }
+
+func testExportEmptyDirectory(t *testing.T) {
 	s := openTest(t)
 	if got, want := string(marshalExport(t, s)), `{"users":[],"groups":[],"licenses":[]}`; got != want {
 		t.Errorf("export of an empty directory = %s, want %s", got, want)
 	}
 }
 
-func TestExportJSONContract(t *testing.T) {
+func TestExportJSONContract(t *testing.T) { eachBackend(t, testExportJSONContract) }
+
+func testExportJSONContract(t *testing.T) {
 	s := openTest(t)
 	commit(t, s, &reconcile.Commit{Plan: plan1(), Mirrors: mirrors1(), Now: t0})
 	// Bob is deactivated and loses his seats and groups; his identity is
@@ -151,7 +155,9 @@ func TestExportJSONContract(t *testing.T) {
 
 // Sorting does not depend on the order things were created in, and users
 // with the same email are ordered by numeric id.
-func TestExportSorting(t *testing.T) {
+func TestExportSorting(t *testing.T) { eachBackend(t, testExportSorting) }
+
+func testExportSorting(t *testing.T) {
 	s := openTest(t)
 	var people []reconcile.PersonChange
 	// Keys are unique; emails need not be (match_on: user_name).

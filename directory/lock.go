@@ -15,8 +15,14 @@ import (
 // for longer than the caller is willing to wait.
 var ErrLocked = errors.New("another learnsync is running on this directory")
 
-// LockPath is the lock file next to the database.
-func (s *Store) LockPath() string { return s.path + ".lock" }
+// LockPath is the lock file next to the database ("" on PostgreSQL, whose
+// run lock is an advisory lock).
+func (s *Store) LockPath() string {
+	if s.driver == DriverPostgres {
+		return ""
+	}
+	return s.path + ".lock"
+}
 
 // Lock takes the directory's run lock: one fetch-plan-apply cycle at a time
 // per database, across processes. SQLite alone would serialize the writes,
@@ -24,7 +30,12 @@ func (s *Store) LockPath() string { return s.path + ".lock" }
 // Lock waits up to wait (polling), then returns ErrLocked naming the holder.
 // The lock is released by the returned func, or by the kernel when the
 // process dies, so a crash never leaves it stuck.
+//
+// On PostgreSQL the lock is a session advisory lock (lockPostgres).
 func (s *Store) Lock(ctx context.Context, wait time.Duration) (unlock func(), err error) {
+	if s.driver == DriverPostgres {
+		return s.lockPostgres(ctx, wait)
+	}
 	f, err := os.OpenFile(s.LockPath(), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open lock file: %w", err)

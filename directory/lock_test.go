@@ -1,17 +1,26 @@
 package directory
 
 import (
+	"github.com/learnsync/learnsync/internal/pgtest"
+
 	"errors"
 	"strings"
 	"testing"
 	"time"
 )
 
-func TestLockIsExclusiveAndReleased(t *testing.T) {
+func TestLockIsExclusiveAndReleased(t *testing.T) { eachBackend(t, testLockIsExclusiveAndReleased) }
+
+func testLockIsExclusiveAndReleased(t *testing.T) {
 	ctx := t.Context()
-	path := t.TempDir() + "/d.db"
-	a := openAt(t, path, Options{})
-	b := openAt(t, path, Options{})
+	var a, b *Store
+	if onPostgres(t) {
+		dsn := pgtest.DSN(t)
+		a, b = openDSN(t, dsn), openDSN(t, dsn)
+	} else {
+		path := t.TempDir() + "/d.db"
+		a, b = openAt(t, path, Options{}), openAt(t, path, Options{})
+	}
 
 	unlock, err := a.Lock(ctx, 0)
 	if err != nil {
@@ -32,4 +41,15 @@ func TestLockIsExclusiveAndReleased(t *testing.T) {
 		t.Fatalf("lock after release: %v", err)
 	}
 	unlock2()
+}
+
+// openDSN opens the PostgreSQL directory dsn, closed after the test.
+func openDSN(t testing.TB, dsn string) *Store {
+	t.Helper()
+	s, err := OpenPostgres(t.Context(), dsn, Options{})
+	if err != nil {
+		t.Fatalf("OpenPostgres: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }

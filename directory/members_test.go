@@ -24,13 +24,15 @@ func TestMembersEncodingRoundTrips(t *testing.T) {
 	}
 }
 
-func TestPackedColumnsRoundTrip(t *testing.T) {
+func TestPackedColumnsRoundTrip(t *testing.T) { eachBackend(t, testPackedColumnsRoundTrip) }
+
+func testPackedColumnsRoundTrip(t *testing.T) {
 	ctx := t.Context()
-	s := openAt(t, t.TempDir()+"/d.db", Options{})
+	s := openFresh(t)
 	values := []string{"", "a:b", "12:34", "Zoë O'Brien 👩‍💻", "line\nbreak", ":"}
 	var got [6]string
 	var packed string
-	q := "SELECT " + pack("?1", "?2", "?3", "?4", "?5", "?6")
+	q := "SELECT " + pack("CAST(?1 AS TEXT)", "CAST(?2 AS TEXT)", "CAST(?3 AS TEXT)", "CAST(?4 AS TEXT)", "CAST(?5 AS TEXT)", "CAST(?6 AS TEXT)")
 	args := []any{values[0], values[1], values[2], values[3], values[4], values[5]}
 	if err := s.db.QueryRowContext(ctx, q, args...).Scan(&packed); err != nil {
 		t.Fatal(err)

@@ -6,7 +6,6 @@ import (
 	"maps"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"testing"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/learnsync/learnsync/connectors"
 	"github.com/learnsync/learnsync/directory"
+	"github.com/learnsync/learnsync/directory/dirtest"
 	"github.com/learnsync/learnsync/reconcile"
 )
 
@@ -213,14 +213,16 @@ func TestIncrementalOracle(t *testing.T) {
 	if os.Getenv("LEARNSYNC_ORACLE_SEED") == "" && os.Getenv("LEARNSYNC_ORACLE_STEPS") != "" {
 		seed = time.Now().UnixNano()
 	}
-	for _, pass := range []int64{seed, seed + 1} {
-		runOracle(t, pass, steps)
-	}
+	dirtest.Each(t, func(t *testing.T) {
+		for _, pass := range []int64{seed, seed + 1} {
+			runOracle(t, pass, steps)
+		}
+	})
 }
 
 func runOracle(t *testing.T, seed int64, steps int) {
 	ctx := context.Background()
-	store, err := directory.Open(ctx, filepath.Join(t.TempDir(), "oracle.db"), directory.Options{})
+	store, err := directory.OpenDriver(ctx, dirtest.Backend(t), dirtest.Target(t, dirtest.Backend(t)), directory.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -102,6 +102,10 @@ func licenseOf(ex *Export, name string) ExportLicense {
 func summaryOf(p *reconcile.Plan) reconcile.Summary { return p.Summary() }
 
 func TestReconcileThroughStoreConverges(t *testing.T) {
+	eachBackend(t, testReconcileThroughStoreConverges)
+}
+
+func testReconcileThroughStoreConverges(t *testing.T) {
 	s := openTest(t)
 	c := &converge{t: t, s: s, rules: reconcile.Rules{
 		MatchOn: "email",
@@ -280,7 +284,9 @@ func TestReconcileThroughStoreConverges(t *testing.T) {
 
 // A pool that shrinks below its holders takes seats back from the latest
 // grants; those people then wait for a seat.
-func TestReconcilePoolShrinkConverges(t *testing.T) {
+func TestReconcilePoolShrinkConverges(t *testing.T) { eachBackend(t, testReconcilePoolShrinkConverges) }
+
+func testReconcilePoolShrinkConverges(t *testing.T) {
 	s := openTest(t)
 	rules := reconcile.Rules{
 		MatchOn:  "email",
@@ -319,7 +325,9 @@ func (f *fakeSource) FetchAll(context.Context) (*connectors.Result, error) {
 }
 
 // The engine and the store together: applied, blocked, overridden, frozen.
-func TestEngineWithStore(t *testing.T) {
+func TestEngineWithStore(t *testing.T) { eachBackend(t, testEngineWithStore) }
+
+func testEngineWithStore(t *testing.T) {
 	ctx := t.Context()
 	s := openTest(t)
 	now := t0
@@ -420,6 +428,10 @@ func TestEngineWithStore(t *testing.T) {
 // Whatever Mirror.Update makes of a fetch, the store reads back the same
 // mirror: the next run must start from what this run saw.
 func TestMirrorDeltaReadsBackAsUpdated(t *testing.T) {
+	eachBackend(t, testMirrorDeltaReadsBackAsUpdated)
+}
+
+func testMirrorDeltaReadsBackAsUpdated(t *testing.T) {
 	active := connectors.StatusActive
 	base := &connectors.Result{Full: true, Cursor: "c0",
 		Users: []connectors.User{
@@ -477,6 +489,10 @@ func TestMirrorDeltaReadsBackAsUpdated(t *testing.T) {
 // links the account to a new one. The store deletes before it links, so the
 // account is free to move.
 func TestReconcileIdentityOfDeletedPersonMoves(t *testing.T) {
+	eachBackend(t, testReconcileIdentityOfDeletedPersonMoves)
+}
+
+func testReconcileIdentityOfDeletedPersonMoves(t *testing.T) {
 	s := openTest(t)
 	c := &converge{t: t, s: s, rules: reconcile.Rules{MatchOn: "email", DeleteAfter: time.Hour,
 		Sources: []reconcile.SourceRules{{Name: "hr", SyncGroups: []string{"*"}}}}}

@@ -8,8 +8,12 @@ import (
 )
 
 func TestCommitRecordsTheEndAfterTheApply(t *testing.T) {
+	eachBackend(t, testCommitRecordsTheEndAfterTheApply)
+}
+
+func testCommitRecordsTheEndAfterTheApply(t *testing.T) {
 	ctx := t.Context()
-	s := openAt(t, t.TempDir()+"/d.db", Options{})
+	s := openFresh(t)
 	start := time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
 	planned := start.Add(time.Second)
 	applied := start.Add(5 * time.Second)

@@ -58,9 +58,14 @@ func unmarshalRun(run *reconcile.Run, sources, summary, problems, plan string) e
 
 // PruneRuns deletes all but the newest keep runs and their audit events.
 func (s *Store) PruneRuns(ctx context.Context, keep int) (int64, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM runs WHERE id <= (SELECT id FROM runs ORDER BY id DESC LIMIT 1 OFFSET ?)`, keep)
-	if err != nil {
-		return 0, err
-	}
-	return res.RowsAffected()
+	var n int64
+	err := s.apply(ctx, s.Now().UTC(), func(t *tx) error {
+		res, err := t.exec(`DELETE FROM runs WHERE id <= (SELECT id FROM runs ORDER BY id DESC LIMIT 1 OFFSET ?)`, keep)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return n, err
 }

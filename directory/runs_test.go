@@ -12,7 +12,9 @@ import (
 	"github.com/learnsync/learnsync/reconcile"
 )
 
-func TestRecordRunAndRuns(t *testing.T) {
+func TestRecordRunAndRuns(t *testing.T) { eachBackend(t, testRecordRunAndRuns) }
+
+func testRecordRunAndRuns(t *testing.T) {
 	ctx := t.Context()
 	s := openTest(t)
 	paris := time.FixedZone("CET", 3600)
@@ -65,11 +67,16 @@ func TestRecordRunAndRuns(t *testing.T) {
 	// Profiles are not part of a plan's JSON (json:"-"): a stored plan
 	// shows the field changes, not whole profiles.
 	opts := cmp.Options{cmpopts.IgnoreFields(reconcile.PersonChange{}, "Profile"), cmpopts.EquateEmpty()}
+	wantNano := 123456789
+	if onPostgres(t) {
+		// PostgreSQL keeps timestamps to the microsecond.
+		failed.StartedAt, wantNano = failed.StartedAt.Truncate(time.Microsecond), 123456000
+	}
 	if diff := cmp.Diff([]reconcile.Run{*blocked, *failed}, runs, opts); diff != "" {
 		t.Errorf("Runs, newest first (-want +got):\n%s", diff)
 	}
 	if len(runs) == 2 {
-		if runs[1].StartedAt.Location() != time.UTC || runs[1].StartedAt.Nanosecond() != 123456789 {
+		if runs[1].StartedAt.Location() != time.UTC || runs[1].StartedAt.Nanosecond() != wantNano {
 			t.Errorf("started_at read back as %v: want UTC to the nanosecond", runs[1].StartedAt)
 		}
 		if runs[1].Plan != nil {
@@ -108,7 +115,9 @@ func TestRecordRunAndRuns(t *testing.T) {
 	}
 }
 
-func TestRunsEmpty(t *testing.T) {
+func TestRunsEmpty(t *testing.T) { eachBackend(t, testRunsEmpty) }
+
+func testRunsEmpty(t *testing.T) {
 	s := openTest(t)
 	runs, err := s.Runs(t.Context(), 10)
 	if err != nil || len(runs) != 0 {
@@ -116,7 +125,9 @@ func TestRunsEmpty(t *testing.T) {
 	}
 }
 
-func TestPruneRuns(t *testing.T) {
+func TestPruneRuns(t *testing.T) { eachBackend(t, testPruneRuns) }
+
+func testPruneRuns(t *testing.T) {
 	ctx := t.Context()
 	s := openTest(t)
 	var ids []int64

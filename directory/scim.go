@@ -142,7 +142,7 @@ func (t *scimTx) writeKeys(r *scim.Resource) error {
 		return fmt.Errorf("write scim members: %w", err)
 	}
 	for _, m := range r.Members() {
-		if _, err := t.exec(`INSERT OR IGNORE INTO scim_members (source, group_id, member) VALUES (?, ?, ?)`, t.source, r.ID, m); err != nil {
+		if _, err := t.exec(`INSERT INTO scim_members (source, group_id, member) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, t.source, r.ID, m); err != nil {
 			return fmt.Errorf("write scim members: %w", err)
 		}
 	}

@@ -117,14 +117,22 @@ type sqlFilter struct {
 	schema *viewSchema
 	b      strings.Builder
 	args   []any
+	// pg writes PostgreSQL's forms: lower() = lower() for NOCASE, ILIKE,
+	// times as times.
+	pg bool
 }
 
 // translate turns e into a WHERE condition on the schema's table. An
 // attribute the view cannot filter on is a 400 invalidFilter.
 func translate(schema *viewSchema, e filter.Expr) (string, []any, error) {
-	f := &sqlFilter{schema: schema}
+	return translateFor(schema, e, false)
+}
+
+// translateFor is translate for SQLite or, with pg, PostgreSQL.
+func translateFor(schema *viewSchema, e filter.Expr, pg bool) (string, []any, error) {
+	f := &sqlFilter{schema: schema, pg: pg}
 	if e == nil {
-		return "1", nil, nil
+		return "1 = 1", nil, nil
 	}
 	if err := f.expr(e, nil); err != nil {
 		return "", nil, err
@@ -256,7 +264,7 @@ func (f *sqlFilter) present(c column) {
 func (f *sqlFilter) compare(c column, op filter.CompareOp, v filter.Value) error {
 	if v.Kind == filter.KindNull {
 		if op != filter.Eq {
-			f.b.WriteString("(0)")
+			f.b.WriteString("(1 = 0)")
 			return nil
 		}
 		f.b.WriteString("NOT ")
@@ -278,6 +286,10 @@ func (f *sqlFilter) compare(c column, op filter.CompareOp, v filter.Value) error
 		}
 		// unlikely: an application polls for the few rows changed since,
 		// so the index on the time serves better than the id order.
+		if f.pg {
+			f.ordered(c.expr, op, t.UTC(), "")
+			return nil
+		}
 		f.b.WriteString("unlikely")
 		f.ordered(c.expr, op, t.UTC().Format(sqliteTime), "")
 		return nil
@@ -309,6 +321,11 @@ var sqlOps = map[filter.CompareOp]string{filter.Eq: "=", filter.Gt: ">", filter.
 
 // ordered writes expr op ? for eq, gt, ge, lt, le.
 func (f *sqlFilter) ordered(expr string, op filter.CompareOp, arg any, collate string) {
+	if f.pg && collate != "" {
+		f.b.WriteString("(lower(" + expr + ") " + sqlOps[op] + " lower(CAST(? AS TEXT)))")
+		f.args = append(f.args, arg)
+		return
+	}
 	f.b.WriteString("(" + expr + " " + sqlOps[op] + " ?" + collate + ")")
 	f.args = append(f.args, arg)
 }
@@ -340,7 +357,11 @@ func (f *sqlFilter) like(c column, op filter.CompareOp, s string) {
 	default:
 		esc = "%" + esc
 	}
-	f.b.WriteString("(" + c.expr + " <> '' AND " + c.expr + ` LIKE ? ESCAPE '\')`)
+	like := " LIKE "
+	if f.pg {
+		like = " ILIKE "
+	}
+	f.b.WriteString("(" + c.expr + " <> '' AND " + c.expr + like + `? ESCAPE '\')`)
 	f.args = append(f.args, esc)
 }
 
@@ -363,7 +384,7 @@ func (f *sqlFilter) compareInt(c column, op filter.CompareOp, v filter.Value) er
 	case op == filter.Co || op == filter.Sw || op == filter.Ew:
 		f.like(column{expr: text, kind: kindExact}, op, v.Text)
 	case err != nil && op == filter.Eq:
-		f.b.WriteString("(0)") // no id is not a number
+		f.b.WriteString("(1 = 0)") // no id is not a number
 	case err != nil:
 		f.ordered(text, op, v.Text, "")
 	default:

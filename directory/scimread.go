@@ -24,7 +24,11 @@ func (s *Store) readConn(ctx context.Context, fn func(*sql.Conn) error) error {
 		return fmt.Errorf("read directory: %w", err)
 	}
 	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, "BEGIN DEFERRED"); err != nil {
+	begin := "BEGIN DEFERRED"
+	if s.driver == DriverPostgres {
+		begin = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+	}
+	if _, err := conn.ExecContext(ctx, begin); err != nil {
 		return fmt.Errorf("read directory: %w", err)
 	}
 	defer conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
@@ -45,7 +49,7 @@ func readCount(ctx context.Context, conn *sql.Conn, query string, args []any) (i
 // read transaction.
 func (s *Store) readPage(ctx context.Context, schema *viewSchema, table string, q scim.ReadQuery,
 	rows func(conn *sql.Conn, page *scim.ReadPage, where string, args []any) error) (*scim.ReadPage, error) {
-	where, args, err := translate(schema, q.Filter)
+	where, args, err := translateFor(schema, q.Filter, s.driver == DriverPostgres)
 	if err != nil {
 		return nil, err
 	}
@@ -105,7 +109,7 @@ func readUserValues(ctx context.Context, conn *sql.Conn, users []scim.DirUser, i
 	var src, name string
 	err := eachRow(ctx, conn, "read groups of people", `SELECT m.person_id, g.id, g.source, g.name
 		FROM memberships m JOIN groups g ON g.id = m.group_id
-		WHERE m.person_id IN (SELECT value FROM json_each(?)) ORDER BY m.person_id, g.source, g.name, g.id`,
+		WHERE m.person_id IN (SELECT CAST(value AS BIGINT) FROM json_each(?)) ORDER BY m.person_id, g.source, g.name, g.id`,
 		[]any{list}, []any{&pid, &gid, &src, &name}, func() error {
 			u := &users[index[pid]]
 			u.Groups = append(u.Groups, scim.DirRef{ID: gid, Display: src + "/" + name})
@@ -115,7 +119,7 @@ func readUserValues(ctx context.Context, conn *sql.Conn, users []scim.DirUser, i
 		return err
 	}
 	return eachRow(ctx, conn, "read seats of people", `SELECT person_id, pool FROM assignments
-		WHERE revoked_at IS NULL AND person_id IN (SELECT value FROM json_each(?)) ORDER BY person_id, pool`,
+		WHERE revoked_at IS NULL AND person_id IN (SELECT CAST(value AS BIGINT) FROM json_each(?)) ORDER BY person_id, pool`,
 		[]any{list}, []any{&pid, &name}, func() error {
 			u := &users[index[pid]]
 			u.Entitlements = append(u.Entitlements, name)
@@ -149,7 +153,7 @@ func (s *Store) ReadGroups(ctx context.Context, q scim.ReadQuery) (*scim.ReadPag
 		var display string
 		return eachRow(ctx, conn, "read members", `SELECT gm.group_id, mp.id, `+fmt.Sprintf(memberDisplay, "mp")+`
 			FROM memberships gm JOIN people mp ON mp.id = gm.person_id
-			WHERE gm.group_id IN (SELECT value FROM json_each(?)) ORDER BY gm.group_id, gm.person_id`,
+			WHERE gm.group_id IN (SELECT CAST(value AS BIGINT) FROM json_each(?)) ORDER BY gm.group_id, gm.person_id`,
 			[]any{idList(ids)}, []any{&gid, &pid, &display}, func() error {
 				g := &page.Groups[index[gid]]
 				g.Members = append(g.Members, scim.DirRef{ID: pid, Display: display})

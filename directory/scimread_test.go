@@ -3,7 +3,6 @@ package directory
 import (
 	"errors"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -25,11 +24,7 @@ func readStore(t testing.TB) *Store {
 // readDir is readStore with the engine that filled it and its source.
 func readDir(t testing.TB) (*Store, *reconcile.Engine, *fakeSource) {
 	t.Helper()
-	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "d.db"), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := openFresh(t)
 	hr := &fakeSource{result: &connectors.Result{Full: true,
 		Users: []connectors.User{
 			hrUser("u1", "a@example.com", "a", "Engineer", connectors.StatusActive),
@@ -102,7 +97,9 @@ func queryPlan(t *testing.T, s *Store, query string, args []any) string {
 
 // lastModified moves with a person's seats and groups, not only the
 // profile: the commit that changes them stamps them.
-func TestReadLastModifiedMoves(t *testing.T) {
+func TestReadLastModifiedMoves(t *testing.T) { eachBackend(t, testReadLastModifiedMoves) }
+
+func testReadLastModifiedMoves(t *testing.T) {
 	s, e, hr := readDir(t)
 	read := func() map[int64]time.Time {
 		page, err := s.ReadUsers(t.Context(), scim.ReadQuery{Limit: 10})

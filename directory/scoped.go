@@ -20,6 +20,9 @@ var _ reconcile.ScopedStore = (*Store)(nil)
 
 // jsonList encodes a list as a JSON array for json_each.
 func jsonList[T any](xs []T) string {
+	if len(xs) == 0 {
+		return "[]" // not null: PostgreSQL cannot list a scalar
+	}
 	b, err := json.Marshal(xs)
 	if err != nil {
 		return "[]"
@@ -248,20 +251,20 @@ func (s *Store) PeopleFor(ctx context.Context, keys []string, refs []reconcile.I
 // LoadPeople reads people by id, with all their identities and seats.
 func (s *Store) LoadPeople(ctx context.Context, ids []int64, st *reconcile.State) error {
 	list := jsonList(ids)
-	if err := s.loadPeopleWhere(ctx, st, `WHERE id IN (SELECT value FROM json_each(?))`, []any{list}); err != nil {
+	if err := s.loadPeopleWhere(ctx, st, `WHERE id IN (SELECT CAST(value AS BIGINT) FROM json_each(?))`, []any{list}); err != nil {
 		return err
 	}
 	var ref reconcile.IdentityRef
 	var id int64
 	if err := eachRow(ctx, s.db, "load identities", `SELECT source, external_id, person_id FROM identities
-		WHERE person_id IN (SELECT value FROM json_each(?))`, []any{list},
+		WHERE person_id IN (SELECT CAST(value AS BIGINT) FROM json_each(?))`, []any{list},
 		[]any{&ref.Source, &ref.ExternalID, &id}, func() error { st.Identities[ref] = id; return nil }); err != nil {
 		return err
 	}
 	var pool string
 	var granted time.Time
 	return eachRow(ctx, s.db, "load assignments", `SELECT pool, person_id, granted_at FROM assignments
-		WHERE revoked_at IS NULL AND person_id IN (SELECT value FROM json_each(?))`, []any{list},
+		WHERE revoked_at IS NULL AND person_id IN (SELECT CAST(value AS BIGINT) FROM json_each(?))`, []any{list},
 		[]any{&pool, &id, &granted}, func() error {
 			if st.Assignments[pool] == nil {
 				st.Assignments[pool] = map[int64]time.Time{}
@@ -294,7 +297,7 @@ func (s *Store) LoadScope(ctx context.Context, groups []reconcile.GroupRef, st *
 		st.Members[g.ID] = []int64{}
 	}
 	var gid, pid int64
-	err = eachRow(ctx, s.db, "load memberships", `SELECT group_id, person_id FROM memberships WHERE group_id IN (SELECT value FROM json_each(?))`,
+	err = eachRow(ctx, s.db, "load memberships", `SELECT group_id, person_id FROM memberships WHERE group_id IN (SELECT CAST(value AS BIGINT) FROM json_each(?))`,
 		[]any{jsonList(ids)}, []any{&gid, &pid}, func() error { st.Members[gid] = append(st.Members[gid], pid); return nil })
 	if err != nil {
 		return err

@@ -92,7 +92,7 @@ func (s *Store) Status(ctx context.Context) (*StoreStatus, error) {
 	}{
 		{`SELECT source, COUNT(*) FROM mirror_users GROUP BY source`, func(src string, n int) { get(src).Users = n }},
 		{`SELECT source, COUNT(*) FROM mirror_groups GROUP BY source`, func(src string, n int) { get(src).Groups = n }},
-		{`SELECT CASE WHEN active THEN 'active' ELSE 'inactive' END, COUNT(*) FROM people GROUP BY active`,
+		{`SELECT CASE WHEN active <> 0 THEN 'active' ELSE 'inactive' END, COUNT(*) FROM people GROUP BY active`,
 			func(state string, n int) {
 				if state == "active" {
 					st.Active += n

@@ -9,7 +9,9 @@ import (
 	"github.com/learnsync/learnsync/reconcile"
 )
 
-func TestStatusEmptyDirectory(t *testing.T) {
+func TestStatusEmptyDirectory(t *testing.T) { eachBackend(t, testStatusEmptyDirectory) }
+
+func testStatusEmptyDirectory(t *testing.T) {
 	s := openTest(t)
 	st, err := s.Status(t.Context())
 	if err != nil {
@@ -24,6 +26,10 @@ func TestStatusEmptyDirectory(t *testing.T) {
 // the run history: the last fetch, and since when a failing source has been
 // frozen.
 func TestStatusMirrorsPeoplePoolsAndFetches(t *testing.T) {
+	eachBackend(t, testStatusMirrorsPeoplePoolsAndFetches)
+}
+
+func testStatusMirrorsPeoplePoolsAndFetches(t *testing.T) {
 	ctx := t.Context()
 	s := openTest(t)
 	first := okRun(t0)
@@ -104,7 +110,9 @@ func TestStatusMirrorsPeoplePoolsAndFetches(t *testing.T) {
 
 // Status reads while another connection holds the write lock: the ops
 // endpoint must answer during a long apply.
-func TestStatusDuringWrite(t *testing.T) {
+func TestStatusDuringWrite(t *testing.T) { eachBackend(t, testStatusDuringWrite) }
+
+func testStatusDuringWrite(t *testing.T) {
 	ctx := t.Context()
 	s := openTest(t)
 	commit(t, s, &reconcile.Commit{Plan: plan1(), Mirrors: mirrors1(), Now: t0})

@@ -1,8 +1,10 @@
 // Package directory is the learning directory: people, their identities in
 // the sources, groups and memberships, license pools and seats, the mirror of
 // every source with its cursor, and the record of runs and audit events. It
-// is stored in SQLite (opened through gorm's driver) and read and written
-// with database/sql: plain statements, prepared once per transaction.
+// is stored in SQLite or PostgreSQL (opened through gorm's drivers) and read
+// and written with database/sql: plain statements, written once in SQLite's
+// dialect and translated for PostgreSQL (postgres.go), prepared once per
+// transaction.
 package directory
 
 import (
@@ -31,10 +33,16 @@ var ErrNotSQLite = errors.New("not a SQLite database")
 // ErrTooNew is returned for a database written by a newer learnsync.
 var ErrTooNew = errors.New("database schema is newer than this learnsync")
 
-// Store is the learning directory on SQLite. It implements reconcile.Store.
+// Store is the learning directory on SQLite or PostgreSQL. It implements
+// reconcile.Store.
 type Store struct {
-	path string
-	db   *sql.DB
+	// path is the SQLite file, or the PostgreSQL DSN without its password.
+	path   string
+	driver string
+	db     *sql.DB
+	fence  func(context.Context, *sql.Tx) error
+	// secret is the DSN's password, kept out of every error.
+	secret string
 	// Now is the clock for timestamps not given by the caller.
 	Now func() time.Time
 }
@@ -48,6 +56,31 @@ type Options struct {
 	BusyTimeout time.Duration
 	// ReadOnly opens an existing database without creating or migrating it.
 	ReadOnly bool
+	// Fence, when set, is called inside every transaction that applies a
+	// run (Commit, RecordRun, PruneRuns) just before it commits; its error
+	// rolls the transaction back and is returned wrapped. SCIM pushes are
+	// not fenced.
+	Fence func(ctx context.Context, tx *sql.Tx) error
+	// MaxConns bounds the PostgreSQL connection pool (default 8).
+	MaxConns int
+}
+
+// Driver names.
+const (
+	DriverSQLite   = "sqlite"
+	DriverPostgres = "postgres"
+)
+
+// OpenDriver opens the directory on driver ("sqlite": target is the file;
+// "postgres": target is the DSN).
+func OpenDriver(ctx context.Context, driver, target string, opts Options) (*Store, error) {
+	switch driver {
+	case DriverSQLite, "":
+		return Open(ctx, target, opts)
+	case DriverPostgres:
+		return OpenPostgres(ctx, target, opts)
+	}
+	return nil, fmt.Errorf("open database: unknown driver %q", driver)
 }
 
 const sqliteMagic = "SQLite format 3\x00"
@@ -134,7 +167,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	// One writer at a time is all SQLite allows; a few readers may run
 	// beside it (the ops endpoint while a run applies).
 	db.SetMaxOpenConns(4)
-	s := &Store{path: path, db: db, Now: time.Now}
+	s := &Store{path: path, driver: DriverSQLite, db: db, fence: opts.Fence, Now: time.Now}
 	if err := s.check(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -172,6 +205,13 @@ func notADatabase(err error) bool {
 // SchemaVersion returns the schema version of the open database.
 func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 	var v int
+	if s.driver == DriverPostgres {
+		err := s.db.QueryRowContext(ctx, "SELECT coalesce((SELECT max(version) FROM schema_version), 0)").Scan(&v)
+		if err != nil && strings.Contains(err.Error(), "SQLSTATE 42P01") {
+			return 0, nil // no table yet: a new database
+		}
+		return v, s.redact(err)
+	}
 	err := s.db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v)
 	return v, err
 }
@@ -183,6 +223,45 @@ func (s *Store) migrate(ctx context.Context) error {
 	return s.migrateTo(ctx, len(migrations))
 }
 
+// steps is the migration list of the store's dialect.
+func (s *Store) steps() []string {
+	if s.driver == DriverPostgres {
+		return pgMigrations
+	}
+	return migrations
+}
+
+// stepVersion reads, inside a migration's transaction, the version already
+// applied; on PostgreSQL it first waits for any other instance migrating
+// the same database (an advisory lock held until the transaction ends).
+func (s *Store) stepVersion(t *tx) (int, error) {
+	var v int
+	if s.driver != DriverPostgres {
+		err := t.QueryRowContext(t.ctx, "PRAGMA user_version").Scan(&v)
+		return v, err
+	}
+	if _, err := t.ExecContext(t.ctx, "SELECT pg_advisory_xact_lock(?)", migrateLockKey); err != nil {
+		return 0, err
+	}
+	if _, err := t.ExecContext(t.ctx, pgSchemaTable); err != nil {
+		return 0, err
+	}
+	err := t.QueryRowContext(t.ctx, "SELECT max(version) FROM schema_version").Scan(&v)
+	return v, err
+}
+
+// setVersion records, inside a migration's transaction, that v steps are
+// applied.
+func (s *Store) setVersion(t *tx, v int) error {
+	var err error
+	if s.driver == DriverPostgres {
+		_, err = t.ExecContext(t.ctx, "UPDATE schema_version SET version = ?", v)
+	} else {
+		_, err = t.ExecContext(t.ctx, fmt.Sprintf("PRAGMA user_version = %d", v))
+	}
+	return err
+}
+
 // migrateTo applies migration steps up to version target, each in its own
 // transaction together with the new user_version.
 func (s *Store) migrateTo(ctx context.Context, target int) error {
@@ -190,8 +269,9 @@ func (s *Store) migrateTo(ctx context.Context, target int) error {
 	if err != nil {
 		return fmt.Errorf("read schema version: %w", err)
 	}
-	if v > len(migrations) {
-		return fmt.Errorf("%s: %w (version %d, this learnsync knows %d)", s.path, ErrTooNew, v, len(migrations))
+	steps := s.steps()
+	if v > len(steps) {
+		return fmt.Errorf("%s: %w (version %d, this learnsync knows %d)", s.path, ErrTooNew, v, len(steps))
 	}
 	for ; v < target; v++ {
 		// BEGIN IMMEDIATE (the DSN's txlock) waits for another process that
@@ -199,17 +279,17 @@ func (s *Store) migrateTo(ctx context.Context, target int) error {
 		// a step that process already applied is not applied twice.
 		applied := 0
 		err := s.update(ctx, time.Time{}, func(t *tx) error {
-			if err := t.QueryRowContext(ctx, "PRAGMA user_version").Scan(&applied); err != nil || applied > v {
+			var err error
+			if applied, err = s.stepVersion(t); err != nil || applied > v {
 				return err
 			}
-			if _, err := t.ExecContext(ctx, migrations[v]); err != nil {
+			if _, err := t.ExecContext(ctx, steps[v]); err != nil {
 				return err
 			}
-			_, err := t.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", v+1))
-			return err
+			return s.setVersion(t, v+1)
 		})
 		if err != nil {
-			return fmt.Errorf("migrate to schema %d: %w", v+1, err)
+			return fmt.Errorf("migrate to schema %d: %w", v+1, s.redact(err))
 		}
 		if applied > v {
 			v = applied - 1
@@ -221,15 +301,30 @@ func (s *Store) migrateTo(ctx context.Context, target int) error {
 // Close closes the database.
 func (s *Store) Close() error { return s.db.Close() }
 
-// Path returns the database file.
+// Path returns the database file (SQLite) or the DSN without its password
+// (PostgreSQL).
 func (s *Store) Path() string { return s.path }
 
-// DB returns the database handle, for tests and tools.
+// DB returns the database handle (the pool), for tests and tools.
 func (s *Store) DB() *sql.DB { return s.db }
 
-// IntegrityCheck runs PRAGMA integrity_check and returns its verdict.
+// Driver returns the database: "sqlite" or "postgres".
+func (s *Store) Driver() string { return s.driver }
+
+// IntegrityCheck runs PRAGMA integrity_check and returns its verdict. On
+// PostgreSQL it reads every table through (a damaged page fails the read)
+// and says "ok".
 func (s *Store) IntegrityCheck(ctx context.Context) (string, error) {
 	var out string
+	if s.driver == DriverPostgres {
+		for _, table := range copyTables {
+			var n int64
+			if err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM "+table.name).Scan(&n); err != nil {
+				return "", fmt.Errorf("check %s: %w", table.name, s.redact(err))
+			}
+		}
+		return "ok", nil
+	}
 	err := s.db.QueryRowContext(ctx, "PRAGMA integrity_check").Scan(&out)
 	return out, err
 }

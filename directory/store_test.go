@@ -14,6 +14,7 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
 
+	"github.com/learnsync/learnsync/internal/pgtest"
 	"github.com/learnsync/learnsync/reconcile"
 )
 
@@ -22,16 +23,47 @@ var t0 = time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)
 
 // openTest opens a new directory in t.TempDir, on the tests' clock, and
 // closes it after the test.
+//
+// Inside eachBackend's postgres subtest it opens a new PostgreSQL database
+// instead (see pgtest).
 func openTest(t *testing.T) *Store {
 	t.Helper()
-	s := openAt(t, filepath.Join(t.TempDir(), "learnsync.db"), Options{})
+	s := openFresh(t)
 	s.Now = func() time.Time { return t0 }
 	return s
 }
 
+// openFresh opens a new directory on t's backend (see eachBackend), closed
+// after the test.
+func openFresh(t testing.TB) *Store {
+	t.Helper()
+	if !onPostgres(t) {
+		return openAt(t, filepath.Join(t.TempDir(), "learnsync.db"), Options{})
+	}
+	s, err := OpenPostgres(t.Context(), pgtest.DSN(t), Options{})
+	if err != nil {
+		t.Fatalf("OpenPostgres: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// eachBackend runs fn on SQLite and on PostgreSQL, as subtests named after
+// the driver; openTest opens the subtest's backend.
+func eachBackend(t *testing.T, fn func(t *testing.T)) {
+	for _, d := range []string{DriverSQLite, DriverPostgres} {
+		t.Run(d, fn)
+	}
+}
+
+// onPostgres says whether t runs inside eachBackend's postgres subtest.
+func onPostgres(t testing.TB) bool {
+	return strings.Contains(t.Name()+"/", "/"+DriverPostgres+"/")
+}
+
 // openAt opens the directory at path and closes it after the test (a test
 // may close it before).
-func openAt(t *testing.T, path string, opts Options) *Store {
+func openAt(t testing.TB, path string, opts Options) *Store {
 	t.Helper()
 	s, err := Open(t.Context(), path, opts)
 	if err != nil {

@@ -49,7 +49,7 @@ func (w *writer) stamp() error {
 			for _, id := range chunk {
 				args = append(args, id)
 			}
-			q := `UPDATE ` + table.name + ` SET touched_at = ? WHERE coalesce(touched_at, '') < ? AND id IN (?` +
+			q := `UPDATE ` + table.name + ` SET touched_at = ? WHERE (touched_at IS NULL OR touched_at < ?) AND id IN (?` +
 				strings.Repeat(", ?", len(chunk)-1) + `)`
 			if _, err := w.exec(q, args...); err != nil {
 				return fmt.Errorf("stamp %s: %w", table.name, err)

@@ -14,26 +14,43 @@ type tx struct {
 	ctx   context.Context
 	now   time.Time
 	stmts map[string]*sql.Stmt
+	// pg is set on PostgreSQL.
+	pg bool
 }
 
 // update runs fn in a write transaction (BEGIN IMMEDIATE, from the DSN)
 // whose changes are stamped with now, and commits it unless fn fails. A
 // failure or a panic in fn rolls everything back.
 func (s *Store) update(ctx context.Context, now time.Time, fn func(*tx) error) error {
+	return s.write(ctx, now, false, fn)
+}
+
+// apply is update for the writes of a run: Options.Fence, if set, is
+// checked inside the transaction just before it commits.
+func (s *Store) apply(ctx context.Context, now time.Time, fn func(*tx) error) error {
+	return s.write(ctx, now, true, fn)
+}
+
+func (s *Store) write(ctx context.Context, now time.Time, fenced bool, fn func(*tx) error) error {
 	sqlTx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return err
+		return s.redact(err)
 	}
-	t := &tx{Tx: sqlTx, ctx: ctx, now: now, stmts: map[string]*sql.Stmt{}}
+	t := &tx{Tx: sqlTx, ctx: ctx, now: now, stmts: map[string]*sql.Stmt{}, pg: s.driver == DriverPostgres}
 	defer func() {
 		t.closeStmts()
 		sqlTx.Rollback() // after a commit: sql.ErrTxDone, nothing to undo
 	}()
 	if err := fn(t); err != nil {
-		return err
+		return s.redact(err)
 	}
 	t.closeStmts()
-	return sqlTx.Commit()
+	if fenced && s.fence != nil {
+		if err := s.fence(ctx, sqlTx); err != nil {
+			return fmt.Errorf("fence: %w", err)
+		}
+	}
+	return s.redact(sqlTx.Commit())
 }
 
 func (t *tx) closeStmts() {
@@ -55,6 +72,22 @@ func (t *tx) exec(query string, args ...any) (sql.Result, error) {
 		t.stmts[query] = st
 	}
 	return st.ExecContext(t.ctx, args...)
+}
+
+// insertID runs an INSERT of one row and returns the id it was given
+// (RETURNING id: both SQLite and PostgreSQL have it).
+func (t *tx) insertID(query string, args ...any) (int64, error) {
+	st, ok := t.stmts[query]
+	if !ok {
+		var err error
+		if st, err = t.PrepareContext(t.ctx, query+" RETURNING id"); err != nil {
+			return 0, err
+		}
+		t.stmts[query] = st
+	}
+	var id int64
+	err := st.QueryRowContext(t.ctx, args...).Scan(&id)
+	return id, err
 }
 
 // querier is a database or a transaction.
