@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 
 	"github.com/learnsync/learnsync/config"
@@ -26,14 +25,10 @@ func (f *haFence) fence(ctx context.Context, tx *sql.Tx) error {
 
 // storeOptions are the options the directory of cfg is opened with: in HA
 // service mode, every apply is fenced by the election.
-//
-// Until the PostgreSQL directory (branch pg) is merged, directory.Options
-// has no Fence and no configuration can enable ha (validate refuses it on
-// SQLite); at the merge this becomes `opts.Fence = a.fence.fence`.
 func (a *app) storeOptions(cfg *config.Config) (directory.Options, error) {
 	opts := directory.Options{}
 	if cfg.HA.Enabled && a.fence != nil {
-		return opts, errors.New("ha: this build's directory cannot fence applies (directory.Options.Fence comes with the PostgreSQL directory)")
+		opts.Fence = a.fence.fence
 	}
 	return opts, nil
 }
