@@ -23,6 +23,8 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/learnsync/learnsync/connectors"
 )
 
@@ -49,10 +51,14 @@ type Config struct {
 
 // Directory says where the learning directory is stored.
 type Directory struct {
-	// Driver is the database: sqlite.
+	// Driver is the database: sqlite or postgres.
 	Driver string `yaml:"driver"`
-	// DSN is the database file (relative to the config file's directory).
-	DSN string `yaml:"dsn"`
+	// DSN is the database file (sqlite, relative to the config file's
+	// directory) or the PostgreSQL connection string (a URL or key=value
+	// pairs). It is a secret (dsn_file, ${VAR}): a DSN may hold a password.
+	DSN connectors.Secret `yaml:"dsn"`
+	// MaxConns bounds the PostgreSQL connection pool (default 8).
+	MaxConns int `yaml:"max_conns"`
 }
 
 // Identity says how accounts of several sources become one person.
@@ -330,16 +336,7 @@ func withoutKey(n *yaml.Node, key string) *yaml.Node {
 var sourceName = regexp.MustCompile(`^[a-z0-9-]+$`)
 
 func (c *Config) validate(d *decoder, reg connectors.Registry) {
-	switch c.Directory.Driver {
-	case "sqlite":
-	case "":
-		d.fail("directory.driver", "required")
-	default:
-		d.fail("directory.driver", "unknown driver %q (supported: sqlite)", c.Directory.Driver)
-	}
-	if strings.TrimSpace(c.Directory.DSN) == "" {
-		d.fail("directory.dsn", "required")
-	}
+	c.Directory.validate(d)
 	switch c.Identity.MatchOn {
 	case MatchEmail, MatchUserName:
 	default:
@@ -512,9 +509,26 @@ func (c *Config) ConnectorOptions(name string) connectors.Options {
 	return connectors.Options{Name: name, BaseDir: c.BaseDir}
 }
 
-// DatabasePath returns the DSN resolved against the config file's directory.
+// DatabasePath returns the DSN: on SQLite the file resolved against the
+// config file's directory, on PostgreSQL the connection string as given.
 func (c *Config) DatabasePath() string {
-	return connectors.ResolvePath(c.BaseDir, c.Directory.DSN)
+	if c.Directory.Driver == DriverPostgres {
+		return c.Directory.DSN.Reveal()
+	}
+	return connectors.ResolvePath(c.BaseDir, c.Directory.DSN.Reveal())
+}
+
+// DatabaseName names the database for messages: the file, or the
+// PostgreSQL host and database without user or password.
+func (c *Config) DatabaseName() string {
+	if c.Directory.Driver != DriverPostgres {
+		return c.DatabasePath()
+	}
+	cfg, err := pgx.ParseConfig(c.Directory.DSN.Reveal())
+	if err != nil {
+		return "the PostgreSQL database"
+	}
+	return fmt.Sprintf("postgres://%s:%d/%s", cfg.Host, cfg.Port, cfg.Database)
 }
 
 // SourceIndex returns the position of the named source, or -1.

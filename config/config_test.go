@@ -482,7 +482,13 @@ func TestProblems(t *testing.T) {
 		{"section is a list", src("server: [a]\n"), []string{"server: must be a mapping, got a list"}},
 
 		// directory.
-		{"unknown driver", "directory: {driver: postgres, dsn: x}\n" + srcOnly, []string{`directory.driver: unknown driver "postgres" (supported: sqlite)`}},
+		{"unknown driver", "directory: {driver: mysql, dsn: x}\n" + srcOnly, []string{`directory.driver: unknown driver "mysql" (supported: sqlite, postgres)`}},
+		{"postgres dsn is checked, not echoed", "directory: {driver: postgres, dsn: 'postgres://u:hunter2@h:notaport/db'}\n" + srcOnly,
+			[]string{"directory.dsn: not a PostgreSQL connection string (postgres://user@host:5432/db?sslmode=verify-full, or key=value pairs)"}},
+		{"postgres dsn under sqlite", "directory: {driver: sqlite, dsn: 'postgres://h/db'}\n" + srcOnly,
+			[]string{"directory.dsn: is a PostgreSQL connection string: set directory.driver: postgres"}},
+		{"max_conns is for postgres", "directory: {dsn: x.db, max_conns: 4}\n" + srcOnly,
+			[]string{"directory.max_conns: applies to driver postgres only"}},
 		{"empty driver", `directory: {driver: "", dsn: x}` + "\n" + srcOnly, []string{"directory.driver: required"}},
 		{"blank dsn", `directory: {dsn: "  "}` + "\n" + srcOnly, []string{"directory.dsn: required"}},
 		{"unknown directory key", "directory: {dsn: x, path: y}\n" + srcOnly, []string{"directory.path: unknown key"}},
@@ -1056,8 +1062,8 @@ func TestSecretFile(t *testing.T) {
 	t.Run("only secrets have a _file form", func(t *testing.T) {
 		_, err := parse(t, doc("      timeout_file: t\n"), nil)
 		wantProblems(t, err, "sources[0].config.timeout_file: unknown key")
-		_, err = parse(t, "directory: {dsn_file: x}\nsources:\n  - {name: hr, type: fake, config: {path: org.json}}\n", nil)
-		wantProblems(t, err, "directory.dsn_file: unknown key", "directory.dsn: required")
+		_, err = parse(t, "directory: {dsn: x.db, driver_file: x}\nsources:\n  - {name: hr, type: fake, config: {path: org.json}}\n", nil)
+		wantProblems(t, err, "directory.driver_file: unknown key")
 	})
 }
 

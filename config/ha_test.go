@@ -30,9 +30,6 @@ var postgresMinimal = strings.Replace(minimal, "  dsn: learnsync.db", "  driver:
 
 // TestHAOnPostgres: defaults, and the bounds of ha.lease.
 func TestHAOnPostgres(t *testing.T) {
-	if _, err := parse(t, postgresMinimal, nil); err != nil && strings.Contains(err.Error(), `unknown driver "postgres"`) {
-		t.Skip("directory.driver: postgres is not in this build yet (branch pg)")
-	}
 	cfg := mustParse(t, postgresMinimal+"ha: {}\n", nil)
 	if !cfg.HA.Enabled || cfg.HA.Lease != config.DefaultLease || cfg.HA.Instance != "" {
 		t.Errorf("ha = %+v, want enabled with lease %s", cfg.HA, config.DefaultLease)

@@ -38,37 +38,9 @@ type CopyCounts map[string]int64
 // that both sides have the same number of rows in every table before it
 // commits, and moves to's id sequences past the copied ids.
 func Copy(ctx context.Context, from, to *Store) (CopyCounts, error) {
-	src, err := from.db.BeginTx(ctx, from.readOptions())
-	if err != nil {
-		return nil, fmt.Errorf("read source: %w", from.redact(err))
-	}
-	defer src.Rollback()
 	counts := CopyCounts{}
-	err = to.update(ctx, to.Now().UTC(), func(t *tx) error {
-		for _, table := range copyTables {
-			var n int64
-			if err := t.QueryRowContext(ctx, "SELECT count(*) FROM "+table.name).Scan(&n); err != nil {
-				return fmt.Errorf("count target %s: %w", table.name, err)
-			}
-			if n > 0 {
-				return fmt.Errorf("%w (%s has %d rows)", ErrTargetNotEmpty, table.name, n)
-			}
-		}
-		for _, table := range copyTables {
-			n, err := copyRows(ctx, src, from.driver, t, table)
-			if err != nil {
-				return fmt.Errorf("copy %s: %w", table.name, err)
-			}
-			var got int64
-			if err := t.QueryRowContext(ctx, "SELECT count(*) FROM "+table.name).Scan(&got); err != nil {
-				return fmt.Errorf("count target %s: %w", table.name, err)
-			}
-			if got != n {
-				return fmt.Errorf("copy %s: source has %d rows, target %d", table.name, n, got)
-			}
-			counts[table.name] = n
-		}
-		return t.setSequences()
+	err := from.readConn(ctx, func(src *sql.Conn) error {
+		return to.update(ctx, to.Now().UTC(), func(t *tx) error { return copyAll(ctx, src, from.driver, t, counts) })
 	})
 	if err != nil {
 		return nil, err
@@ -76,18 +48,38 @@ func Copy(ctx context.Context, from, to *Store) (CopyCounts, error) {
 	return counts, nil
 }
 
-// readOptions is the transaction of a consistent read: a snapshot on
-// PostgreSQL (SQLite's transactions are one already).
-func (s *Store) readOptions() *sql.TxOptions {
-	if s.driver == DriverPostgres {
-		return &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}
+// copyAll is Copy inside the source's read transaction and the target's
+// write transaction.
+func copyAll(ctx context.Context, src *sql.Conn, srcDriver string, t *tx, counts CopyCounts) error {
+	for _, table := range copyTables {
+		var n int64
+		if err := t.QueryRowContext(ctx, "SELECT count(*) FROM "+table.name).Scan(&n); err != nil {
+			return fmt.Errorf("count target %s: %w", table.name, err)
+		}
+		if n > 0 {
+			return fmt.Errorf("%w (%s has %d rows)", ErrTargetNotEmpty, table.name, n)
+		}
 	}
-	return nil
+	for _, table := range copyTables {
+		n, err := copyRows(ctx, src, srcDriver, t, table)
+		if err != nil {
+			return fmt.Errorf("copy %s: %w", table.name, err)
+		}
+		var got int64
+		if err := t.QueryRowContext(ctx, "SELECT count(*) FROM "+table.name).Scan(&got); err != nil {
+			return fmt.Errorf("count target %s: %w", table.name, err)
+		}
+		if got != n {
+			return fmt.Errorf("copy %s: source has %d rows, target %d", table.name, n, got)
+		}
+		counts[table.name] = n
+	}
+	return t.setSequences()
 }
 
 // copyRows copies one table's rows from src into t, batchRows rows an
 // INSERT, and returns how many the source has.
-func copyRows(ctx context.Context, src *sql.Tx, srcDriver string, t *tx, table copyTable) (int64, error) {
+func copyRows(ctx context.Context, src *sql.Conn, srcDriver string, t *tx, table copyTable) (int64, error) {
 	sel := "SELECT * FROM " + table.name
 	if table.name == "scim_resources" && srcDriver != DriverPostgres {
 		sel = "SELECT rowid, * FROM " + table.name

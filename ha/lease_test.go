@@ -132,7 +132,8 @@ func TestFenceRejectsDeposedEpoch(t *testing.T) {
 	}
 	lease := 500 * time.Millisecond
 	a, b := newElector(t, db, "a", lease), newElector(t, db, "b", lease)
-	apply := func(e *Elector, n int, pause time.Duration) error {
+	// apply inserts n, waits before, fences, waits after, commits.
+	apply := func(e *Elector, n int, before, after time.Duration) error {
 		tx, err := db.BeginTx(ctx, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -141,30 +142,29 @@ func TestFenceRejectsDeposedEpoch(t *testing.T) {
 		if _, err := tx.Exec(`INSERT INTO applied VALUES ($1)`, n); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(pause)
+		time.Sleep(before)
 		if err := e.Fence(ctx, tx); err != nil {
 			return err
 		}
-		time.Sleep(pause)
+		time.Sleep(after)
 		return tx.Commit()
 	}
-	if err := apply(a, 1, 0); !errors.Is(err, ErrDeposed) {
+	if err := apply(a, 1, 0, 0); !errors.Is(err, ErrDeposed) {
 		t.Fatalf("an apply without the lease: %v, want ErrDeposed", err)
 	}
 	if _, err := a.tryAcquire(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := apply(a, 2, 0); err != nil {
+	if err := apply(a, 2, 0, 0); err != nil {
 		t.Fatalf("the leader's apply: %v", err)
 	}
 
-	// a passes its fence just before its lease ends, then stalls: b's
+	// a passes its fence while it leads, then stalls past its lease: b's
 	// takeover must wait for a's commit.
-	time.Sleep(lease - 150*time.Millisecond)
 	var committed atomic.Int64
 	done := make(chan error, 1)
 	go func() {
-		err := apply(a, 3, 100*time.Millisecond)
+		err := apply(a, 3, 0, lease+200*time.Millisecond)
 		committed.Store(time.Now().UnixNano())
 		done <- err
 	}()
@@ -192,10 +192,10 @@ func TestFenceRejectsDeposedEpoch(t *testing.T) {
 	a.mu.Lock()
 	a.held = 1
 	a.mu.Unlock()
-	if err := apply(a, 4, 0); !errors.Is(err, ErrDeposed) {
+	if err := apply(a, 4, 0, 0); !errors.Is(err, ErrDeposed) {
 		t.Fatalf("the deposed leader's apply: %v, want ErrDeposed", err)
 	}
-	if err := apply(b, 5, 0); err != nil {
+	if err := apply(b, 5, 0, 0); err != nil {
 		t.Fatalf("the new leader's apply: %v", err)
 	}
 	var got []int

@@ -12,7 +12,10 @@ import (
 // directory copied elsewhere starts without a leader, and the election
 // asks nothing of the directory's schema. learnsync_lease has one row (the
 // current term); learnsync_terms keeps every term (an epoch is never
-// reused: it is the primary key), learnsync_instances every instance seen.
+// reused: it is the primary key), learnsync_instances every instance seen,
+// learnsync_applies every apply transaction the fence let commit, with
+// its epoch (kept 90 days): that no commit falls outside its own term is
+// what the chaos test checks.
 const schema = `
 CREATE TABLE IF NOT EXISTS learnsync_lease (
 	id          INT PRIMARY KEY CHECK (id = 1),
@@ -33,7 +36,13 @@ CREATE TABLE IF NOT EXISTS learnsync_instances (
 	version     TEXT NOT NULL,
 	started_at  TIMESTAMPTZ NOT NULL,
 	seen_at     TIMESTAMPTZ NOT NULL
-)`
+);
+CREATE TABLE IF NOT EXISTS learnsync_applies (
+	epoch       BIGINT NOT NULL,
+	instance    TEXT NOT NULL,
+	at          TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX IF NOT EXISTS learnsync_applies_at ON learnsync_applies(at)`
 
 // schemaLock serializes the CREATE TABLEs of instances starting together
 // (two concurrent CREATE TABLE IF NOT EXISTS can both try to create). A
@@ -95,6 +104,9 @@ func (e *Elector) tryAcquire(ctx context.Context) (int64, error) {
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO learnsync_terms (epoch, instance, version, started_at, held_until)
 		VALUES ($1, $2, $3, $4::timestamptz, $4::timestamptz + $5 * interval '1 millisecond')`, epoch, e.name, e.version, since, ms(e.lease)); err != nil {
+		return 0, fmt.Errorf("acquire the lease: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM learnsync_applies WHERE at < now() - interval '90 days'`); err != nil {
 		return 0, fmt.Errorf("acquire the lease: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -190,7 +202,9 @@ func (e *Elector) Fence(ctx context.Context, tx *sql.Tx) error {
 	return FenceEpoch(ctx, tx, e.name, epoch)
 }
 
-// FenceEpoch is Fence for a given instance and epoch.
+// FenceEpoch is Fence for a given instance and epoch. A fence that passes
+// records the apply in learnsync_applies, in tx: the row exists only if tx
+// commits.
 func FenceEpoch(ctx context.Context, tx *sql.Tx, instance string, epoch int64) error {
 	var one int
 	err := tx.QueryRowContext(ctx, `SELECT 1 FROM learnsync_lease
@@ -200,6 +214,10 @@ func FenceEpoch(ctx context.Context, tx *sql.Tx, instance string, epoch int64) e
 		return fmt.Errorf("fence: epoch %d: %w", epoch, ErrDeposed)
 	}
 	if err != nil {
+		return fmt.Errorf("fence: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO learnsync_applies (epoch, instance, at) VALUES ($1, $2, clock_timestamp())`,
+		epoch, instance); err != nil {
 		return fmt.Errorf("fence: %w", err)
 	}
 	return nil
@@ -260,6 +278,32 @@ func Terms(ctx context.Context, db *sql.DB) ([]Term, error) {
 			return nil, fmt.Errorf("read the terms: %w", err)
 		}
 		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// Apply is one apply transaction the fence let commit.
+type Apply struct {
+	Epoch    int64
+	Instance string
+	// At is when it passed the fence, just before its COMMIT.
+	At time.Time
+}
+
+// Applies reads the recorded applies, oldest first.
+func Applies(ctx context.Context, db *sql.DB) ([]Apply, error) {
+	rows, err := db.QueryContext(ctx, `SELECT epoch, instance, at FROM learnsync_applies ORDER BY at`)
+	if err != nil {
+		return nil, fmt.Errorf("read the applies: %w", err)
+	}
+	defer rows.Close()
+	var out []Apply
+	for rows.Next() {
+		var a Apply
+		if err := rows.Scan(&a.Epoch, &a.Instance, &a.At); err != nil {
+			return nil, fmt.Errorf("read the applies: %w", err)
+		}
+		out = append(out, a)
 	}
 	return out, rows.Err()
 }

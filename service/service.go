@@ -477,7 +477,7 @@ func (s *Service) reload() (*config.Config, bool) {
 	old := s.config()
 	if cfg.DatabasePath() != old.DatabasePath() {
 		return refuse(fmt.Errorf("directory.dsn changed from %s to %s: restart learnsync to use another database",
-			old.DatabasePath(), cfg.DatabasePath()))
+			old.DatabaseName(), cfg.DatabaseName()))
 	}
 	if cfg.Server.Listen != old.Server.Listen {
 		return refuse(fmt.Errorf("server.listen changed from %s to %s: restart learnsync to move the ops endpoint",

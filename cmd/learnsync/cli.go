@@ -119,8 +119,8 @@ limit, 4 partial (a source failed and was left as it was).`,
 	pf.StringVarP(&a.configPath, "config", "c", config.DefaultPath, "configuration file")
 	pf.StringVar(&a.logFormat, "log-format", "text", "log format: text or json")
 	pf.StringVar(&a.logLevel, "log-level", "info", "log level: debug, info, warn or error")
-	root.AddCommand(a.runCommand(), a.planCommand(), a.exportCommand(), a.validateCommand(), a.statusCommand())
-	root.AddCommand(a.versionCommand())
+	root.AddCommand(a.runCommand(), a.planCommand(), a.exportCommand(), a.validateCommand(), a.statusCommand(),
+		a.directoryCommand(), a.versionCommand())
 	root.Version = version.Get().Version
 	root.SetVersionTemplate(version.Get().String() + "\n")
 	return root
@@ -173,7 +173,7 @@ func (a *app) open(ctx context.Context) (*config.Config, *directory.Store, error
 	if err != nil {
 		return nil, nil, err
 	}
-	st, err := directory.Open(ctx, cfg.DatabasePath(), opts)
+	st, err := directory.OpenDriver(ctx, cfg.Directory.Driver, cfg.DatabasePath(), opts)
 	if err != nil {
 		if errors.Is(err, directory.ErrNotSQLite) || errors.Is(err, directory.ErrTooNew) {
 			return nil, nil, &exitErr{code: exitUsage, err: fmt.Errorf("directory.dsn: %w", err)}
@@ -446,7 +446,10 @@ printed with its field path. Exit 0 when valid, 2 when not.`,
 				}
 				return &exitErr{code: exitUsage, err: err}
 			}
-			if err := directory.CheckFile(cfg.DatabasePath()); err != nil {
+			if cfg.Directory.Driver == config.DriverSQLite {
+				err = directory.CheckFile(cfg.DatabasePath())
+			}
+			if err != nil {
 				fmt.Fprintf(a.stdout, "directory.dsn: %v\n", err)
 				return &exitErr{code: exitUsage, err: fmt.Errorf("%s: %s", a.configPath, plural(1, "problem"))}
 			}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/learnsync/learnsync/directory/dirtest"
+
 	"fmt"
 	"slices"
 	"strings"
@@ -66,7 +68,9 @@ func oktaStaff(t *testing.T, first, second [3]string) (o *oktatest.Server, first
 
 // TestEndToEndOktaAndEntra: people in both sources, with emails differing in
 // case, are one person each with two identities; an Entra delta round follows.
-func TestEndToEndOktaAndEntra(t *testing.T) {
+func TestEndToEndOktaAndEntra(t *testing.T) { dirtest.Each(t, testEndToEndOktaAndEntra) }
+
+func testEndToEndOktaAndEntra(t *testing.T) {
 	o, _, _ := oktaStaff(t, [3]string{"ann.lee@corp.example", "Ann", "Lee"}, [3]string{"bo@corp.example", "Bo", "Okta"})
 
 	e := entratest.New(t)
@@ -132,7 +136,9 @@ safety: {max_deactivation_percent: 0}
 // TestEndToEndThreeIdPs: the same person in Okta, Entra ID and OneLogin,
 // emails differing in case, is one person with three identities, licensed by
 // a rule on a OneLogin role.
-func TestEndToEndThreeIdPs(t *testing.T) {
+func TestEndToEndThreeIdPs(t *testing.T) { dirtest.Each(t, testEndToEndThreeIdPs) }
+
+func testEndToEndThreeIdPs(t *testing.T) {
 	o := oktatest.New(t)
 	o.AddPerson("Dana.Scully@fbi.example", "Dana", "Scully", oktatest.StatusActive)
 
@@ -190,7 +196,9 @@ func oktaOneLoginConfig(t *testing.T, o *oktatest.Server, ol *onelogintest.Serve
 // person with two identities, licensed by a rule on a OneLogin role. Then
 // changes in OneLogin that updated_since does not see (role membership), a
 // suspension in one source only, and a refused OneLogin secret.
-func TestEndToEndOktaAndOneLogin(t *testing.T) {
+func TestEndToEndOktaAndOneLogin(t *testing.T) { dirtest.Each(t, testEndToEndOktaAndOneLogin) }
+
+func testEndToEndOktaAndOneLogin(t *testing.T) {
 	o, graceOkta, henry := oktaStaff(t, [3]string{"grace.hopper@example.com", "Grace", "Hopper"}, [3]string{"henry@example.com", "Henry", "Okta"})
 
 	ol := onelogintest.New(t)

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/learnsync/learnsync/directory/dirtest"
+
 	"fmt"
 	"io"
 	"net/http"
@@ -100,7 +102,9 @@ func (d exportDoc) personByEmail(email string) *struct {
 // granted), deactivates a holder with active "False" (the seat goes to the
 // one waiting, in the same reconcile), and Okta pushes a person the pulled
 // Okta source has too (one person, two identities).
-func TestEndToEndSCIMPush(t *testing.T) {
+func TestEndToEndSCIMPush(t *testing.T) { dirtest.Each(t, testEndToEndSCIMPush) }
+
+func testEndToEndSCIMPush(t *testing.T) {
 	srv := oktatest.New(t)
 	srv.AddPerson("carol@example.com", "Carol", "Pulled", oktatest.StatusActive)
 	c := newCLI(t)
@@ -208,7 +212,9 @@ func scimSource(name, token, delay string) string {
 // the safety limits allow are accepted into the source's mirror (the IdP
 // gets its 204), but the reconcile they ask for is blocked and recorded,
 // and the directory keeps everyone until an admin applies the plan.
-func TestEndToEndSCIMPushBlocked(t *testing.T) {
+func TestEndToEndSCIMPushBlocked(t *testing.T) { dirtest.Each(t, testEndToEndSCIMPushBlocked) }
+
+func testEndToEndSCIMPushBlocked(t *testing.T) {
 	c := newCLI(t)
 	// One reconcile for the whole burst of PATCHes below: they are sent
 	// within milliseconds, well inside the delay.

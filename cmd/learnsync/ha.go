@@ -9,6 +9,7 @@ import (
 	"github.com/learnsync/learnsync/directory"
 	"github.com/learnsync/learnsync/ha"
 	"github.com/learnsync/learnsync/internal/version"
+	"github.com/learnsync/learnsync/reconcile"
 )
 
 // haFence is what the directory calls inside each apply transaction of a
@@ -26,7 +27,7 @@ func (f *haFence) fence(ctx context.Context, tx *sql.Tx) error {
 // storeOptions are the options the directory of cfg is opened with: in HA
 // service mode, every apply is fenced by the election.
 func (a *app) storeOptions(cfg *config.Config) (directory.Options, error) {
-	opts := directory.Options{}
+	opts := directory.Options{MaxConns: cfg.Directory.MaxConns}
 	if cfg.HA.Enabled && a.fence != nil {
 		opts.Fence = a.fence.fence
 	}
@@ -46,4 +47,18 @@ func (a *app) elector(ctx context.Context, cfg *config.Config, store *directory.
 	}
 	a.fence.el = el
 	return el, nil
+}
+
+// fencedStore is the directory as the engine of an HA service sees it: a
+// reconcile.ScopedStore that is not a reconcile.Locker. Fencing replaces
+// the run lock, whose PostgreSQL form (a session advisory lock) a frozen
+// leader would keep holding, blocking its successor's runs.
+type fencedStore struct{ reconcile.ScopedStore }
+
+// engineStore is the store the engine of cfg's service runs on.
+func engineStore(cfg *config.Config, store *directory.Store) reconcile.Store {
+	if cfg.HA.Enabled {
+		return fencedStore{store}
+	}
+	return store
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,6 +13,8 @@ import (
 	"testing"
 
 	"github.com/learnsync/learnsync/directory"
+	"github.com/learnsync/learnsync/directory/dirtest"
+	"github.com/learnsync/learnsync/internal/pgtest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -39,17 +42,34 @@ type cli struct {
 	t   *testing.T
 	dir string
 	env map[string]string
+	// dsn, inside dirtest.Each's postgres subtest, is the test's own
+	// PostgreSQL database: the configurations written then use it instead
+	// of learnsync.db (see write).
+	dsn string
 }
 
 func newCLI(t *testing.T) *cli {
-	return &cli{t: t, dir: t.TempDir(), env: map[string]string{}}
+	c := &cli{t: t, dir: t.TempDir(), env: map[string]string{}}
+	if dirtest.Backend(t) == directory.DriverPostgres {
+		c.dsn = pgtest.DSN(t)
+	}
+	return c
 }
+
+// sqliteDirectory is the directory line of the tests' configurations.
+const sqliteDirectory = "directory: {dsn: learnsync.db}"
 
 // path returns a file path inside the test's directory.
 func (c *cli) path(name string) string { return filepath.Join(c.dir, name) }
 
 func (c *cli) write(name, content string) string {
 	c.t.Helper()
+	if name == "learnsync.yaml" && c.dsn != "" {
+		if !strings.Contains(content, sqliteDirectory) {
+			c.t.Fatalf("a configuration for both backends has %q", sqliteDirectory)
+		}
+		content = strings.Replace(content, sqliteDirectory, fmt.Sprintf("directory: {driver: postgres, dsn: %q}", c.dsn), 1)
+	}
 	p := c.path(name)
 	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
 		c.t.Fatal(err)

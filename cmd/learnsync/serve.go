@@ -41,7 +41,7 @@ func (a *app) serve(ctx context.Context, full bool) error {
 		Config:   cfg,
 		Store:    serviceStore{store},
 		Build: func(cfg *config.Config, hooks func(string) connectors.Hooks) (*reconcile.Engine, error) {
-			return a.engine(cfg, store, hooks)
+			return a.engine(cfg, engineStore(cfg, store), hooks)
 		},
 		Load:      func() (*config.Config, error) { return config.Load(a.configPath, registry, a.lookup) },
 		Logger:    a.log,

@@ -59,6 +59,13 @@ func startService(t *testing.T, dir string, args ...string) *serviceProcess {
 	cmd := exec.Command(os.Args[0], "-test.run=^TestServiceHelperProcess$")
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "LEARNSYNC_HELPER_PROCESS=1", "LEARNSYNC_ARGS="+strings.Join(args, "\n"))
+	return startProcess(t, cmd)
+}
+
+// startProcess starts cmd, a `learnsync run`, and waits until its ops
+// endpoint listens.
+func startProcess(t *testing.T, cmd *exec.Cmd) *serviceProcess {
+	t.Helper()
 	p := &serviceProcess{t: t, cmd: cmd, stderr: &testkit.LogBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = io.Discard, p.stderr
 	if err := cmd.Start(); err != nil {
