@@ -114,6 +114,10 @@ func (c *pgConn) QueryContext(ctx context.Context, q string, args []driver.Named
 	return c.Conn.QueryContext(ctx, pgQuery(q), args)
 }
 
+// PgxConn is the pgx connection under c, for what database/sql cannot do
+// (package ha's LISTEN).
+func (c *pgConn) PgxConn() *pgx.Conn { return c.Conn.Conn() }
+
 // CheckNamedValue passes booleans as 0 and 1: the schema keeps SQLite's
 // integer flags.
 func (c *pgConn) CheckNamedValue(nv *driver.NamedValue) error {

@@ -93,7 +93,8 @@ type Elector struct {
 
 	mu      sync.Mutex
 	state   State
-	held    int64 // epoch this instance holds, 0: none
+	held    int64     // epoch this instance holds, 0: none
+	until   time.Time // when its lease ends at the latest (this machine's clock)
 	changes int64 // leader changes seen
 	observe func(State)
 }
@@ -134,11 +135,26 @@ func (e *Elector) Name() string { return e.name }
 // Lease is the lease's length.
 func (e *Elector) Lease() time.Duration { return e.lease }
 
-// State returns what this instance knows of the election now.
+// State returns what this instance knows of the election now. A leader
+// whose lease has run out without a renewal is a standby already, though
+// it has not stepped down yet (it was frozen, and has just resumed).
 func (e *Elector) State() State {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.state
+	st := e.state
+	if st.Role == RoleLeader && !time.Now().Before(e.until) {
+		st.Role, st.Live = RoleStandby, false
+	}
+	return st
+}
+
+// extend records when the lease of epoch ends at the latest.
+func (e *Elector) extend(epoch int64, until time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.held == epoch {
+		e.until = until
+	}
 }
 
 // Changes counts the leader changes this instance has seen (a new epoch),
@@ -192,6 +208,7 @@ func (e *Elector) hold(ctx context.Context, epoch int64, renewed time.Time, lead
 	// server, which is after it was sent: counting from the sending, by
 	// this machine's monotonic clock, errs on the safe side.
 	deadline := renewed.Add(e.lease)
+	e.extend(epoch, deadline)
 	retry := max(e.lease/20, 10*time.Millisecond)
 	wait := e.lease / 3
 	for {
@@ -220,6 +237,7 @@ func (e *Elector) hold(ctx context.Context, epoch int64, renewed time.Time, lead
 		switch {
 		case err == nil && ok && time.Now().Before(deadline):
 			deadline, wait = start.Add(e.lease), e.lease/3
+			e.extend(epoch, deadline)
 			e.heartbeat(ctx)
 		case err == nil:
 			e.stepDown(cancel, done, epoch, "the lease was refused: another instance holds it")

@@ -113,7 +113,7 @@ func (e *Elector) tryAcquire(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("acquire the lease: %w", err)
 	}
 	e.mu.Lock()
-	e.held = epoch
+	e.held, e.until = epoch, time.Now().Add(e.lease) // hold sets it from before the statement
 	e.mu.Unlock()
 	e.setState(func(s *State) {
 		*s = State{Role: RoleLeader, Leader: e.name, Since: since, Epoch: epoch, Live: true, Checked: time.Now()}
@@ -194,9 +194,9 @@ func (e *Elector) heartbeat(ctx context.Context) {
 // ErrDeposed. Plug it into directory.Options.Fence.
 func (e *Elector) Fence(ctx context.Context, tx *sql.Tx) error {
 	e.mu.Lock()
-	epoch := e.held
+	epoch, until := e.held, e.until
 	e.mu.Unlock()
-	if epoch == 0 {
+	if epoch == 0 || !time.Now().Before(until) {
 		return fmt.Errorf("fence: %w", ErrDeposed)
 	}
 	return FenceEpoch(ctx, tx, e.name, epoch)

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/jackc/pgx/v5"
 )
 
 // Channel is the LISTEN/NOTIFY channel that wakes the leader: a standby
@@ -54,11 +54,10 @@ func (e *Elector) listenOnce(ctx context.Context, listening func(), woken func(s
 	}
 	defer conn.Close()
 	return conn.Raw(func(dc any) error {
-		sc, ok := dc.(*stdlib.Conn)
-		if !ok {
+		pc := pgxConn(dc)
+		if pc == nil {
 			return fmt.Errorf("listen: the pool's driver is %T, not pgx", dc)
 		}
-		pc := sc.Conn()
 		if _, err := pc.Exec(ctx, "LISTEN "+Channel); err != nil {
 			return errors.Join(err, driver.ErrBadConn)
 		}
@@ -73,4 +72,17 @@ func (e *Elector) listenOnce(ctx context.Context, listening func(), woken func(s
 			woken(n.Payload)
 		}
 	})
+}
+
+// pgxConn is the pgx connection of a database/sql driver connection: the
+// pgx driver's own, or the directory's, which wraps it; nil for another
+// driver.
+func pgxConn(dc any) *pgx.Conn {
+	switch c := dc.(type) {
+	case interface{ PgxConn() *pgx.Conn }: // the directory's
+		return c.PgxConn()
+	case interface{ Conn() *pgx.Conn }: // pgx's stdlib.Conn
+		return c.Conn()
+	}
+	return nil
 }

@@ -173,7 +173,7 @@ func (a *app) open(ctx context.Context) (*config.Config, *directory.Store, error
 	if err != nil {
 		return nil, nil, err
 	}
-	st, err := directory.OpenDriver(ctx, cfg.Directory.Driver, cfg.DatabasePath(), opts)
+	st, err := directory.OpenDriver(ctx, cfg.Directory.Driver, directoryDSN(cfg), opts)
 	if err != nil {
 		if errors.Is(err, directory.ErrNotSQLite) || errors.Is(err, directory.ErrTooNew) {
 			return nil, nil, &exitErr{code: exitUsage, err: fmt.Errorf("directory.dsn: %w", err)}

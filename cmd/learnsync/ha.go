@@ -4,6 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/learnsync/learnsync/config"
 	"github.com/learnsync/learnsync/directory"
@@ -61,4 +65,40 @@ func engineStore(cfg *config.Config, store *directory.Store) reconcile.Store {
 		return fencedStore{store}
 	}
 	return store
+}
+
+// idleInTx is the PostgreSQL setting that ends a session whose transaction
+// waits on its client longer than this.
+const idleInTx = "idle_in_transaction_session_timeout"
+
+// haDSN is dsn with the sessions' idle_in_transaction_session_timeout set
+// to the lease (unless dsn sets it). A leader frozen or cut off in the
+// middle of an apply keeps its transaction, and the row locks it took, open
+// on the server: its successor's apply would wait on them until the old
+// leader resumes, or its TCP connection is found dead, minutes later. The
+// server ends such a transaction a lease after its last statement, so the
+// successor's writes wait at most that long; the old leader's apply fails
+// (its connection is gone), which its fence would have made it do anyway.
+func haDSN(dsn string, lease time.Duration) string {
+	ms := strconv.FormatInt(lease.Milliseconds(), 10)
+	if u, err := url.Parse(dsn); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
+		q := u.Query()
+		if q.Get(idleInTx) == "" {
+			q.Set(idleInTx, ms)
+		}
+		u.RawQuery = q.Encode()
+		return u.String()
+	}
+	if strings.Contains(dsn, idleInTx) {
+		return dsn
+	}
+	return strings.TrimSpace(dsn) + " " + idleInTx + "=" + ms
+}
+
+// directoryDSN is the dsn the directory of cfg is opened with.
+func directoryDSN(cfg *config.Config) string {
+	if cfg.HA.Enabled && cfg.Directory.Driver == config.DriverPostgres {
+		return haDSN(cfg.DatabasePath(), cfg.HA.Lease)
+	}
+	return cfg.DatabasePath()
 }
