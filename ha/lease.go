@@ -95,7 +95,7 @@ type Elector struct {
 	state   State
 	held    int64     // epoch this instance holds, 0: none
 	until   time.Time // when its lease ends at the latest (this machine's clock)
-	changes int64 // leader changes seen
+	changes int64     // leader changes seen
 	observe func(State)
 }
 

@@ -388,7 +388,7 @@ func TestHAChaos(t *testing.T) {
 			sig = syscall.SIGSTOP
 		}
 		hit := time.Now()
-		failed := old.p.count(`msg="run failed`)
+		failed := old.p.count(`msg="run failed`) + old.p.count(`msg="run refused`) + old.p.count(`msg="run finished"`) + old.p.count(`msg="run abandoned`)
 		old.p.signal(sig)
 		c.mu.Lock()
 		old.frozen, old.dead = freeze, !freeze
@@ -448,19 +448,32 @@ func (c *chaosCluster) termStart(epoch int64) time.Time {
 }
 
 // waitFailedApply waits for a leader resumed in the middle of an apply to
-// log that the apply failed: the server ended its transaction (idle in
-// transaction past the lease), or its fence refused the commit.
+// log that the apply did not commit: it saw it no longer leads and
+// abandoned it, the server had ended its transaction (idle in transaction
+// past the lease: "bad connection" when the client sees it first), or its
+// fence refused the commit.
 func (c *chaosCluster) waitFailedApply(n *chaosNode, skip int) {
 	c.t.Helper()
-	waitLogCount(c.t, n, `msg="run failed`, skip, 2*chaosLease)
-	var last string
-	for _, l := range strings.Split(n.p.stderr.String(), "\n") {
-		if strings.Contains(l, `msg="run failed`) {
-			last = l
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		var ends []string
+		for _, l := range strings.Split(n.p.stderr.String(), "\n") {
+			if strings.Contains(l, `msg="run failed`) || strings.Contains(l, `msg="run refused`) || strings.Contains(l, `msg="run finished"`) ||
+				strings.Contains(l, `msg="run abandoned`) {
+				ends = append(ends, l)
+			}
 		}
-	}
-	if !strings.Contains(last, "idle-in-transaction timeout") && !strings.Contains(last, ha.ErrDeposed.Error()) {
-		c.t.Errorf("%s, resumed during its apply: %s", n.name, last)
+		if len(ends) > skip {
+			if l := ends[skip]; !strings.Contains(l, "idle-in-transaction timeout") && !strings.Contains(l, "bad connection") &&
+				!strings.Contains(l, "no longer the leader") && !strings.Contains(l, "no longer leads") {
+				c.t.Errorf("%s, resumed during its apply, did not fail it: %s", n.name, l)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("%s, resumed during its apply, did not end its run within 15s", n.name)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
