@@ -40,6 +40,8 @@ type scope struct {
 	pendingRefs  []IdentityRef
 	pendingIDs   []int64
 	pendingUsers map[string][]string
+	// grouped are the users whose groups ruleGroups read.
+	grouped map[IdentityRef]bool
 }
 
 func newScope(c *cycle, ss ScopedStore) *scope {

@@ -198,10 +198,10 @@ func (a *app) engine(cfg *config.Config, store reconcile.Store, hooks func(sourc
 		FullEvery: cfg.Reconcile.FullEvery,
 	}
 	for _, l := range cfg.Licenses {
-		e.Rules.Licenses = append(e.Rules.Licenses, reconcile.LicenseRule{Name: l.Name, Seats: l.Seats, Groups: l.Groups, AllActive: l.AllActive})
+		e.Rules.Licenses = append(e.Rules.Licenses, reconcile.LicenseRule{Name: l.Name, Seats: l.Seats, Groups: l.Groups, AllActive: l.AllActive, When: l.WhenRule})
 	}
 	for _, s := range cfg.Sources {
-		rules := reconcile.SourceRules{Name: s.Name, ScopeGroups: s.Scope.Groups, SyncGroups: s.SyncGroups}
+		rules := reconcile.SourceRules{Name: s.Name, ScopeGroups: s.Scope.Groups, SyncGroups: s.SyncGroups, Map: s.Rules.Map, When: s.Rules.When}
 		opts := cfg.ConnectorOptions(s.Name)
 		opts.Logger = a.log.With("source", s.Name)
 		if hooks != nil {
