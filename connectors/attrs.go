@@ -83,15 +83,15 @@ func (s *Selection) Prune(v any) (out any, ok bool) {
 	return kept, true
 }
 
-// Keep returns the JSON text of the part of raw that s keeps, with its
-// properties sorted (the same object gives the same text), or "" when s is
-// empty. A value JSON cannot hold (it never comes from a decoded answer)
-// is left out with its property.
-func (s *Selection) Keep(raw map[string]any) string {
+// Keep returns the JSON text of the part of the raw user object that s
+// keeps, with its properties sorted (the same object gives the same text),
+// or "" when s is empty; raw is called only then. An object JSON cannot
+// hold (it never comes from a decoded answer) keeps "{}".
+func (s *Selection) Keep(raw func() map[string]any) string {
 	if s.Empty() {
 		return ""
 	}
-	v, _ := s.Prune(raw)
+	v, _ := s.Prune(raw())
 	b, err := json.Marshal(v)
 	if err != nil {
 		return "{}"

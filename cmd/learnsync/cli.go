@@ -200,6 +200,7 @@ func (a *app) engine(cfg *config.Config, store reconcile.Store, hooks func(sourc
 	for _, l := range cfg.Licenses {
 		e.Rules.Licenses = append(e.Rules.Licenses, reconcile.LicenseRule{Name: l.Name, Seats: l.Seats, Groups: l.Groups, AllActive: l.AllActive, When: l.WhenRule})
 	}
+	keepAttrs(store, cfg)
 	for _, s := range cfg.Sources {
 		rules := reconcile.SourceRules{Name: s.Name, ScopeGroups: s.Scope.Groups, SyncGroups: s.SyncGroups, Map: s.Rules.Map, When: s.Rules.When}
 		opts := cfg.ConnectorOptions(s.Name)

@@ -26,6 +26,21 @@ type jsonUser struct {
 	Manager        string `json:"manager"`
 	CostCenter     string `json:"cost_center"`
 	Status         string `json:"status"`
+	// Attributes are the user's own attributes for the rules
+	// (`user.attributes.<name>`).
+	Attributes map[string]any `json:"attributes"`
+}
+
+// raw is the record as the rules see it: its keys and values.
+func (r *jsonUser) raw() map[string]any {
+	m := map[string]any{"id": r.ID, "user_name": r.UserName, "email": r.Email, "given_name": r.GivenName,
+		"family_name": r.FamilyName, "display_name": r.DisplayName, "title": r.Title, "department": r.Department,
+		"employee_number": r.EmployeeNumber, "manager": r.Manager, "cost_center": r.CostCenter, "status": r.Status}
+	m["attributes"] = r.Attributes
+	if r.Attributes == nil {
+		m["attributes"] = map[string]any{}
+	}
+	return m
 }
 
 // jsonGroup is one element of "groups".
@@ -147,6 +162,7 @@ func (s *snapshot) readUsers(ctx context.Context, dec *json.Decoder, hooks conne
 			EmployeeNumber: rec.EmployeeNumber,
 			Manager:        rec.Manager,
 			CostCenter:     rec.CostCenter,
+			Attrs:          s.attrs.Keep(rec.raw),
 		}
 		s.addUser(pos, &u, rec.Status)
 	}

@@ -349,6 +349,7 @@ func (p *pull) mapUser(raw json.RawMessage, page, i int) (userRec, bool) {
 		Department:  strings.TrimSpace(u.Department),
 		DisplayName: strings.TrimSpace(strings.TrimSpace(u.Firstname) + " " + strings.TrimSpace(u.Lastname)),
 		Status:      status,
+		Attrs:       p.c.opts.Attrs.Keep(func() map[string]any { return rawObject(raw) }),
 	}
 	if user.UserName == "" {
 		// OneLogin accepts the email as login when there is no username.
@@ -366,6 +367,14 @@ func (p *pull) mapUser(raw json.RawMessage, page, i int) (userRec, bool) {
 		group = ""
 	}
 	return userRec{user: user, groupID: group, manager: manager}, true
+}
+
+// rawObject decodes a users page element as it came (OneLogin v2's user,
+// custom_attributes included) for the rules; it decoded once already.
+func rawObject(raw json.RawMessage) map[string]any {
+	var m map[string]any
+	_ = json.Unmarshal(raw, &m)
+	return m
 }
 
 // OneLogin's user status and state codes.
