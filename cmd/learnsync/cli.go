@@ -116,7 +116,7 @@ limit, 4 partial (a source failed and was left as it was).`,
 	pf.StringVarP(&a.configPath, "config", "c", config.DefaultPath, "configuration file")
 	pf.StringVar(&a.logFormat, "log-format", "text", "log format: text or json")
 	pf.StringVar(&a.logLevel, "log-level", "info", "log level: debug, info, warn or error")
-	root.AddCommand(a.runCommand(), a.planCommand(), a.exportCommand(), a.validateCommand(), a.statusCommand())
+	root.AddCommand(a.runCommand(), a.planCommand(), a.exportCommand(), a.validateCommand(), a.statusCommand(), a.explainCommand())
 	return root
 }
 

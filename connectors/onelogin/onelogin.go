@@ -284,7 +284,12 @@ type apiUser struct {
 func (p *pull) listUsers(ctx context.Context, since string) ([]userRec, time.Time, error) {
 	start := p.c.client.now()
 	first := true
-	q := url.Values{"limit": {strconv.Itoa(p.c.cfg.PageSize)}, "fields": {userFields}}
+	fields := userFields
+	if !p.c.opts.Attrs.Empty() {
+		// The rules read the user's own attributes too.
+		fields += ",custom_attributes"
+	}
+	q := url.Values{"limit": {strconv.Itoa(p.c.cfg.PageSize)}, "fields": {fields}}
 	if since != "" {
 		q.Set("updated_since", since)
 	}
