@@ -136,7 +136,7 @@ func TestLicenseRuleErrorsAndReasons(t *testing.T) {
 	m.Users["ann"].Title = "x"   // fails: holds the seat, keeps it
 	m.Users["bob"].Title = "x"   // fails: no seat, gets none
 	m.Users["cat"].Title = "yes" // qualifies: granted
-	m.Users["dan"].Title = "0" // holds a seat and no longer qualifies: revoked
+	m.Users["dan"].Title = "0"   // holds a seat and no longer qualifies: revoked
 	r := Rules{MatchOn: "email", Sources: []SourceRules{{Name: "okta"}}, Licenses: []LicenseRule{
 		{Name: "pro", When: personRule(t, `person.title == "yes" || int(person.title) > 0`)},
 	}}
