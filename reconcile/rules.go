@@ -261,3 +261,7 @@ func (c *cycle) refetchForRules() {
 	}
 	c.opts.Fetch = fetch
 }
+
+// whenOnly reports a pool that only a when rule fills: anyone may be
+// eligible, so, like all_active, its waiting list is planned fully.
+func whenOnly(l LicenseRule) bool { return l.When != nil && len(l.Groups) == 0 }

@@ -326,8 +326,8 @@ func (sc *scope) makeExact(ctx context.Context, pool string) (string, error) {
 		return "", nil
 	}
 	for _, l := range sc.c.e.Rules.Licenses {
-		if l.Name == pool && l.AllActive {
-			return "pool " + pool + " (all_active) is short of seats", nil
+		if l.Name == pool && (l.AllActive || whenOnly(l)) {
+			return "pool " + pool + " (" + RuleLabel(l) + ") is short of seats", nil
 		}
 	}
 	sc.exact[pool] = true

@@ -34,7 +34,9 @@ func chain(e celast.Expr, name string) (path, bool) {
 		return append(p, s.FieldName()), true
 	case celast.CallKind:
 		c := e.AsCall()
-		if c.FunctionName() != operators.Index || len(c.Args()) != 2 || c.Args()[1].Kind() != celast.LiteralKind {
+		// user["a"], user[?"a"] and user.?a read property a.
+		fn := c.FunctionName()
+		if (fn != operators.Index && fn != operators.OptIndex && fn != operators.OptSelect) || len(c.Args()) != 2 || c.Args()[1].Kind() != celast.LiteralKind {
 			return nil, false
 		}
 		key, isStr := c.Args()[1].AsLiteral().(types.String)

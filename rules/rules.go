@@ -107,11 +107,11 @@ func (i Issue) Error() string {
 
 var (
 	userEnv = sync.OnceValues(func() (*cel.Env, error) {
-		return cel.NewEnv(cel.Variable(UserVar, cel.MapType(cel.StringType, cel.DynType)), ext.Strings())
+		return cel.NewEnv(cel.Variable(UserVar, cel.MapType(cel.StringType, cel.DynType)), ext.Strings(), cel.OptionalTypes())
 	})
 	personEnv = sync.OnceValues(func() (*cel.Env, error) {
 		return cel.NewEnv(ext.NativeTypes(reflect.TypeFor[Person](), ext.ParseStructTags(true)),
-			cel.Variable(PersonVar, cel.ObjectType("rules.Person")), ext.Strings())
+			cel.Variable(PersonVar, cel.ObjectType("rules.Person")), ext.Strings(), cel.OptionalTypes())
 	})
 )
 

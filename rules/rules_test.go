@@ -185,3 +185,24 @@ func TestReadsGroups(t *testing.T) {
 		t.Errorf("ReadsGroups = %v, %v; want true, false", a.ReadsGroups(), b.ReadsGroups())
 	}
 }
+
+// Optional selection reads an attribute that may be missing without an
+// error, and the attribute is kept for it.
+func TestOptionalSelect(t *testing.T) {
+	r, iss := CompileUser(`user.?profile.?division.orValue("none")`, String)
+	if iss != nil {
+		t.Fatal(iss)
+	}
+	for attrs, want := range map[string]string{`{"profile":{"division":"Sales"}}`: "Sales", `{"profile":{}}`: "none", `{}`: "none"} {
+		m, _ := ParseAttrs(attrs)
+		if got, err := r.UserString(m); err != nil || got != want {
+			t.Errorf("%s: = %q, %v; want %q", attrs, got, err, want)
+		}
+	}
+	kept := Selection(r).Keep(func() map[string]any {
+		return map[string]any{"profile": map[string]any{"division": "S", "x": 1}, "y": 2}
+	})
+	if kept != `{"profile":{"division":"S"}}` {
+		t.Errorf("kept %s", kept)
+	}
+}
