@@ -265,7 +265,7 @@ func touchedIDs(r *connectors.Result) (users, groups map[string]bool) {
 }
 
 // signature is what of a user decides their memberships and seats: their
-// match attribute, status and the raw attributes rules read (scope.when).
+// match attribute and status (and the source's scope.when: whenMoved).
 // "" for no user.
 func signature(matchOn string, u *connectors.User) string {
 	if u == nil {
@@ -275,7 +275,7 @@ func signature(matchOn string, u *connectors.User) string {
 	if matchOn == "user_name" {
 		v = u.UserName
 	}
-	return fmt.Sprintf("%s\x00%s\x00%s", v, u.Status, u.Attrs)
+	return fmt.Sprintf("%s\x00%s", v, u.Status)
 }
 
 func sortedSet[K comparable](m map[K]bool, less func(a, b K) int) []K {

@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -265,3 +266,30 @@ func (c *cycle) refetchForRules() {
 // whenOnly reports a pool that only a when rule fills: anyone may be
 // eligible, so, like all_active, its waiting list is planned fully.
 func whenOnly(l LicenseRule) bool { return l.When != nil && len(l.Groups) == 0 }
+
+// whenMoved reports whether a source's scope.when decides differently for
+// the old and the new row of a user (a failure counts as a change): their
+// memberships may change, as when their status does.
+func (sc *scope) whenMoved(source string, o, n *connectors.User) bool {
+	if o == nil || n == nil || o.Attrs == n.Attrs {
+		return false
+	}
+	for _, src := range sc.c.e.Rules.Sources {
+		if src.Name != source || src.When == nil {
+			continue
+		}
+		decide := func(u *connectors.User) string {
+			attrs, err := rules.ParseAttrs(u.Attrs)
+			if err != nil {
+				return "error"
+			}
+			in, err := src.When.UserBool(attrs)
+			if err != nil {
+				return "error"
+			}
+			return fmt.Sprint(in)
+		}
+		return decide(o) != decide(n) || decide(n) == "error"
+	}
+	return false
+}

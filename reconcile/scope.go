@@ -191,7 +191,7 @@ func (sc *scope) touch(ctx context.Context, name string, users, groups map[strin
 			}
 		}
 		sc.pendingRefs = append(sc.pendingRefs, IdentityRef{Source: name, ExternalID: id})
-		if signature(sc.matchOn(), o) != signature(sc.matchOn(), n) {
+		if signature(sc.matchOn(), o) != signature(sc.matchOn(), n) || sc.whenMoved(name, o, n) {
 			moved = append(moved, id)
 		}
 	}
