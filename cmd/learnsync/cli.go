@@ -358,8 +358,10 @@ func (a *app) planCommand() *cobra.Command {
 		Short: "Fetch every source and show what a run would change, changing nothing",
 		Long: `Fetch every source and show the plan a run would apply, like terraform plan:
 "+" create, "~" update (field: old → new), "-" deactivate or delete, license
-grants and revokes, and pools short of seats. Nothing is written, not even the
-sources' mirrors or cursors.
+grants and revokes, and pools short of seats. A grant or revocation by a license
+with a when rule names it ("+ license pro → ann@corp: granted (when: ...)"); see
+learnsync explain for one person. Nothing is written, not even the sources'
+mirrors or cursors.
 
 Exit codes: 0 plan shown, 1 error, 2 bad configuration, 3 the plan would be
 blocked by a safety limit, 4 a source failed (the plan treats it as frozen).`,
