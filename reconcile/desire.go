@@ -314,7 +314,7 @@ func (d *Desired) addPools(rules Rules, mirrors map[string]*Mirror, active map[s
 	for _, s := range rules.Sources {
 		sources[s.Name] = true
 	}
-	groupsOf := personGroups(rules, mirrors, active)
+	ri := newRuleInput(rules, mirrors, active)
 	for _, l := range rules.Licenses {
 		pool := DesiredPool{Name: l.Name, Seats: l.Seats, Eligible: make(map[string]struct{})}
 		if l.AllActive || (l.When != nil && len(l.Groups) == 0) {
@@ -323,7 +323,7 @@ func (d *Desired) addPools(rules Rules, mirrors map[string]*Mirror, active map[s
 					pool.Eligible[key] = struct{}{}
 				}
 			}
-			d.applyWhen(&pool, l, groupsOf)
+			d.applyWhen(&pool, l, ri)
 			d.Pools = append(d.Pools, pool)
 			continue
 		}
@@ -352,7 +352,7 @@ func (d *Desired) addPools(rules Rules, mirrors map[string]*Mirror, active map[s
 				}
 			}
 		}
-		d.applyWhen(&pool, l, groupsOf)
+		d.applyWhen(&pool, l, ri)
 		d.Pools = append(d.Pools, pool)
 	}
 }

@@ -93,6 +93,28 @@ func userField(u *connectors.User, name string) *string {
 	return &u.CostCenter
 }
 
+// ruleInput is what the license rules of one Desire read, built once:
+// each person as a rule sees them, with their groups when a rule reads
+// person.groups.
+type ruleInput struct {
+	groups  map[string][]string
+	persons map[string]*rules.Person
+}
+
+func newRuleInput(r Rules, mirrors map[string]*Mirror, active map[string]map[string]string) *ruleInput {
+	return &ruleInput{groups: personGroups(r, mirrors, active), persons: map[string]*rules.Person{}}
+}
+
+// person returns the rules' view of the desired person with key.
+func (ri *ruleInput) person(key string, p *DesiredPerson) *rules.Person {
+	rp := ri.persons[key]
+	if rp == nil {
+		rp = RulePerson(p, ri.groups[key])
+		ri.persons[key] = rp
+	}
+	return rp
+}
+
 // personGroups returns, when a license rule reads person.groups, the groups
 // ("source/name", sorted) of each active person by match key: every group
 // of the mirrors an active identity is a member of, mirrored or not.
@@ -144,13 +166,13 @@ func RulePerson(p *DesiredPerson, groups []string) *rules.Person {
 }
 
 // applyWhen keeps of a pool's eligible people those its when rule admits.
-func (d *Desired) applyWhen(pool *DesiredPool, l LicenseRule, groupsOf map[string][]string) {
+func (d *Desired) applyWhen(pool *DesiredPool, l LicenseRule, ri *ruleInput) {
 	if l.When == nil {
 		return
 	}
 	pool.Rule = RuleLabel(l)
 	for key := range pool.Eligible {
-		ok, err := l.When.PersonBool(RulePerson(d.People[key], groupsOf[key]))
+		ok, err := l.When.PersonBool(ri.person(key, d.People[key]))
 		if err == nil && ok {
 			continue
 		}

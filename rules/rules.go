@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"strings"
 	"sync"
@@ -121,7 +122,7 @@ func CompileUser(expr string, kind Kind) (*Rule, []Issue) {
 	if err != nil {
 		return nil, []Issue{{Msg: err.Error()}}
 	}
-	return compile(env, expr, kind)
+	return compile(env, expr, kind, sizeBound{max: MaxAttrsBytes})
 }
 
 // CompilePerson compiles a license rule: a boolean over `person`.
@@ -130,10 +131,10 @@ func CompilePerson(expr string) (*Rule, []Issue) {
 	if err != nil {
 		return nil, []Issue{{Msg: err.Error()}}
 	}
-	return compile(env, expr, Bool)
+	return compile(env, expr, Bool, sizeBound{max: MaxFieldBytes, unboundedLists: true})
 }
 
-func compile(env *cel.Env, expr string, kind Kind) (*Rule, []Issue) {
+func compile(env *cel.Env, expr string, kind Kind, bound sizeBound) (*Rule, []Issue) {
 	if strings.TrimSpace(expr) == "" {
 		return nil, []Issue{{Msg: "empty expression"}}
 	}
@@ -155,7 +156,11 @@ func compile(env *cel.Env, expr string, kind Kind) (*Rule, []Issue) {
 	if t := ast.OutputType(); !t.IsExactType(want) && !t.IsExactType(cel.DynType) {
 		return nil, []Issue{{Line: 1, Column: 1, Msg: fmt.Sprintf("yields %s, want %s", t, want)}}
 	}
-	prg, err := env.Program(ast, cel.CostLimit(CostLimit), cel.EvalOptions(cel.OptOptimize))
+	opts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)}
+	if !boundedCost(env, ast, bound) {
+		opts = append(opts, cel.CostLimit(CostLimit))
+	}
+	prg, err := env.Program(ast, opts...)
 	if err != nil {
 		return nil, []Issue{{Msg: err.Error()}}
 	}
@@ -240,6 +245,15 @@ func (r *Rule) toBool(v ref.Val, err error) (bool, error) {
 	return bool(b), nil
 }
 
+// MaxAttrsBytes bounds the JSON text of a user's raw attributes the rules
+// evaluate (a larger one fails them): every string, list and map in `user`
+// is smaller, which bounds what an expression over it can cost.
+const MaxAttrsBytes = 64 << 10
+
+// MaxFieldBytes bounds a person's attributes (the directory cuts longer
+// values: reconcile.MaxFieldBytes).
+const MaxFieldBytes = 1024
+
 // ParseAttrs decodes the JSON text of a user's raw attributes (User.Attrs);
 // "" is an empty object. Numbers decode as float64 (CEL double) unless they
 // are whole, which decode as int64, as a rule expects of `user.x == 3`.
@@ -247,31 +261,39 @@ func ParseAttrs(s string) (map[string]any, error) {
 	if s == "" {
 		return map[string]any{}, nil
 	}
-	d := json.NewDecoder(strings.NewReader(s))
-	d.UseNumber()
+	if len(s) > MaxAttrsBytes {
+		return nil, fmt.Errorf("attributes are %d bytes, more than %d", len(s), MaxAttrsBytes)
+	}
 	var m map[string]any
-	if err := d.Decode(&m); err != nil {
+	if err := json.Unmarshal([]byte(s), &m); err != nil {
 		return nil, fmt.Errorf("decode attributes: %w", err)
 	}
-	return numbers(m).(map[string]any), nil
+	if m == nil {
+		return nil, errors.New("decode attributes: not an object")
+	}
+	wholeNumbers(m)
+	return m, nil
 }
 
-func numbers(v any) any {
+// wholeNumbers turns the whole float64s JSON decoded into int64 (CEL int),
+// in place.
+func wholeNumbers(v any) any {
 	switch x := v.(type) {
 	case map[string]any:
 		for k, e := range x {
-			x[k] = numbers(e)
+			switch e.(type) {
+			case map[string]any, []any, float64:
+				x[k] = wholeNumbers(e)
+			}
 		}
 	case []any:
 		for i, e := range x {
-			x[i] = numbers(e)
+			x[i] = wholeNumbers(e)
 		}
-	case json.Number:
-		if i, err := x.Int64(); err == nil {
-			return i
+	case float64:
+		if x == math.Trunc(x) && math.Abs(x) < 1<<53 {
+			return int64(x)
 		}
-		f, _ := x.Float64()
-		return f
 	}
 	return v
 }

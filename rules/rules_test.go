@@ -206,3 +206,29 @@ func TestOptionalSelect(t *testing.T) {
 		t.Errorf("kept %s", kept)
 	}
 }
+
+// Expressions whose static cost is bounded run without cost tracking;
+// the others keep the runtime limit.
+func TestBoundedCost(t *testing.T) {
+	for expr, want := range map[string]bool{
+		`user.title != "Contractor"`:                                             true,
+		`user.department + "-" + user.employee_number.substring(0, 2)`:           true,
+		`user.list.all(x, user.list.all(y, user.list.all(z, x == y && y == z)))`: false,
+	} {
+		env, _ := userEnv()
+		ast, iss := env.Compile(expr)
+		if iss != nil && iss.Err() != nil {
+			t.Fatal(iss.Err())
+		}
+		if got := boundedCost(env, ast, sizeBound{max: MaxAttrsBytes}); got != want {
+			t.Errorf("%s: bounded = %v, want %v", expr, got, want)
+		}
+	}
+	env, _ := personEnv()
+	for expr, want := range map[string]bool{`person.department == "Sales"`: true, `"x" in person.groups`: false} {
+		ast, _ := env.Compile(expr)
+		if got := boundedCost(env, ast, sizeBound{max: MaxFieldBytes, unboundedLists: true}); got != want {
+			t.Errorf("%s: bounded = %v, want %v", expr, got, want)
+		}
+	}
+}

@@ -354,7 +354,7 @@ func (p *pull) mapUser(raw json.RawMessage, page, i int) (userRec, bool) {
 		Department:  strings.TrimSpace(u.Department),
 		DisplayName: strings.TrimSpace(strings.TrimSpace(u.Firstname) + " " + strings.TrimSpace(u.Lastname)),
 		Status:      status,
-		Attrs:       p.c.opts.Attrs.Keep(func() map[string]any { return rawObject(raw) }),
+		Attrs:       p.keep().Keep(func() map[string]any { return rawObject(raw) }),
 	}
 	if user.UserName == "" {
 		// OneLogin accepts the email as login when there is no username.
@@ -372,6 +372,14 @@ func (p *pull) mapUser(raw json.RawMessage, page, i int) (userRec, bool) {
 		group = ""
 	}
 	return userRec{user: user, groupID: group, manager: manager}, true
+}
+
+// keep is what of the raw users the rules read (nil for none).
+func (p *pull) keep() *connectors.Selection {
+	if p.c == nil {
+		return nil
+	}
+	return p.c.opts.Attrs
 }
 
 // rawObject decodes a users page element as it came (OneLogin v2's user,
