@@ -2,8 +2,8 @@ package rules
 
 import (
 	"cel.dev/cel-go/cel"
-	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/checker"
+	"cel.dev/cel-go/common/types"
 )
 
 // sizeBound sizes the values an expression reads for CEL's static cost

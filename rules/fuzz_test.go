@@ -1,6 +1,8 @@
 package rules
 
 import (
+	"encoding/json"
+	"reflect"
 	"testing"
 )
 
@@ -34,6 +36,33 @@ func FuzzRules(f *testing.F) {
 		}
 		if r, iss := CompilePerson(expr); iss == nil {
 			_, _ = r.PersonBool(&Person{Department: value, CostCenter: value, Groups: []string{value}, Sources: []string{"okta"}})
+		}
+	})
+}
+
+// FuzzParseAttrs holds the fast attributes parser to encoding/json: the
+// same value for every text both accept, and an error where json fails.
+func FuzzParseAttrs(f *testing.F) {
+	for _, s := range []string{`{"a":"b","n":3,"f":1.5,"l":[1,"x",null,true,{"k":[]}]}`, `{"e":"\u00e9\n\"q\""}`,
+		`{"big":12345678901234567890}`, `{"neg":-0.0,"exp":1e3}`, ` { } `, `{"a":}`, `[1]`, `{"a":"\xff"}`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		fast, ferr := parseFast(s)
+		var slow map[string]any
+		serr := json.Unmarshal([]byte(s), &slow)
+		if serr != nil || slow == nil {
+			if ferr == nil {
+				t.Fatalf("%q: fast parser accepts what encoding/json refuses (%v)", s, serr)
+			}
+			return
+		}
+		if ferr != nil {
+			return // the slow path decodes it
+		}
+		wholeNumbers(slow)
+		if !reflect.DeepEqual(fast, slow) {
+			t.Fatalf("%q: fast %#v, json %#v", s, fast, slow)
 		}
 	})
 }

@@ -264,6 +264,9 @@ func ParseAttrs(s string) (map[string]any, error) {
 	if len(s) > MaxAttrsBytes {
 		return nil, fmt.Errorf("attributes are %d bytes, more than %d", len(s), MaxAttrsBytes)
 	}
+	if m, err := parseFast(s); err == nil {
+		return m, nil
+	}
 	var m map[string]any
 	if err := json.Unmarshal([]byte(s), &m); err != nil {
 		return nil, fmt.Errorf("decode attributes: %w", err)
