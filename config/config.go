@@ -26,6 +26,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/learnsync/learnsync/connectors"
+	"github.com/learnsync/learnsync/rules"
 )
 
 // DefaultPath is where learnsync looks for its configuration.
@@ -83,6 +84,9 @@ type Source struct {
 	FullSync   Schedule `yaml:"full_sync"`
 	Scope      Scope    `yaml:"scope"`
 	SyncGroups []string `yaml:"sync_groups"`
+	// Map sets directory attributes from CEL expressions over the raw user
+	// (rules.go); attributes not named keep the connector's mapping.
+	Map map[string]string `yaml:"map"`
 	// ScheduleJitter delays each scheduled fetch (schedule and full_sync)
 	// by a random time up to this, so that several instances or sources
 	// do not hit an identity provider at the same second. 0 = none.
@@ -95,12 +99,16 @@ type Source struct {
 
 	// Connector is the decoded and validated connector block.
 	Connector connectors.Config `yaml:"-"`
+	// Rules are Map and Scope.When compiled (rules.go).
+	Rules SourceRules `yaml:"-"`
 }
 
 // Scope limits which users of a source count.
 type Scope struct {
 	// Groups: only members of these groups (names in this source) count.
 	Groups []string `yaml:"groups"`
+	// When is a CEL boolean over the raw user: false is out of scope.
+	When string `yaml:"when"`
 }
 
 // License is one license pool and the rule that fills it.
@@ -112,6 +120,10 @@ type License struct {
 	Groups []string `yaml:"groups"`
 	// AllActive grants the license to every active person.
 	AllActive bool `yaml:"all_active"`
+	// When is a CEL boolean over the person; with Groups both must hold.
+	When string `yaml:"when"`
+	// WhenRule is When compiled (rules.go).
+	WhenRule *rules.Rule `yaml:"-"`
 }
 
 // Deprovision says what happens to people who leave.
@@ -350,6 +362,7 @@ func (c *Config) validate(d *decoder, reg connectors.Registry) {
 		c.validateSource(d, reg, i, names)
 	}
 	c.validateLicenses(d)
+	c.compileRules(d)
 	if c.Reconcile.FullEvery < 0 {
 		d.fail("reconcile.full_every", "must not be negative")
 	}
@@ -436,7 +449,7 @@ func (c *Config) validateLicenses(d *decoder) {
 		switch {
 		case l.AllActive && len(l.Groups) > 0:
 			d.fail(p, "all_active and groups exclude each other")
-		case !l.AllActive && len(l.Groups) == 0:
+		case !l.AllActive && len(l.Groups) == 0 && l.When == "":
 			d.fail(p, "needs groups or all_active: true")
 		}
 		for j, g := range l.Groups {
@@ -506,7 +519,11 @@ func (c *Config) decodeConnector(d *decoder, reg connectors.Registry, s *Source,
 // ConnectorOptions returns the options a source's connector is built and
 // validated with (without logger and hooks).
 func (c *Config) ConnectorOptions(name string) connectors.Options {
-	return connectors.Options{Name: name, BaseDir: c.BaseDir}
+	opts := connectors.Options{Name: name, BaseDir: c.BaseDir}
+	if i := c.SourceIndex(name); i >= 0 {
+		opts.Attrs = c.Sources[i].Rules.Attrs
+	}
+	return opts
 }
 
 // DatabasePath returns the DSN: on SQLite the file resolved against the

@@ -164,9 +164,31 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 			d.decode(item, s.Index(i), fmt.Sprintf("%s[%d]", path, i))
 		}
 		v.Set(s)
+	case t.Kind() == reflect.Map && t.Key().Kind() == reflect.String:
+		d.decodeMap(n, v, path)
 	default:
 		d.decodeScalar(n, v, path)
 	}
+}
+
+// decodeMap fills a map with string keys (sources[].map) from a mapping.
+func (d *decoder) decodeMap(n *yaml.Node, v reflect.Value, path string) {
+	if n.Kind != yaml.MappingNode {
+		d.fail(path, "must be a mapping, got %s", kindName(n))
+		return
+	}
+	m := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		key, p := n.Content[i].Value, join(path, n.Content[i].Value)
+		if m.MapIndex(reflect.ValueOf(key)).IsValid() {
+			d.fail(p, "given twice")
+			continue
+		}
+		val := reflect.New(v.Type().Elem()).Elem()
+		d.decode(n.Content[i+1], val, p)
+		m.SetMapIndex(reflect.ValueOf(key).Convert(v.Type().Key()), val)
+	}
+	v.Set(m)
 }
 
 func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {

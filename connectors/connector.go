@@ -49,6 +49,10 @@ type User struct {
 	Manager        string
 	CostCenter     string
 	Status         Status
+	// Attrs is the JSON text of the raw attributes of the identity
+	// provider's user object that the rules read (Options.Attrs), "" when
+	// they read none.
+	Attrs string
 }
 
 // Group is one group of a source.
@@ -217,6 +221,9 @@ type Options struct {
 	Hooks Hooks
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Attrs names the raw attributes the rules read: the connector keeps
+	// them in User.Attrs (Selection.Keep). Nil keeps none.
+	Attrs *Selection
 }
 
 // Clock returns o.Now or time.Now.

@@ -641,19 +641,19 @@ func fullAt(d *reconcile.MirrorDelta) any {
 
 const (
 	mirrorUserInsert = `INSERT INTO mirror_users (source, external_id, user_name, email, given_name, family_name, display_name,
-		title, department, employee_number, manager, cost_center, status, email_key, name_key, hash) VALUES`
-	mirrorUserRow      = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+		title, department, employee_number, manager, cost_center, status, email_key, name_key, hash, attrs) VALUES`
+	mirrorUserRow      = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	mirrorUserConflict = `ON CONFLICT(source, external_id) DO UPDATE SET user_name = excluded.user_name, email = excluded.email,
 		given_name = excluded.given_name, family_name = excluded.family_name, display_name = excluded.display_name,
 		title = excluded.title, department = excluded.department, employee_number = excluded.employee_number,
 		manager = excluded.manager, cost_center = excluded.cost_center, status = excluded.status,
-		email_key = excluded.email_key, name_key = excluded.name_key, hash = excluded.hash`
+		email_key = excluded.email_key, name_key = excluded.name_key, hash = excluded.hash, attrs = excluded.attrs`
 )
 
 func mirrorUserArgs(source string, u *connectors.User) []any {
 	return []any{source, u.ExternalID, u.UserName, u.Email, u.GivenName, u.FamilyName, u.DisplayName, u.Title, u.Department,
 		u.EmployeeNumber, u.Manager, u.CostCenter, string(u.Status),
-		reconcile.MatchKey("email", u), reconcile.MatchKey("user_name", u), reconcile.UserHash(u)}
+		reconcile.MatchKey("email", u), reconcile.MatchKey("user_name", u), reconcile.UserHash(u), u.Attrs}
 }
 
 func (w *writer) upsertMirrorUser(source string, u *connectors.User) error {

@@ -162,12 +162,12 @@ func loadMirrorUsersFrom(ctx context.Context, q querier, mirror func(string) *re
 	var srcB sql.RawBytes
 	var packed string
 	return eachRow(ctx, q, "load mirror users", `SELECT source, `+pack("external_id", "user_name", "email", "given_name", "family_name",
-		"display_name", "title", "department", "employee_number", "manager", "cost_center", "status")+` FROM mirror_users `+where, args,
+		"display_name", "title", "department", "employee_number", "manager", "cost_center", "status", "attrs")+` FROM mirror_users `+where, args,
 		[]any{&srcB, &packed}, func() error {
 			u := new(connectors.User)
 			var status string
 			if err := unpack(packed, &u.ExternalID, &u.UserName, &u.Email, &u.GivenName, &u.FamilyName, &u.DisplayName,
-				&u.Title, &u.Department, &u.EmployeeNumber, &u.Manager, &u.CostCenter, &status); err != nil {
+				&u.Title, &u.Department, &u.EmployeeNumber, &u.Manager, &u.CostCenter, &status, &u.Attrs); err != nil {
 				return fmt.Errorf("load mirror users: %w", err)
 			}
 			u.Status = connectors.Status(status)

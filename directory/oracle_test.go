@@ -18,6 +18,7 @@ import (
 	"github.com/learnsync/learnsync/directory"
 	"github.com/learnsync/learnsync/directory/dirtest"
 	"github.com/learnsync/learnsync/reconcile"
+	"github.com/learnsync/learnsync/rules"
 )
 
 // The differential oracle: random sequences of changes to several sources,
@@ -109,6 +110,24 @@ type oracleOrg struct {
 	rnd     *rand.Rand
 	sources []*oracleSource
 	emails  int
+	// attrs gives users raw attributes for rules (TestIncrementalOracleRules).
+	attrs bool
+}
+
+// randomAttrs are raw attributes for the rules of the oracle: a kind
+// (contractors are out of scope), a department, sometimes neither (the
+// rules fail on those).
+func (o *oracleOrg) randomAttrs() string {
+	if !o.attrs {
+		return ""
+	}
+	switch o.rnd.IntN(6) {
+	case 0:
+		return `{}`
+	case 1:
+		return `{"kind":"contractor","dept":"D1"}`
+	}
+	return fmt.Sprintf(`{"kind":"employee","dept":"D%d"}`, o.rnd.IntN(3))
 }
 
 func (o *oracleOrg) clone(v oracleVersion) oracleVersion {
@@ -159,7 +178,7 @@ func (o *oracleOrg) change(v *oracleVersion) {
 	switch k := r.IntN(10); {
 	case k < 2 || !exists: // create or recreate
 		v.users[uid] = connectors.User{ExternalID: uid, Email: o.freeEmail(*v), UserName: uid, GivenName: "N" + strconv.Itoa(r.IntN(3)),
-			Status: oracleStatuses[r.IntN(len(oracleStatuses))]}
+			Status: oracleStatuses[r.IntN(len(oracleStatuses))], Attrs: o.randomAttrs()}
 	case k == 2: // delete
 		delete(v.users, uid)
 		for g, m := range v.members {
@@ -173,6 +192,9 @@ func (o *oracleOrg) change(v *oracleVersion) {
 		v.users[uid] = u
 	case k == 5: // profile change
 		u.Title = "T" + strconv.Itoa(r.IntN(4))
+		if o.attrs && r.IntN(2) == 0 {
+			u.Attrs = o.randomAttrs()
+		}
 		v.users[uid] = u
 	case k == 6: // a group appears, is renamed or goes
 		if _, ok := v.groups[gid]; ok && r.IntN(3) == 0 {
@@ -215,12 +237,54 @@ func TestIncrementalOracle(t *testing.T) {
 	}
 	dirtest.Each(t, func(t *testing.T) {
 		for _, pass := range []int64{seed, seed + 1} {
-			runOracle(t, pass, steps)
+			runOracle(t, pass, steps, false)
 		}
 	})
 }
 
-func runOracle(t *testing.T, seed int64, steps int) {
+// TestIncrementalOracleRules is the oracle with rules as expressions: a
+// scope.when and a map over raw attributes that change, and license rules
+// over the person's attributes and groups.
+func TestIncrementalOracleRules(t *testing.T) {
+	steps := int(oracleEnv(t, "LEARNSYNC_ORACLE_STEPS", 150))
+	seed := oracleEnv(t, "LEARNSYNC_ORACLE_SEED", 1)
+	dirtest.Each(t, func(t *testing.T) {
+		for _, pass := range []int64{seed, seed + 1} {
+			runOracle(t, pass, steps, true)
+		}
+	})
+}
+
+func oracleRule(t *testing.T, expr string, kind rules.Kind, person bool) *rules.Rule {
+	t.Helper()
+	var r *rules.Rule
+	var iss []rules.Issue
+	if person {
+		r, iss = rules.CompilePerson(expr)
+	} else {
+		r, iss = rules.CompileUser(expr, kind)
+	}
+	if iss != nil {
+		t.Fatalf("%s: %v", expr, iss)
+	}
+	return r
+}
+
+// withRules adds the oracle's rules to e.
+func withRules(t *testing.T, e *reconcile.Engine) {
+	for i := range e.Sources {
+		r := &e.Sources[i].Rules
+		r.When = oracleRule(t, `user.?kind.orValue("employee") != "contractor"`, rules.Bool, false)
+		r.Map = map[string]*rules.Rule{"department": oracleRule(t, `user.dept`, rules.String, false)}
+		e.Rules.Sources[i] = *r
+	}
+	e.Rules.Licenses = append(e.Rules.Licenses,
+		reconcile.LicenseRule{Name: "d1", When: oracleRule(t, `person.department == "D1"`, rules.Bool, true)},
+		reconcile.LicenseRule{Name: "g2", Seats: 30, Groups: []string{"G0"}, When: oracleRule(t, `"b/G2" in person.groups || person.department == "D0"`, rules.Bool, true)},
+	)
+}
+
+func runOracle(t *testing.T, seed int64, steps int, withExprs bool) {
 	ctx := context.Background()
 	store, err := directory.OpenDriver(ctx, dirtest.Backend(t), dirtest.Target(t, dirtest.Backend(t)), directory.Options{})
 	if err != nil {
@@ -255,6 +319,10 @@ func runOracle(t *testing.T, seed int64, steps int) {
 		rules := reconcile.SourceRules{Name: name, SyncGroups: []string{"G0", "G1", "G2"}}
 		e.Rules.Sources = append(e.Rules.Sources, rules)
 		e.Sources = append(e.Sources, reconcile.Source{Rules: rules, Connector: conn})
+	}
+	if withExprs {
+		o.attrs = true
+		withRules(t, e)
 	}
 	modes := map[string]int{}
 	for step := 0; step < steps; step++ {

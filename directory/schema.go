@@ -205,4 +205,10 @@ CREATE INDEX people_email_nocase ON people(email COLLATE NOCASE);
 CREATE INDEX people_modified ON people(max(updated_at, coalesce(touched_at, updated_at)));
 CREATE INDEX groups_modified ON groups(max(updated_at, coalesce(touched_at, updated_at)));
 `,
+	// 7: the raw attributes of a mirrored user that the rules read
+	// (sources[].map, scope.when), as JSON text; '' when they read none.
+	// Plain SQL, valid on SQLite and PostgreSQL.
+	`
+ALTER TABLE mirror_users ADD COLUMN attrs TEXT NOT NULL DEFAULT '';
+`,
 }

@@ -197,6 +197,10 @@ CREATE INDEX people_email_nocase ON people(lower(email));
 CREATE INDEX people_modified ON people(GREATEST(updated_at, coalesce(touched_at, updated_at)));
 CREATE INDEX groups_modified ON groups(GREATEST(updated_at, coalesce(touched_at, updated_at)));
 `,
+	// 7: the raw attributes the rules read (see migrations).
+	`
+ALTER TABLE mirror_users ADD COLUMN attrs TEXT COLLATE "C" NOT NULL DEFAULT '';
+`,
 }
 
 // pgSchemaTable holds the schema version on PostgreSQL (SQLite keeps it in

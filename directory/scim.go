@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/learnsync/learnsync/connectors"
 	"github.com/learnsync/learnsync/reconcile"
 	"github.com/learnsync/learnsync/scim"
 )
@@ -26,7 +27,7 @@ var _ scim.Store = (*Store)(nil)
 // source, then writes the mirror rows of every user and group fn touched.
 func (s *Store) UpdateSCIM(ctx context.Context, source string, fn func(scim.Tx) error) error {
 	return s.update(ctx, s.Now().UTC(), func(t *tx) error {
-		st := &scimTx{tx: t, source: source, users: map[string]bool{}, groups: map[string]bool{}}
+		st := &scimTx{tx: t, source: source, users: map[string]bool{}, groups: map[string]bool{}, keep: s.keepAttrs(source)}
 		if err := fn(st); err != nil {
 			return err
 		}
@@ -39,6 +40,8 @@ type scimTx struct {
 	*tx
 	source        string
 	users, groups map[string]bool
+	// keep are the raw attributes the rules read (attrs.go).
+	keep *connectors.Selection
 }
 
 const scimColumns = `id, version, created_at, modified_at, body`
@@ -201,7 +204,7 @@ func (t *scimTx) writeMirror() error {
 		case err != nil:
 			return err
 		default:
-			d.UpsertUsers = append(d.UpsertUsers, r.MirrorUser())
+			d.UpsertUsers = append(d.UpsertUsers, r.MirrorUser(t.keep))
 		}
 	}
 	for _, id := range slices.Sorted(maps.Keys(t.groups)) {

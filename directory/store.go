@@ -17,12 +17,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"gorm.io/driver/sqlite"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
 
+	"github.com/learnsync/learnsync/connectors"
 	"github.com/learnsync/learnsync/reconcile"
 )
 
@@ -45,6 +47,8 @@ type Store struct {
 	secret string
 	// Now is the clock for timestamps not given by the caller.
 	Now func() time.Time
+	// attrs are the raw attributes the rules read, by source (attrs.go).
+	attrs atomic.Pointer[map[string]*connectors.Selection]
 }
 
 var _ reconcile.Store = (*Store)(nil)

@@ -606,3 +606,11 @@ func TestTwoStoresOnOneFile(t *testing.T) {
 		t.Errorf("a sees runs %v, %v", runs, err)
 	}
 }
+
+// TestMigrationListsInStep: each schema version means the same on both
+// databases, so a step added to one list must be added to the other.
+func TestMigrationListsInStep(t *testing.T) {
+	if len(migrations) != len(pgMigrations) {
+		t.Fatalf("%d SQLite migrations, %d PostgreSQL migrations: add the missing step", len(migrations), len(pgMigrations))
+	}
+}

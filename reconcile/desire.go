@@ -50,6 +50,12 @@ type DesiredPool struct {
 	Name     string
 	Seats    int
 	Eligible map[string]struct{}
+	// Held are the people a rule could not decide for (an evaluation
+	// error): they keep a seat they hold and get none. Nil when none.
+	Held map[string]struct{}
+	// Rule says, for a pool with a when rule, what makes people eligible
+	// (the reason of its grants and revocations); "" otherwise.
+	Rule string
 }
 
 // KnownIdentities returns the linked func of Desire for the identities of a
@@ -140,6 +146,10 @@ func (d *Desired) addSource(matchOn string, src SourceRules, m *Mirror, linked f
 		case connectors.StatusActive, connectors.StatusInactive:
 		default:
 			d.Problems = append(d.Problems, Problem{Source: src.Name, Object: "user " + u.ExternalID, Reason: fmt.Sprintf("unknown status %q: skipped", u.Status)})
+			continue
+		}
+		u, ok := d.applyUserRules(src, u, linked)
+		if !ok {
 			continue
 		}
 		if scope != nil {
@@ -304,14 +314,16 @@ func (d *Desired) addPools(rules Rules, mirrors map[string]*Mirror, active map[s
 	for _, s := range rules.Sources {
 		sources[s.Name] = true
 	}
+	ri := newRuleInput(rules, mirrors, active)
 	for _, l := range rules.Licenses {
 		pool := DesiredPool{Name: l.Name, Seats: l.Seats, Eligible: make(map[string]struct{})}
-		if l.AllActive {
+		if l.AllActive || (l.When != nil && len(l.Groups) == 0) {
 			for key, p := range d.People {
 				if p.Active {
 					pool.Eligible[key] = struct{}{}
 				}
 			}
+			d.applyWhen(&pool, l, ri)
 			d.Pools = append(d.Pools, pool)
 			continue
 		}
@@ -340,6 +352,7 @@ func (d *Desired) addPools(rules Rules, mirrors map[string]*Mirror, active map[s
 				}
 			}
 		}
+		d.applyWhen(&pool, l, ri)
 		d.Pools = append(d.Pools, pool)
 	}
 }

@@ -429,6 +429,7 @@ func (df *differ) candidates(pool DesiredPool) (map[int64]bool, []waiter) {
 		}
 		all = append(all, w)
 	}
+	df.held(pool, ids)
 	return ids, all
 }
 
@@ -451,6 +452,9 @@ func (df *differ) keptSeats(pool DesiredPool, qualifies map[int64]bool) []seat {
 			continue // the seat goes with the person
 		}
 		reason := "no longer qualifies"
+		if pool.Rule != "" {
+			reason += " (" + pool.Rule + ")"
+		}
 		if !df.active[id] {
 			reason = "deactivated"
 		}
@@ -497,7 +501,7 @@ func (df *differ) pool(pool DesiredPool) {
 	}
 	df.p.Licenses = slices.Grow(df.p.Licenses, grants)
 	for len(waiting) > 0 && (pool.Seats == 0 || assigned < pool.Seats) {
-		df.p.Licenses = append(df.p.Licenses, LicenseChange{Op: OpGrant, Pool: pool.Name, Person: waiting[0].ref})
+		df.p.Licenses = append(df.p.Licenses, LicenseChange{Op: OpGrant, Pool: pool.Name, Person: waiting[0].ref, Reason: pool.Rule})
 		waiting = waiting[1:]
 		assigned++
 	}

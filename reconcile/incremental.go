@@ -43,9 +43,12 @@ func (c *cycle) fullReason(ctx context.Context, cursors map[string]string) (stri
 	case !marks.Converged:
 		return "the last run did not converge (a source was frozen)", nil
 	case marks.RulesHash != RulesHash(e.Rules):
+		c.refetchForRules()
 		return "the rules changed", nil
 	case e.FullEvery > 0 && !c.now.Before(marks.FullAt.Add(e.FullEvery)):
 		return "reconcile.full_every is due", nil
+	case mapsMatchAttribute(e.Rules) != "":
+		return "source " + mapsMatchAttribute(e.Rules) + " maps the match attribute", nil
 	}
 	for _, src := range e.Sources {
 		name := src.Rules.Name
@@ -262,7 +265,8 @@ func touchedIDs(r *connectors.Result) (users, groups map[string]bool) {
 }
 
 // signature is what of a user decides their memberships and seats: their
-// match attribute and status. "" for no user.
+// match attribute and status (and the source's scope.when: whenMoved).
+// "" for no user.
 func signature(matchOn string, u *connectors.User) string {
 	if u == nil {
 		return ""

@@ -51,6 +51,10 @@ func UserHash(u *connectors.User) int64 {
 		u.Title, u.Department, u.EmployeeNumber, u.Manager, u.CostCenter, string(u.Status)} {
 		writeField(h, s)
 	}
+	if u.Attrs != "" {
+		// Only when rules read raw attributes: hashes stored before stay.
+		writeField(h, u.Attrs)
+	}
 	return nonZero(h.Sum64())
 }
 

@@ -40,6 +40,8 @@ type scope struct {
 	pendingRefs  []IdentityRef
 	pendingIDs   []int64
 	pendingUsers map[string][]string
+	// grouped are the users whose groups ruleGroups read.
+	grouped map[IdentityRef]bool
 }
 
 func newScope(c *cycle, ss ScopedStore) *scope {
@@ -189,7 +191,7 @@ func (sc *scope) touch(ctx context.Context, name string, users, groups map[strin
 			}
 		}
 		sc.pendingRefs = append(sc.pendingRefs, IdentityRef{Source: name, ExternalID: id})
-		if signature(sc.matchOn(), o) != signature(sc.matchOn(), n) {
+		if signature(sc.matchOn(), o) != signature(sc.matchOn(), n) || sc.whenMoved(name, o, n) {
 			moved = append(moved, id)
 		}
 	}
@@ -324,8 +326,8 @@ func (sc *scope) makeExact(ctx context.Context, pool string) (string, error) {
 		return "", nil
 	}
 	for _, l := range sc.c.e.Rules.Licenses {
-		if l.Name == pool && l.AllActive {
-			return "pool " + pool + " (all_active) is short of seats", nil
+		if l.Name == pool && (l.AllActive || whenOnly(l)) {
+			return "pool " + pool + " (" + RuleLabel(l) + ") is short of seats", nil
 		}
 	}
 	sc.exact[pool] = true

@@ -29,6 +29,9 @@ func (sc *scope) plan(ctx context.Context) (*Plan, string, error) {
 				rules.Licenses[i].Seats = 0
 			}
 		}
+		if err := sc.ruleGroups(ctx); err != nil {
+			return nil, "", err
+		}
 		desired := Desire(rules, sc.mirrors, KnownIdentities(sc.st.Identities), nil, sc.c.now)
 		p := Diff(desired, sc.st)
 		var short []string

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/learnsync/learnsync/connectors"
+	"github.com/learnsync/learnsync/rules"
 )
 
 // Profile holds a person's attributes.
@@ -173,6 +174,10 @@ type SourceRules struct {
 	ScopeGroups []string
 	// SyncGroups are glob patterns of group names to mirror.
 	SyncGroups []string
+	// Map maps directory attributes from the raw user (sources[].map);
+	// When admits users (sources[].scope.when). See rules.go.
+	Map  map[string]*rules.Rule `json:",omitempty"`
+	When *rules.Rule            `json:",omitempty"`
 }
 
 // LicenseRule fills one pool.
@@ -181,4 +186,7 @@ type LicenseRule struct {
 	Seats     int // 0 = unlimited
 	Groups    []string
 	AllActive bool
+	// When is the rule over the person (licenses[].when); with Groups or
+	// AllActive both must hold.
+	When *rules.Rule `json:",omitempty"`
 }

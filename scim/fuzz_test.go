@@ -33,7 +33,7 @@ func FuzzDecode(f *testing.F) {
 				t.Fatalf("Normalize of a decoded resource failed: %v", err)
 			}
 			r := &Resource{Type: typ, ID: "x", Attrs: again}
-			r.MirrorUser()
+			r.MirrorUser(nil)
 			r.MirrorGroup()
 		}
 	})
@@ -65,7 +65,7 @@ func FuzzPatch(f *testing.F) {
 			return
 		}
 		if out, err := Normalize(TypeUser, attrs); err == nil {
-			(&Resource{Type: TypeUser, ID: "x", Attrs: out}).MirrorUser()
+			(&Resource{Type: TypeUser, ID: "x", Attrs: out}).MirrorUser(nil)
 		}
 	})
 }

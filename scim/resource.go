@@ -384,8 +384,9 @@ func (r *Resource) Email() string {
 
 // MirrorUser maps a User to the source's mirror: its learnsync id is the
 // external id of the identity (a SCIM externalId is optional and need not
-// be unique).
-func (r *Resource) MirrorUser() *connectors.User {
+// be unique). keep names the attributes of the pushed resource the rules
+// read (`user.<attribute>`); nil keeps none.
+func (r *Resource) MirrorUser(keep *connectors.Selection) *connectors.User {
 	name, _ := r.Attrs["name"].(map[string]any)
 	ext, _ := r.Attrs[SchemaEnterprise].(map[string]any)
 	manager, _ := ext["manager"].(map[string]any)
@@ -399,7 +400,7 @@ func (r *Resource) MirrorUser() *connectors.User {
 		DisplayName: r.DisplayName(), Title: str(r.Attrs, "title"),
 		Department: str(ext, "department"), EmployeeNumber: str(ext, "employeeNumber"),
 		Manager: str(manager, "value"), CostCenter: str(ext, "costCenter"),
-		Status: status,
+		Status: status, Attrs: keep.Keep(func() map[string]any { return r.Attrs }),
 	}
 }
 

@@ -120,7 +120,7 @@ limit, 4 partial (a source failed and was left as it was).`,
 	pf.StringVar(&a.logFormat, "log-format", "text", "log format: text or json")
 	pf.StringVar(&a.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	root.AddCommand(a.runCommand(), a.planCommand(), a.exportCommand(), a.validateCommand(), a.statusCommand(),
-		a.directoryCommand(), a.versionCommand())
+		a.explainCommand(), a.directoryCommand(), a.versionCommand())
 	root.Version = version.Get().Version
 	root.SetVersionTemplate(version.Get().String() + "\n")
 	return root
@@ -208,10 +208,11 @@ func (a *app) engine(cfg *config.Config, store reconcile.Store, hooks func(sourc
 		FullEvery: cfg.Reconcile.FullEvery,
 	}
 	for _, l := range cfg.Licenses {
-		e.Rules.Licenses = append(e.Rules.Licenses, reconcile.LicenseRule{Name: l.Name, Seats: l.Seats, Groups: l.Groups, AllActive: l.AllActive})
+		e.Rules.Licenses = append(e.Rules.Licenses, reconcile.LicenseRule{Name: l.Name, Seats: l.Seats, Groups: l.Groups, AllActive: l.AllActive, When: l.WhenRule})
 	}
+	keepAttrs(store, cfg)
 	for _, s := range cfg.Sources {
-		rules := reconcile.SourceRules{Name: s.Name, ScopeGroups: s.Scope.Groups, SyncGroups: s.SyncGroups}
+		rules := reconcile.SourceRules{Name: s.Name, ScopeGroups: s.Scope.Groups, SyncGroups: s.SyncGroups, Map: s.Rules.Map, When: s.Rules.When}
 		opts := cfg.ConnectorOptions(s.Name)
 		opts.Logger = a.log.With("source", s.Name)
 		if hooks != nil {
@@ -370,8 +371,10 @@ func (a *app) planCommand() *cobra.Command {
 		Short: "Fetch every source and show what a run would change, changing nothing",
 		Long: `Fetch every source and show the plan a run would apply, like terraform plan:
 "+" create, "~" update (field: old → new), "-" deactivate or delete, license
-grants and revokes, and pools short of seats. Nothing is written, not even the
-sources' mirrors or cursors.
+grants and revokes, and pools short of seats. A grant or revocation by a license
+with a when rule names it ("+ license pro → ann@corp: granted (when: ...)"); see
+learnsync explain for one person. Nothing is written, not even the sources'
+mirrors or cursors.
 
 Exit codes: 0 plan shown, 1 error, 2 bad configuration, 3 the plan would be
 blocked by a safety limit, 4 a source failed (the plan treats it as frozen).`,

@@ -171,9 +171,12 @@ func writePlanText(w io.Writer, out *reconcile.Outcome) {
 		fmt.Fprintf(w, "%s member %s ∈ %s\n", sign, c.Person.Key, groupLabel(c.Group.Ref, c.Group.Name))
 	}
 	for _, c := range p.Licenses {
-		if c.Op == reconcile.OpGrant {
+		switch {
+		case c.Op == reconcile.OpGrant && c.Reason != "":
+			fmt.Fprintf(w, "+ license %s → %s: granted (%s)\n", c.Pool, c.Person.Key, c.Reason)
+		case c.Op == reconcile.OpGrant:
 			fmt.Fprintf(w, "+ license %s → %s\n", c.Pool, c.Person.Key)
-		} else {
+		default:
 			fmt.Fprintf(w, "- license %s ✗ %s (%s)\n", c.Pool, c.Person.Key, c.Reason)
 		}
 	}

@@ -66,10 +66,19 @@ type Config struct {
 	// TransitiveGroups makes a group's members include the members of its
 	// nested groups.
 	TransitiveGroups bool `yaml:"transitive_groups"`
+	// ExtraAttributes are user properties added to $select for the rules
+	// (sources[].map, scope.when): onPremisesExtensionAttributes,
+	// employeeOrgData, extension_<appid>_<name>, country, ... Graph returns
+	// most properties only when selected.
+	ExtraAttributes []string `yaml:"extra_attributes"`
 	// RequestTimeout bounds one HTTP attempt (not the waits between
 	// throttled retries).
 	RequestTimeout time.Duration `yaml:"request_timeout"`
 }
+
+// graphProperty is the shape of a Graph property name (extension
+// attributes included: extension_<appid>_<name>).
+var graphProperty = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{0,127}$`)
 
 // DefaultConfig returns a Config with the defaults filled in.
 func DefaultConfig() *Config {
@@ -95,6 +104,11 @@ func (c *Config) Validate(opts connectors.Options) []error {
 		errs = append(errs, connectors.Errorf(path, format, args...))
 	}
 
+	for i, a := range c.ExtraAttributes {
+		if !graphProperty.MatchString(a) {
+			add(fmt.Sprintf("extra_attributes[%d]", i), "%q is not a Graph property name", a)
+		}
+	}
 	switch c.Auth {
 	case AuthClientSecret, AuthClientCertificate, AuthManagedIdentity, AuthDefault:
 	default:

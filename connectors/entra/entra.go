@@ -62,7 +62,7 @@ func New(cfg *Config, opts connectors.Options) (*Connector, error) {
 	sum := sha256.Sum256([]byte(strings.Join([]string{
 		"v1", c.graphBase, strings.ToLower(cfg.TenantID), cfg.ServicePrincipalID, cfg.UserType,
 		fmt.Sprint(cfg.TransitiveGroups),
-	}, "\x00")))
+	}, "\x00") + extraFingerprint(cfg.ExtraAttributes)))
 	c.fingerprint = hex.EncodeToString(sum[:8])
 	return c, nil
 }

@@ -89,6 +89,8 @@ type graphUser struct {
 	enabled                                                                         *bool
 	// removed is the @removed reason ("changed" = soft-deleted, "deleted").
 	removed string
+	// raw is the Graph user object as sent, when rules read it.
+	raw map[string]any
 }
 
 // graphGroup is a group merged from all its occurrences in a delta round.
@@ -217,12 +219,15 @@ func (f *fetch) userRound(link string) (map[string]*graphUser, string, error) {
 			if link != "" {
 				return b.WithUrl(link).GetAsDeltaGetResponse(f.ctx, conf)
 			}
-			conf.QueryParameters = &graphusers.DeltaRequestBuilderGetQueryParameters{Select: userSelect}
+			conf.QueryParameters = &graphusers.DeltaRequestBuilderGetQueryParameters{Select: f.c.userSelect()}
 			defer func() { conf.QueryParameters = nil }()
 			return b.GetAsDeltaGetResponse(f.ctx, conf)
 		},
 		take: func(id string, u models.Userable) bool {
 			users[id] = graphUserOf(id, u)
+			if !f.c.opts.Attrs.Empty() && users[id].removed == "" {
+				users[id].raw = rawUser(u)
+			}
 			return true
 		},
 		page: func(n int) { f.page(n, 0) },
@@ -359,6 +364,7 @@ func (f *fetch) mapUser(u *graphUser) (connectors.User, bool) {
 		Department:     u.department,
 		EmployeeNumber: u.employeeID,
 		Status:         status,
+		Attrs:          f.c.opts.Attrs.Keep(func() map[string]any { return u.raw }),
 	}, true
 }
 

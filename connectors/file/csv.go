@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/learnsync/learnsync/connectors"
@@ -34,6 +35,32 @@ var csvColumnNames = [numCols]string{
 	"department", "employee_number", "manager", "cost_center", "status", "groups",
 }
 
+// Columns named attributes.<name> hold a user's own attributes for the
+// rules (`user.attributes.<name>`); they map to nothing else.
+const (
+	attrPrefix = "attributes."
+	colAttr    = -2
+)
+
+// csvRaw is a row as the rules see it: each column by its name, those of
+// attributes.<name> in an attributes object.
+func csvRaw(header []string, cols []int, rec []string) map[string]any {
+	m := make(map[string]any, len(rec))
+	attrs := map[string]any{}
+	for i, v := range rec {
+		if i >= len(cols) {
+			break
+		}
+		if cols[i] == colAttr {
+			attrs[strings.TrimPrefix(strings.TrimSpace(header[i]), attrPrefix)] = v
+			continue
+		}
+		m[csvColumnNames[cols[i]]] = v
+	}
+	m["attributes"] = attrs
+	return m
+}
+
 // groupSep separates group names in the groups column.
 const groupSep = ";"
 
@@ -49,6 +76,7 @@ func (s *snapshot) readCSV(ctx context.Context, r io.Reader, hooks connectors.Ho
 	if err != nil {
 		return fmt.Errorf("header: %w", err)
 	}
+	header = slices.Clone(header) // the reader reuses its record
 	cols, err := csvHeader(header)
 	if err != nil {
 		return err
@@ -117,6 +145,7 @@ func (s *snapshot) readCSV(ctx context.Context, r io.Reader, hooks connectors.Ho
 				groups = v
 			}
 		}
+		u.Attrs = s.attrs.Keep(func() map[string]any { return csvRaw(header, cols, rec) })
 		// Check the groups first so that a bad name skips the whole row.
 		if reason := checkGroupList(groups); reason != "" {
 			s.rejectUser(line, strings.TrimSpace(u.ExternalID), reason)
@@ -144,6 +173,10 @@ func csvHeader(header []string) ([]int, error) {
 	var seen [numCols]bool
 	for i, h := range header {
 		name := strings.ToLower(strings.TrimSpace(h))
+		if attr, ok := strings.CutPrefix(name, attrPrefix); ok && attr != "" {
+			cols[i] = colAttr
+			continue
+		}
 		c := -1
 		for k, known := range csvColumnNames {
 			if name == known {

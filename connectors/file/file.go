@@ -166,6 +166,7 @@ func (c *Connector) FetchAll(ctx context.Context) (*connectors.Result, error) {
 	}
 
 	s := newSnapshot(c.format)
+	s.attrs = c.opts.Attrs
 	switch c.format {
 	case FormatJSON:
 		err = s.readJSON(ctx, br, c.opts.Hooks)

@@ -26,6 +26,57 @@ type jsonUser struct {
 	Manager        string `json:"manager"`
 	CostCenter     string `json:"cost_center"`
 	Status         string `json:"status"`
+	// Attributes are the user's own attributes for the rules
+	// (`user.attributes.<name>`).
+	Attributes map[string]any `json:"attributes"`
+}
+
+// get is one key of the record as the rules see it.
+func (r *jsonUser) get(name string) (any, bool) {
+	switch name {
+	case "id":
+		return r.ID, true
+	case "user_name":
+		return r.UserName, true
+	case "email":
+		return r.Email, true
+	case "given_name":
+		return r.GivenName, true
+	case "family_name":
+		return r.FamilyName, true
+	case "display_name":
+		return r.DisplayName, true
+	case "title":
+		return r.Title, true
+	case "department":
+		return r.Department, true
+	case "employee_number":
+		return r.EmployeeNumber, true
+	case "manager":
+		return r.Manager, true
+	case "cost_center":
+		return r.CostCenter, true
+	case "status":
+		return r.Status, true
+	case "attributes":
+		if r.Attributes == nil {
+			return map[string]any{}, true
+		}
+		return r.Attributes, true
+	}
+	return nil, false
+}
+
+// raw is the record as the rules see it: its keys and values.
+func (r *jsonUser) raw() map[string]any {
+	m := map[string]any{"id": r.ID, "user_name": r.UserName, "email": r.Email, "given_name": r.GivenName,
+		"family_name": r.FamilyName, "display_name": r.DisplayName, "title": r.Title, "department": r.Department,
+		"employee_number": r.EmployeeNumber, "manager": r.Manager, "cost_center": r.CostCenter, "status": r.Status}
+	m["attributes"] = r.Attributes
+	if r.Attributes == nil {
+		m["attributes"] = map[string]any{}
+	}
+	return m
 }
 
 // jsonGroup is one element of "groups".
@@ -147,6 +198,7 @@ func (s *snapshot) readUsers(ctx context.Context, dec *json.Decoder, hooks conne
 			EmployeeNumber: rec.EmployeeNumber,
 			Manager:        rec.Manager,
 			CostCenter:     rec.CostCenter,
+			Attrs:          s.attrs.KeepLookup(rec.get, rec.raw),
 		}
 		s.addUser(pos, &u, rec.Status)
 	}

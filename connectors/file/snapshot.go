@@ -30,6 +30,8 @@ type snapshot struct {
 	members   [][]string // parallel to groups
 
 	problems []connectors.Problem
+	// attrs are the raw attributes the rules read (Options.Attrs).
+	attrs *connectors.Selection
 }
 
 func newSnapshot(format string) *snapshot {

@@ -304,7 +304,27 @@ func (r *run) mapUser(u *okta.User) (connectors.User, bool) {
 		Manager:        profileString(p, "manager"),
 		CostCenter:     profileString(p, "costCenter"),
 		Status:         status,
+		Attrs:          r.c.attrs.Keep(rawUser(u, p)),
 	}, true
+}
+
+// rawUser is the Okta user object as the API sends it, for the rules
+// (`user.status`, `user.profile.<attribute>`), without links and
+// credentials. It is built only when the rules read it.
+func rawUser(u *okta.User, p okta.UserProfile) func() map[string]any {
+	return func() map[string]any {
+		m := map[string]any{"id": u.Id, "status": u.Status, "profile": map[string]any(p)}
+		for k, t := range map[string]*time.Time{"created": u.Created, "activated": u.Activated, "statusChanged": u.StatusChanged,
+			"lastLogin": u.LastLogin, "lastUpdated": u.LastUpdated, "passwordChanged": u.PasswordChanged} {
+			if t != nil {
+				m[k] = t.UTC().Format("2006-01-02T15:04:05.000Z")
+			}
+		}
+		if u.Type != nil && u.Type.Id != "" {
+			m["type"] = map[string]any{"id": u.Type.Id}
+		}
+		return m
+	}
 }
 
 // profileString reads a profile attribute; Okta sends null for unset ones

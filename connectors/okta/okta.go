@@ -50,6 +50,8 @@ type Connector struct {
 	now    func() time.Time
 	client *okta.Client
 	tr     *transport
+	// attrs are the raw attributes the rules read (Options.Attrs).
+	attrs *connectors.Selection
 }
 
 // New builds a connector for cfg, which should have passed Validate.
@@ -141,6 +143,7 @@ func New(cfg *Config, opts connectors.Options) (*Connector, error) {
 		logger: logger,
 		hooks:  opts.Hooks,
 		now:    opts.Clock(),
+		attrs:  opts.Attrs,
 		client: client,
 		tr:     tr,
 	}

@@ -284,7 +284,12 @@ type apiUser struct {
 func (p *pull) listUsers(ctx context.Context, since string) ([]userRec, time.Time, error) {
 	start := p.c.client.now()
 	first := true
-	q := url.Values{"limit": {strconv.Itoa(p.c.cfg.PageSize)}, "fields": {userFields}}
+	fields := userFields
+	if !p.c.opts.Attrs.Empty() {
+		// The rules read the user's own attributes too.
+		fields += ",custom_attributes"
+	}
+	q := url.Values{"limit": {strconv.Itoa(p.c.cfg.PageSize)}, "fields": {fields}}
 	if since != "" {
 		q.Set("updated_since", since)
 	}
@@ -349,6 +354,7 @@ func (p *pull) mapUser(raw json.RawMessage, page, i int) (userRec, bool) {
 		Department:  strings.TrimSpace(u.Department),
 		DisplayName: strings.TrimSpace(strings.TrimSpace(u.Firstname) + " " + strings.TrimSpace(u.Lastname)),
 		Status:      status,
+		Attrs:       p.keep().Keep(func() map[string]any { return rawObject(raw) }),
 	}
 	if user.UserName == "" {
 		// OneLogin accepts the email as login when there is no username.
@@ -366,6 +372,22 @@ func (p *pull) mapUser(raw json.RawMessage, page, i int) (userRec, bool) {
 		group = ""
 	}
 	return userRec{user: user, groupID: group, manager: manager}, true
+}
+
+// keep is what of the raw users the rules read (nil for none).
+func (p *pull) keep() *connectors.Selection {
+	if p.c == nil {
+		return nil
+	}
+	return p.c.opts.Attrs
+}
+
+// rawObject decodes a users page element as it came (OneLogin v2's user,
+// custom_attributes included) for the rules; it decoded once already.
+func rawObject(raw json.RawMessage) map[string]any {
+	var m map[string]any
+	_ = json.Unmarshal(raw, &m)
+	return m
 }
 
 // OneLogin's user status and state codes.

@@ -291,7 +291,13 @@ func (s *Server) checkAssertion(a string) error {
 
 var userProps = []string{"id", "businessPhones", "displayName", "givenName", "jobTitle", "mail",
 	"mobilePhone", "officeLocation", "preferredLanguage", "surname", "userPrincipalName",
-	"accountEnabled", "department", "employeeId", "userType", "manager"}
+	"accountEnabled", "department", "employeeId", "userType", "manager",
+	"onPremisesExtensionAttributes", "employeeOrgData", "country", "city", "companyName", "employeeType", "usageLocation"}
+
+// extensionProp is the shape of a directory extension property
+// (extension_<app id without dashes>_<name>): Graph knows those an
+// application registered; the fake knows those any user holds.
+var extensionProp = regexp.MustCompile(`^extension_[0-9a-f]{32}_[A-Za-z0-9_]+$`)
 
 // defaultUserProps is what Graph returns without $select: note that
 // accountEnabled, department, employeeId and userType are not in it.
@@ -311,12 +317,7 @@ func checkSelect(q url.Values, known []string) ([]string, error) {
 	var sel []string
 	for _, f := range strings.Split(raw, ",") {
 		f = strings.TrimSpace(f)
-		ok := false
-		for _, k := range known {
-			if k == f {
-				ok = true
-			}
-		}
+		ok := slices.Contains(known, f) || (slices.Contains(known, "userPrincipalName") && extensionProp.MatchString(f))
 		if !ok {
 			return nil, fmt.Errorf("Could not find a property named '%s' on type 'microsoft.graph.directoryObject'.", f)
 		}
@@ -365,6 +366,17 @@ func renderUser(u *User, sel []string) map[string]any {
 			return cmp.Or(u.UserType, "Member"), true
 		case "id", "manager":
 			return nil, false
+		}
+		if v, ok := u.Extra[f]; ok {
+			return v, true
+		}
+		if f == "onPremisesExtensionAttributes" {
+			// Graph sends all fifteen, null when unset.
+			m := map[string]any{}
+			for i := 1; i <= 15; i++ {
+				m[fmt.Sprintf("extensionAttribute%d", i)] = nil
+			}
+			return m, true
 		}
 		return nil, true
 	})

@@ -56,6 +56,11 @@ type User struct {
 	Disabled bool
 	// UserType is "Member" (default when empty) or "Guest".
 	UserType string
+	// Extra are further properties, sent only when $select names them, as
+	// Graph does: onPremisesExtensionAttributes (an object of
+	// extensionAttribute1..15), employeeOrgData ({division, costCenter}),
+	// country, extension_<appid>_<name>, ...
+	Extra map[string]any
 }
 
 // Group is an Entra group as the fake stores it.

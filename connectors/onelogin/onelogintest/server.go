@@ -65,6 +65,9 @@ type User struct {
 	ManagerUserID int64
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
+	// CustomAttributes are the account's custom user fields, sent as
+	// custom_attributes (every defined field, null when unset).
+	CustomAttributes map[string]any
 	// Override replaces or adds attributes of the JSON as sent, to make
 	// malformed records ("status": "x", "id": null).
 	Override map[string]any
@@ -577,6 +580,15 @@ var defaultUserFields = []string{
 	"state", "status", "updated_at", "username",
 }
 
+// customAttributes is the custom_attributes object of a user: OneLogin
+// sends an object (empty when the account defines no custom fields).
+func customAttributes(m map[string]any) map[string]any {
+	if m == nil {
+		return map[string]any{}
+	}
+	return m
+}
+
 func userJSON(u *User, fields []string) map[string]any {
 	str := func(s string) any {
 		if s == "" {
@@ -602,6 +614,7 @@ func userJSON(u *User, fields []string) map[string]any {
 		"invalid_login_attempts": 0, "invitation_sent_at": nil, "last_login": nil,
 		"locked_until": nil, "member_of": nil, "password_changed_at": nil, "phone": nil,
 		"samaccountname": nil, "company": nil, "comment": nil, "trusted_idp_id": nil,
+		"custom_attributes": customAttributes(u.CustomAttributes),
 	}
 	out := map[string]any{"id": u.ID}
 	for _, f := range fields {
