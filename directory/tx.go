@@ -16,6 +16,8 @@ type tx struct {
 	stmts map[string]*sql.Stmt
 	// pg is set on PostgreSQL.
 	pg bool
+	// conn is the transaction's connection on PostgreSQL (for COPY).
+	conn *sql.Conn
 }
 
 // update runs fn in a write transaction (BEGIN IMMEDIATE, from the DSN)
@@ -32,11 +34,23 @@ func (s *Store) apply(ctx context.Context, now time.Time, fn func(*tx) error) er
 }
 
 func (s *Store) write(ctx context.Context, now time.Time, fenced bool, fn func(*tx) error) error {
-	sqlTx, err := s.db.BeginTx(ctx, nil)
+	t := &tx{ctx: ctx, now: now, stmts: map[string]*sql.Stmt{}, pg: s.driver == DriverPostgres}
+	var err error
+	if t.pg {
+		// One connection of the pool, so that COPY runs inside the
+		// transaction.
+		if t.conn, err = s.db.Conn(ctx); err != nil {
+			return s.redact(err)
+		}
+		defer t.conn.Close()
+		t.Tx, err = t.conn.BeginTx(ctx, nil)
+	} else {
+		t.Tx, err = s.db.BeginTx(ctx, nil)
+	}
 	if err != nil {
 		return s.redact(err)
 	}
-	t := &tx{Tx: sqlTx, ctx: ctx, now: now, stmts: map[string]*sql.Stmt{}, pg: s.driver == DriverPostgres}
+	sqlTx := t.Tx
 	defer func() {
 		t.closeStmts()
 		sqlTx.Rollback() // after a commit: sql.ErrTxDone, nothing to undo
