@@ -117,4 +117,3 @@ func (t *tx) copyFrom(p *copyPlan, rows [][]any) error {
 		return nil
 	})
 }
-
