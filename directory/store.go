@@ -45,6 +45,9 @@ type Store struct {
 	secret string
 	// Now is the clock for timestamps not given by the caller.
 	Now func() time.Time
+	// readHook, if set, is called before each query of a read snapshot
+	// (tests only; see Snapshot).
+	readHook func(what string)
 }
 
 var _ reconcile.Store = (*Store)(nil)

@@ -109,10 +109,13 @@ type querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
-// eachRow runs query and, for every row, scans it into dest and calls row.
+// eachRow runs query (on q, or in ctx's snapshot of q) and, for every row, scans it into dest and calls row.
 // The query's and the scans' errors start with what ("load people"); row's
 // own errors are returned as they are.
 func eachRow(ctx context.Context, q querier, what, query string, args []any, dest []any, row func() error) error {
+	if c := snapshotConn(ctx, q, what); c != nil {
+		q = c // the reader's snapshot (see Snapshot)
+	}
 	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
