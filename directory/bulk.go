@@ -1,6 +1,7 @@
 package directory
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
@@ -229,6 +230,8 @@ func isBulk(c *reconcile.Commit) bool {
 // finish before the commit.
 type bulkLoad struct {
 	t *tx
+	// filled are the tables it fills from empty.
+	filled []string
 	// indexes holds the statements that create the dropped indexes, exactly
 	// as the schema has them (and, on PostgreSQL, add the dropped foreign
 	// keys).
@@ -248,6 +251,7 @@ func (t *tx) startBulk() (*bulkLoad, error) {
 		if !empty {
 			continue
 		}
+		b.filled = append(b.filled, table)
 		var name, sql string
 		var names []string
 		q := `SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL AND sql NOT LIKE 'CREATE UNIQUE %' ORDER BY name`
@@ -300,6 +304,19 @@ func (b *bulkLoad) dropForeignKeys(table string) error {
 		}
 	}
 	return nil
+}
+
+// afterBulk, on PostgreSQL, vacuums and analyzes the tables a bulk load
+// filled, once it committed: a first import leaves them without statistics for the
+// planner and without the visibility map that lets the next cycle's counts
+// (Counts) read an index alone, until autovacuum comes by, minutes later.
+// It is not part of the commit (VACUUM cannot run in a transaction); a
+// failure only leaves that to autovacuum.
+func (s *Store) afterBulk(ctx context.Context, b *bulkLoad) {
+	if b == nil || !b.t.pg || len(b.filled) == 0 {
+		return
+	}
+	s.db.ExecContext(ctx, `VACUUM (ANALYZE) `+strings.Join(b.filled, ", "))
 }
 
 // finish builds the dropped indexes and foreign keys again.
