@@ -18,23 +18,7 @@ func schemaObjects(t *testing.T, s *Store) []string {
 			UNION ALL SELECT conname || ': ' || pg_get_constraintdef(oid) FROM pg_constraint
 			WHERE connamespace = CAST(current_schema() AS regnamespace) ORDER BY 1`
 	}
-	rows, err := s.DB().QueryContext(t.Context(), q)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var v string
-		if err := rows.Scan(&v); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, v)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return queryStrings(t, s, q)
 }
 
 func TestBulkLoadKeepsSchema(t *testing.T) { eachBackend(t, testBulkLoadKeepsSchema) }
