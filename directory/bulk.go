@@ -1,6 +1,7 @@
 package directory
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
@@ -30,12 +31,23 @@ type rowBatch struct {
 	labels          []string
 	// full is the statement for batchRows rows.
 	full string
+	// limit is how many rows are queued before they are written.
+	limit int
+	// copy, on PostgreSQL, writes the rows with COPY instead (nil when
+	// the statement cannot be copied).
+	copy *copyPlan
 }
 
 // newBatch returns a batch for head ("INSERT INTO t (a, b) VALUES"), rows
 // of the form row ("(?, ?)") and tail.
 func newBatch(t *tx, head, row, tail string) *rowBatch {
-	return &rowBatch{t: t, head: head, row: row, tail: tail, cols: strings.Count(row, "?")}
+	b := &rowBatch{t: t, head: head, row: row, tail: tail, cols: strings.Count(row, "?"), limit: batchRows}
+	if t.pg {
+		if b.copy = parseCopy(head, row, tail); b.copy != nil {
+			b.limit = copyBatchRows
+		}
+	}
+	return b
 }
 
 // rowError is a batch's failure, found again one row at a time: Label is
@@ -59,7 +71,7 @@ func (b *rowBatch) addLabeled(label string, args ...any) error {
 	}
 	b.labels = append(b.labels, label)
 	b.args = append(b.args, args...)
-	if len(b.args) >= batchRows*b.cols {
+	if len(b.args) >= b.limit*b.cols {
 		return b.flush()
 	}
 	return nil
@@ -74,15 +86,11 @@ func (b *rowBatch) flush() error {
 	if n == 0 {
 		return nil
 	}
-	q := b.full
-	if n != batchRows || q == "" {
-		q = b.query(n)
-		if n == batchRows {
-			b.full = q
-		}
-	}
 	err := b.t.savepoint(func() error {
-		_, err := b.t.exec(q, b.args...)
+		if b.copy != nil {
+			return b.t.copyFrom(b.copy, b.copy.rows(b.args, b.cols))
+		}
+		_, err := b.t.exec(b.statement(n), b.args...)
 		return err
 	})
 	if err != nil {
@@ -93,6 +101,18 @@ func (b *rowBatch) flush() error {
 	clear(b.args)
 	b.args, b.labels = b.args[:0], b.labels[:0]
 	return err
+}
+
+// statement is the INSERT of n rows.
+func (b *rowBatch) statement(n int) string {
+	if n == batchRows && b.full != "" {
+		return b.full
+	}
+	q := b.query(n)
+	if n == batchRows {
+		b.full = q
+	}
+	return q
 }
 
 // oneByOne writes the queued rows one statement each and returns the first
@@ -210,8 +230,11 @@ func isBulk(c *reconcile.Commit) bool {
 // finish before the commit.
 type bulkLoad struct {
 	t *tx
+	// filled are the tables it fills from empty.
+	filled []string
 	// indexes holds the statements that create the dropped indexes, exactly
-	// as the schema has them.
+	// as the schema has them (and, on PostgreSQL, add the dropped foreign
+	// keys).
 	indexes []string
 }
 
@@ -228,6 +251,7 @@ func (t *tx) startBulk() (*bulkLoad, error) {
 		if !empty {
 			continue
 		}
+		b.filled = append(b.filled, table)
 		var name, sql string
 		var names []string
 		q := `SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL AND sql NOT LIKE 'CREATE UNIQUE %' ORDER BY name`
@@ -248,15 +272,58 @@ func (t *tx) startBulk() (*bulkLoad, error) {
 				return nil, fmt.Errorf("bulk load: drop index %s: %w", name, err)
 			}
 		}
+		if t.pg {
+			if err := b.dropForeignKeys(table); err != nil {
+				return nil, err
+			}
+		}
 	}
 	return b, nil
 }
 
-// finish builds the dropped indexes again.
+// dropForeignKeys drops the foreign keys of table (PostgreSQL), to be added
+// again by finish: checked row by row, each inserted row locks the rows it
+// refers to (most of a first import's time on PostgreSQL), while adding
+// the constraint back checks them all in one join.
+func (b *bulkLoad) dropForeignKeys(table string) error {
+	var name, def string
+	var names []string
+	err := eachRow(b.t.ctx, b.t.Tx, "bulk load", `SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint
+		WHERE conrelid = CAST(? AS regclass) AND contype = 'f' ORDER BY conname`,
+		[]any{table}, []any{&name, &def}, func() error {
+			names = append(names, name)
+			b.indexes = append(b.indexes, `ALTER TABLE `+table+` ADD CONSTRAINT "`+name+`" `+def)
+			return nil
+		})
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		if _, err := b.t.ExecContext(b.t.ctx, `ALTER TABLE `+table+` DROP CONSTRAINT "`+name+`"`); err != nil {
+			return fmt.Errorf("bulk load: drop foreign key %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// afterBulk, on PostgreSQL, vacuums and analyzes the tables a bulk load
+// filled, once it committed: a first import leaves them without statistics for the
+// planner and without the visibility map that lets the next cycle's counts
+// (Counts) read an index alone, until autovacuum comes by, minutes later.
+// It is not part of the commit (VACUUM cannot run in a transaction); a
+// failure only leaves that to autovacuum.
+func (s *Store) afterBulk(ctx context.Context, b *bulkLoad) {
+	if b == nil || !b.t.pg || len(b.filled) == 0 {
+		return
+	}
+	s.db.ExecContext(ctx, `VACUUM (ANALYZE) `+strings.Join(b.filled, ", "))
+}
+
+// finish builds the dropped indexes and foreign keys again.
 func (b *bulkLoad) finish() error {
 	for _, sql := range b.indexes {
 		if _, err := b.t.ExecContext(b.t.ctx, sql); err != nil {
-			return fmt.Errorf("bulk load: build index: %w", err)
+			return fmt.Errorf("bulk load: rebuild: %w", err)
 		}
 	}
 	b.indexes = nil

@@ -17,12 +17,18 @@ import (
 // Commit applies a plan, the mirrors' changes and the run record in one
 // transaction: after a crash the directory is as it was before, or as it is
 // after, never in between.
-func (s *Store) Commit(ctx context.Context, c *reconcile.Commit) error {
+func (s *Store) Commit(ctx context.Context, c *reconcile.Commit) (err error) {
 	now := c.Now
 	if now.IsZero() {
 		now = s.Now()
 	}
 	now = now.UTC()
+	var bulk *bulkLoad
+	defer func() {
+		if err == nil {
+			s.afterBulk(ctx, bulk)
+		}
+	}()
 	return s.apply(ctx, now, func(t *tx) error {
 		w := &writer{tx: t}
 		runID, err := w.insertRun(c.Run)
@@ -30,7 +36,6 @@ func (s *Store) Commit(ctx context.Context, c *reconcile.Commit) error {
 			return err
 		}
 		w.runID = runID
-		var bulk *bulkLoad
 		if isBulk(c) {
 			if bulk, err = t.startBulk(); err != nil {
 				return err

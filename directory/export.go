@@ -56,6 +56,11 @@ type ExportLicense struct {
 // (then id), groups by source and name (then external id), lists inside
 // alphabetically.
 func (s *Store) Export(ctx context.Context) (*Export, error) {
+	ctx, end, serr := s.Snapshot(ctx)
+	if serr != nil {
+		return nil, serr
+	}
+	defer end()
 	st, err := s.LoadState(ctx)
 	if err != nil {
 		return nil, err

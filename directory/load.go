@@ -17,6 +17,11 @@ import (
 // LoadState reads the whole directory. It uses plain queries and scans
 // rather than gorm's reflection: a large directory has millions of rows.
 func (s *Store) LoadState(ctx context.Context) (*reconcile.State, error) {
+	ctx, end, serr := s.Snapshot(ctx)
+	if serr != nil {
+		return nil, serr
+	}
+	defer end()
 	st := reconcile.NewState()
 	for _, load := range []func(context.Context, *reconcile.State) error{
 		s.loadPeople, s.loadIdentities, s.loadGroups, s.loadMemberships, s.loadPools, s.loadAssignments,
@@ -121,6 +126,11 @@ func (s *Store) loadAssignments(ctx context.Context, st *reconcile.State) error 
 // LoadMirrors reads every source's mirror. Repeated ids are shared strings,
 // which keeps a large mirror small in memory.
 func (s *Store) LoadMirrors(ctx context.Context) (map[string]*reconcile.Mirror, error) {
+	ctx, end, serr := s.Snapshot(ctx)
+	if serr != nil {
+		return nil, serr
+	}
+	defer end()
 	out := make(map[string]*reconcile.Mirror)
 	mirror := func(src string) *reconcile.Mirror {
 		m := out[src]

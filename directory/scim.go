@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/learnsync/learnsync/connectors"
 	"github.com/learnsync/learnsync/reconcile"
 	"github.com/learnsync/learnsync/scim"
@@ -90,23 +91,32 @@ func (t *scimTx) Put(r *scim.Resource) error {
 	if err != nil {
 		return fmt.Errorf("encode scim resource: %w", err)
 	}
+	version, created, modified := r.Version+1, r.Created, t.now
 	if r.Version == 0 {
-		r.Version, r.Created, r.Modified = 1, t.now, t.now
-		_, err = t.exec(`INSERT INTO scim_resources (source, type, id, name_key, version, created_at, modified_at, body)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, t.source, r.Type, r.ID, nameKey(r), r.Version, r.Created, r.Modified, string(body))
-	} else {
-		r.Version, r.Modified = r.Version+1, t.now
-		var res sql.Result
+		created = t.now
+	}
+	var res sql.Result
+	err = t.savepoint(func() error { // on PostgreSQL a taken userName must not abort the transaction
+		if r.Version == 0 {
+			_, err := t.exec(`INSERT INTO scim_resources (source, type, id, name_key, version, created_at, modified_at, body)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, t.source, r.Type, r.ID, nameKey(r), version, created, modified, string(body))
+			return err
+		}
+		var err error
 		res, err = t.exec(`UPDATE scim_resources SET name_key = ?, version = ?, modified_at = ?, body = ?
-			WHERE source = ? AND type = ? AND id = ?`, nameKey(r), r.Version, r.Modified, string(body), t.source, r.Type, r.ID)
-		if err == nil {
-			if n, _ := res.RowsAffected(); n == 0 {
-				return scim.ErrNotFound
-			}
+			WHERE source = ? AND type = ? AND id = ?`, nameKey(r), version, modified, string(body), t.source, r.Type, r.ID)
+		return err
+	})
+	if err == nil && res != nil {
+		if n, _ := res.RowsAffected(); n == 0 {
+			return scim.ErrNotFound
 		}
 	}
+	if err == nil {
+		r.Version, r.Created, r.Modified = version, created, modified
+	}
 	if err != nil {
-		if strings.Contains(err.Error(), "UNIQUE constraint failed") {
+		if isUniqueViolation(err) {
 			return fmt.Errorf("%w: %q", scim.ErrUniqueness, r.UserName())
 		}
 		return fmt.Errorf("write scim resource: %w", err)
@@ -326,9 +336,12 @@ func (s *Store) ListSCIM(ctx context.Context, source, typ string, q scim.Query) 
 	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM scim_resources WHERE `+where, args...).Scan(&p.Total); err != nil {
 		return nil, fmt.Errorf("count scim resources: %w", err)
 	}
-	limit := q.Limit
-	if limit < 0 {
-		limit = -1
+	var limit any = q.Limit
+	if q.Limit < 0 {
+		limit = -1 // SQLite: no limit
+		if s.driver == DriverPostgres {
+			limit = nil // LIMIT NULL
+		}
 	}
 	rows, err := s.db.QueryContext(ctx, `SELECT `+scimColumns+` FROM scim_resources WHERE `+where+` ORDER BY rowid LIMIT ? OFFSET ?`,
 		append(args, limit, max(q.Offset, 0))...)
@@ -344,4 +357,14 @@ func (s *Store) ListSCIM(ctx context.Context, source, typ string, q scim.Query) 
 		p.Resources = append(p.Resources, r)
 	}
 	return p, rows.Err()
+}
+
+// isUniqueViolation says whether err is a unique constraint's refusal, on
+// either backend.
+func isUniqueViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code == "23505"
+	}
+	return strings.Contains(err.Error(), "UNIQUE constraint failed")
 }

@@ -15,26 +15,6 @@ import (
 
 var _ scim.ReadStore = (*Store)(nil)
 
-// readConn runs fn on one connection inside a deferred (read) transaction,
-// so that the count and the page see the same snapshot without taking the
-// write lock (the DSN's BeginTx would: _txlock=immediate).
-func (s *Store) readConn(ctx context.Context, fn func(*sql.Conn) error) error {
-	conn, err := s.db.Conn(ctx)
-	if err != nil {
-		return fmt.Errorf("read directory: %w", err)
-	}
-	defer conn.Close()
-	begin := "BEGIN DEFERRED"
-	if s.driver == DriverPostgres {
-		begin = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
-	}
-	if _, err := conn.ExecContext(ctx, begin); err != nil {
-		return fmt.Errorf("read directory: %w", err)
-	}
-	defer conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
-	return fn(conn)
-}
-
 // readCount runs a COUNT(*) query.
 func readCount(ctx context.Context, conn *sql.Conn, query string, args []any) (int, error) {
 	var n int

@@ -112,8 +112,13 @@ func memberIDs(m map[string]struct{}) func(func(string) bool) {
 
 // Counts returns the number of active people and of held seats per pool.
 func (s *Store) Counts(ctx context.Context) (int, map[string]int, error) {
+	ctx, end, serr := s.Snapshot(ctx)
+	if serr != nil {
+		return 0, nil, serr
+	}
+	defer end()
 	var active int
-	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM people WHERE active = 1`).Scan(&active); err != nil {
+	if err := s.reader(ctx).QueryRowContext(ctx, `SELECT count(*) FROM people WHERE active = 1`).Scan(&active); err != nil {
 		return 0, nil, fmt.Errorf("count people: %w", err)
 	}
 	held := map[string]int{}
@@ -135,6 +140,11 @@ func (s *Store) DeleteDue(ctx context.Context, before time.Time) ([]int64, error
 
 // MirrorHashes returns the stored hashes of a source's users and groups.
 func (s *Store) MirrorHashes(ctx context.Context, source string) (map[string]int64, map[string]int64, error) {
+	ctx, end, serr := s.Snapshot(ctx)
+	if serr != nil {
+		return nil, nil, serr
+	}
+	defer end()
 	users, groups := map[string]int64{}, map[string]int64{}
 	for _, t := range []struct {
 		table string
@@ -153,6 +163,11 @@ func (s *Store) MirrorHashes(ctx context.Context, source string) (map[string]int
 // MirrorPart reads the mirror row of a source and the given users and
 // groups of it; nil when the source has no mirror.
 func (s *Store) MirrorPart(ctx context.Context, source string, users, groups []string) (*reconcile.Mirror, error) {
+	ctx, end, serr := s.Snapshot(ctx)
+	if serr != nil {
+		return nil, serr
+	}
+	defer end()
 	var m *reconcile.Mirror
 	var cursor string
 	var full, fetched sql.NullTime
@@ -250,6 +265,11 @@ func (s *Store) PeopleFor(ctx context.Context, keys []string, refs []reconcile.I
 
 // LoadPeople reads people by id, with all their identities and seats.
 func (s *Store) LoadPeople(ctx context.Context, ids []int64, st *reconcile.State) error {
+	ctx, end, serr := s.Snapshot(ctx)
+	if serr != nil {
+		return serr
+	}
+	defer end()
 	list := jsonList(ids)
 	if err := s.loadPeopleWhere(ctx, st, `WHERE id IN (SELECT CAST(value AS BIGINT) FROM json_each(?))`, []any{list}); err != nil {
 		return err
@@ -276,6 +296,11 @@ func (s *Store) LoadPeople(ctx context.Context, ids []int64, st *reconcile.State
 
 // LoadScope reads the given groups with their members, and every pool.
 func (s *Store) LoadScope(ctx context.Context, groups []reconcile.GroupRef, st *reconcile.State) error {
+	ctx, end, serr := s.Snapshot(ctx)
+	if serr != nil {
+		return serr
+	}
+	defer end()
 	if err := s.loadPools(ctx, st); err != nil {
 		return err
 	}

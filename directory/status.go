@@ -59,10 +59,15 @@ type RecordedFetch struct {
 // fetch. history.keep_runs usually bounds it first.
 const maxStatusRuns = 10000
 
-// Status reads the directory's status. The reads are separate statements
-// (not one transaction: a read transaction would queue behind a long apply),
-// so a run committing meanwhile may show in some parts and not others.
+// Status reads the directory's status in one snapshot (see Snapshot: a
+// read transaction that does not wait for an apply in progress), so a run
+// committing meanwhile shows in all of it or in none.
 func (s *Store) Status(ctx context.Context) (*StoreStatus, error) {
+	ctx, end, serr := s.Snapshot(ctx)
+	if serr != nil {
+		return nil, serr
+	}
+	defer end()
 	st := &StoreStatus{Pools: []ExportLicense{}}
 	bySource := make(map[string]*MirrorStatus)
 	get := func(name string) *MirrorStatus {

@@ -49,6 +49,9 @@ type Store struct {
 	Now func() time.Time
 	// attrs are the raw attributes the rules read, by source (attrs.go).
 	attrs atomic.Pointer[map[string]*connectors.Selection]
+	// readHook, if set, is called before each query of a read snapshot
+	// (tests only; see Snapshot).
+	readHook func(what string)
 }
 
 var _ reconcile.Store = (*Store)(nil)

@@ -335,20 +335,29 @@ func openUnmigrated(t *testing.T, path string) *Store {
 
 func columns(t *testing.T, s *Store, table string) []string {
 	t.Helper()
-	rows, err := s.db.QueryContext(t.Context(), "SELECT name FROM pragma_table_info(?)", table)
+	return queryStrings(t, s, "SELECT name FROM pragma_table_info(?)", table)
+}
+
+// queryStrings runs a query of one text column and returns its values.
+func queryStrings(t *testing.T, s *Store, query string, args ...any) []string {
+	t.Helper()
+	rows, err := s.db.QueryContext(t.Context(), query, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rows.Close()
-	var cols []string
+	var out []string
 	for rows.Next() {
-		var c string
-		if err := rows.Scan(&c); err != nil {
+		var v string
+		if err := rows.Scan(&v); err != nil {
 			t.Fatal(err)
 		}
-		cols = append(cols, c)
+		out = append(out, v)
 	}
-	return cols
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 func hasIndex(t *testing.T, s *Store, name string) bool {

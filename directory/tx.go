@@ -16,6 +16,8 @@ type tx struct {
 	stmts map[string]*sql.Stmt
 	// pg is set on PostgreSQL.
 	pg bool
+	// conn is the transaction's connection on PostgreSQL (for COPY).
+	conn *sql.Conn
 }
 
 // update runs fn in a write transaction (BEGIN IMMEDIATE, from the DSN)
@@ -32,11 +34,23 @@ func (s *Store) apply(ctx context.Context, now time.Time, fn func(*tx) error) er
 }
 
 func (s *Store) write(ctx context.Context, now time.Time, fenced bool, fn func(*tx) error) error {
-	sqlTx, err := s.db.BeginTx(ctx, nil)
+	t := &tx{ctx: ctx, now: now, stmts: map[string]*sql.Stmt{}, pg: s.driver == DriverPostgres}
+	var err error
+	if t.pg {
+		// One connection of the pool, so that COPY runs inside the
+		// transaction.
+		if t.conn, err = s.db.Conn(ctx); err != nil {
+			return s.redact(err)
+		}
+		defer t.conn.Close()
+		t.Tx, err = t.conn.BeginTx(ctx, nil)
+	} else {
+		t.Tx, err = s.db.BeginTx(ctx, nil)
+	}
 	if err != nil {
 		return s.redact(err)
 	}
-	t := &tx{Tx: sqlTx, ctx: ctx, now: now, stmts: map[string]*sql.Stmt{}, pg: s.driver == DriverPostgres}
+	sqlTx := t.Tx
 	defer func() {
 		t.closeStmts()
 		sqlTx.Rollback() // after a commit: sql.ErrTxDone, nothing to undo
@@ -95,10 +109,13 @@ type querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
-// eachRow runs query and, for every row, scans it into dest and calls row.
+// eachRow runs query (on q, or in ctx's snapshot of q) and, for every row, scans it into dest and calls row.
 // The query's and the scans' errors start with what ("load people"); row's
 // own errors are returned as they are.
 func eachRow(ctx context.Context, q querier, what, query string, args []any, dest []any, row func() error) error {
+	if c := snapshotConn(ctx, q, what); c != nil {
+		q = c // the reader's snapshot (see Snapshot)
+	}
 	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)

@@ -18,7 +18,10 @@ import (
 
 	"github.com/learnsync/learnsync/connectors/okta"
 	"github.com/learnsync/learnsync/connectors/okta/oktatest"
+	"github.com/learnsync/learnsync/directory"
+	"github.com/learnsync/learnsync/directory/dirtest"
 	"github.com/learnsync/learnsync/internal/benchorg"
+	"github.com/learnsync/learnsync/internal/pgtest"
 )
 
 // The performance targets of the foundation issue: 100,000 users, 5,000
@@ -66,13 +69,40 @@ func writeOrg(b *testing.B, path string, changed float64) {
 	}
 }
 
-func benchConfig(b *testing.B, dir string) string {
+// benchConfig writes the benchmark configuration in dir and returns its
+// path. With a dsn (the postgres sub-benchmarks) the directory is that
+// PostgreSQL database instead of bench.db.
+func benchConfig(b *testing.B, dir, dsn string) string {
 	b.Helper()
+	content := benchorg.Config
+	if dsn != "" {
+		content = strings.Replace(content, "directory: {dsn: bench.db}",
+			fmt.Sprintf("directory: {driver: postgres, dsn: %q}", dsn), 1)
+	}
 	p := filepath.Join(dir, "learnsync.yaml")
-	if err := os.WriteFile(p, []byte(benchorg.Config), 0o600); err != nil {
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
 		b.Fatal(err)
 	}
 	return p
+}
+
+// eachBackend runs fn as one sub-benchmark per directory backend (sqlite,
+// postgres), so that both are measured side by side in one run; dsn is
+// empty on SQLite and, on PostgreSQL, a new database of the server
+// LEARNSYNC_TEST_POSTGRES names (without it the postgres sub-benchmark is
+// skipped, saying why). newDSN gives another new database (a first import
+// per op).
+func eachBackend(b *testing.B, fn func(b *testing.B, newDSN func() string)) {
+	for _, backend := range dirtest.Backends {
+		b.Run(backend, func(b *testing.B) {
+			newDSN := func() string { return "" }
+			if backend == directory.DriverPostgres {
+				pgtest.Require(b)
+				newDSN = func() string { return pgtest.DSN(b) }
+			}
+			fn(b, newDSN)
+		})
+	}
 }
 
 func runBench(b *testing.B, cfg string) {
@@ -116,22 +146,29 @@ func peakRSS() func() float64 {
 	}
 }
 
-func BenchmarkFirstImport(b *testing.B) {
+func BenchmarkFirstImport(b *testing.B) { eachBackend(b, benchFirstImport) }
+
+func benchFirstImport(b *testing.B, newDSN func() string) {
 	dir := b.TempDir()
 	writeOrg(b, filepath.Join(dir, "org.json"), 0)
-	cfg := benchConfig(b, dir)
-	measureRuns(b, cfg, func(int) {
+	cfg := benchConfig(b, dir, newDSN())
+	measureRuns(b, cfg, func(i int) {
 		for _, suffix := range []string{"", "-wal", "-shm"} {
 			os.Remove(filepath.Join(dir, "bench.db"+suffix))
+		}
+		if i > 0 {
+			if dsn := newDSN(); dsn != "" {
+				benchConfig(b, dir, dsn) // an empty database for every op
+			}
 		}
 	})
 }
 
-func benchSteadyState(b *testing.B, changed float64) {
+func benchSteadyState(b *testing.B, newDSN func() string, changed float64) {
 	dir := b.TempDir()
 	org := filepath.Join(dir, "org.json")
 	writeOrg(b, org, 0)
-	cfg := benchConfig(b, dir)
+	cfg := benchConfig(b, dir, newDSN())
 	runBench(b, cfg)
 	measureRuns(b, cfg, func(i int) {
 		if changed > 0 {
@@ -158,8 +195,13 @@ func measureRuns(b *testing.B, cfg string, prepare func(i int)) {
 	b.ReportMetric(peak, "peak-RSS-MB")
 }
 
-func BenchmarkNoChange(b *testing.B)         { benchSteadyState(b, 0) }
-func BenchmarkOnePercentChange(b *testing.B) { benchSteadyState(b, 0.01) }
+func BenchmarkNoChange(b *testing.B) {
+	eachBackend(b, func(b *testing.B, newDSN func() string) { benchSteadyState(b, newDSN, 0) })
+}
+
+func BenchmarkOnePercentChange(b *testing.B) {
+	eachBackend(b, func(b *testing.B, newDSN func() string) { benchSteadyState(b, newDSN, 0.01) })
+}
 
 // The Okta delta target of issue 11: a 1M-user org in the project's Okta
 // fake, 100 people changed, fetch + reconcile ≤ 1 s after the fake answers.

@@ -11,6 +11,7 @@ import (
 	"github.com/learnsync/learnsync/connectors/fault"
 	"github.com/learnsync/learnsync/connectors/okta/oktatest"
 	"github.com/learnsync/learnsync/connectors/onelogin/onelogintest"
+	"github.com/learnsync/learnsync/directory/dirtest"
 )
 
 // faultIdPs are the three fake identity providers of TestEndToEndFaults.
@@ -118,7 +119,9 @@ type failedSourceLog struct {
 // file source's change is applied; `status` and the JSON log name each
 // source and the reason; no secret shows. Then the faults end and the IdPs'
 // changes arrive.
-func TestEndToEndFaults(t *testing.T) {
+func TestEndToEndFaults(t *testing.T) { dirtest.Each(t, testEndToEndFaults) }
+
+func testEndToEndFaults(t *testing.T) {
 	start := time.Now()
 	f := newFaultIdPs(t)
 	c := newCLI(t)

@@ -59,6 +59,15 @@ func newCLI(t *testing.T) *cli {
 // sqliteDirectory is the directory line of the tests' configurations.
 const sqliteDirectory = "directory: {dsn: learnsync.db}"
 
+// openDirectory opens the test's directory: learnsync.db, or its
+// PostgreSQL database in dirtest.Each's postgres subtest.
+func (c *cli) openDirectory(opts directory.Options) (*directory.Store, error) {
+	if c.dsn != "" {
+		return directory.OpenDriver(c.t.Context(), directory.DriverPostgres, c.dsn, opts)
+	}
+	return directory.Open(c.t.Context(), c.path("learnsync.db"), opts)
+}
+
 // path returns a file path inside the test's directory.
 func (c *cli) path(name string) string { return filepath.Join(c.dir, name) }
 

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/learnsync/learnsync/directory/dirtest"
 )
 
 // Counts of TestSCIMPushLoad: each client makes loadWrites writes (15
@@ -124,7 +126,9 @@ func (l *loadClient) run() {
 // and DELETEs at once: no 5xx, no 4xx but the provoked ones, every
 // acknowledged write there exactly once afterwards, and, once the last
 // reconcile ran, the directory has exactly the pushed active people.
-func TestSCIMPushLoad(t *testing.T) {
+func TestSCIMPushLoad(t *testing.T) { dirtest.Each(t, testSCIMPushLoad) }
+
+func testSCIMPushLoad(t *testing.T) {
 	if testing.Short() {
 		t.Skip("load test")
 	}

@@ -21,6 +21,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/learnsync/learnsync/directory"
+	"github.com/learnsync/learnsync/directory/dirtest"
 	"github.com/learnsync/learnsync/internal/benchorg"
 	"github.com/learnsync/learnsync/internal/testkit"
 )
@@ -314,7 +315,9 @@ server: {listen: "127.0.0.1:0"}
 
 // SIGHUP reloads the configuration: a bad one is refused and the service
 // goes on with the old one; a good one takes effect.
-func TestServiceReloadOnSIGHUP(t *testing.T) {
+func TestServiceReloadOnSIGHUP(t *testing.T) { dirtest.Each(t, testServiceReloadOnSIGHUP) }
+
+func testServiceReloadOnSIGHUP(t *testing.T) {
 	c := newCLI(t)
 	c.writeJSON("org.json", fileOrg{Users: []fileUser{person("1", "alice", "Engineer"), person("2", "bob", "Engineer")}})
 	c.write("learnsync.yaml", fmt.Sprintf(reloadConfig, ""))
@@ -376,7 +379,9 @@ func TestServiceReloadOnSIGHUP(t *testing.T) {
 // kept whole; with too little (server.shutdown_timeout) it is abandoned and
 // nothing of it is kept. Either way the database is sound and the exit
 // code is 0.
-func TestServiceSIGTERMDuringApply(t *testing.T) {
+func TestServiceSIGTERMDuringApply(t *testing.T) { dirtest.Each(t, testServiceSIGTERMDuringApply) }
+
+func testServiceSIGTERMDuringApply(t *testing.T) {
 	org := filepath.Join(t.TempDir(), "org.json")
 	f, err := os.Create(org)
 	if err != nil {
@@ -420,7 +425,7 @@ server: {listen: "127.0.0.1:0", shutdown_timeout: %s}
 				t.Fatal("SIGTERM did not arrive during the run")
 			}
 
-			st, err := directory.Open(t.Context(), c.path("learnsync.db"), directory.Options{})
+			st, err := c.openDirectory(directory.Options{})
 			if err != nil {
 				t.Fatalf("the database does not open: %v", err)
 			}

@@ -1,0 +1,97 @@
+package directory
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/learnsync/learnsync/connectors"
+	"github.com/learnsync/learnsync/reconcile"
+)
+
+// daveCommit adds a person (identity, membership, seat, mirror user) to
+// the directory of plan1 and takes bob out of Engineering.
+func daveCommit() *reconcile.Commit {
+	p := aliceProfile
+	p.UserName, p.Email = "dave", "dave@example.com"
+	return &reconcile.Commit{Now: t0.Add(time.Minute), Plan: &reconcile.Plan{
+		People: []reconcile.PersonChange{{Op: reconcile.OpCreate, Person: newKey("dave@example.com"), Profile: p,
+			Link: []reconcile.IdentityRef{ident("hr", "u5")}}},
+		Members: []reconcile.MemberChange{
+			{Op: reconcile.OpAdd, Group: &reconcile.MemberGroup{Ref: gref("hr", "g1"), Name: "Engineering"}, Person: newKey("dave@example.com")},
+			{Op: reconcile.OpRemove, Group: &reconcile.MemberGroup{Ref: gref("hr", "g1"), Name: "Engineering"}, Person: known(2, "bob@example.com")},
+		},
+		Licenses: []reconcile.LicenseChange{{Op: reconcile.OpGrant, Pool: "learning-basic", Person: newKey("dave@example.com")}},
+	}, Mirrors: []*reconcile.MirrorDelta{{Source: "hr", Cursor: "c2", FetchedAt: t0.Add(time.Minute),
+		UpsertUsers: []*connectors.User{mirrorUser("u5", p, connectors.StatusActive)},
+		Members:     map[string][]string{"g1": {"u1", "u2", "u5"}}, MembersAdded: 1}}}
+}
+
+func TestReadsSeeOneSnapshot(t *testing.T) { eachBackend(t, testReadsSeeOneSnapshot) }
+
+// testReadsSeeOneSnapshot commits a change between two of a reader's
+// queries (the store's read hook) and checks that the read in progress
+// sees none of it, while the next read sees it.
+func testReadsSeeOneSnapshot(t *testing.T) {
+	readers := []struct {
+		name string
+		read func(ctx context.Context, s *Store) (any, error)
+	}{
+		{"LoadState", func(ctx context.Context, s *Store) (any, error) { return s.LoadState(ctx) }},
+		{"LoadMirrors", func(ctx context.Context, s *Store) (any, error) { return s.LoadMirrors(ctx) }},
+		{"Status", func(ctx context.Context, s *Store) (any, error) { return s.Status(ctx) }},
+		{"Export", func(ctx context.Context, s *Store) (any, error) { return s.Export(ctx) }},
+		{"Counts", func(ctx context.Context, s *Store) (any, error) {
+			active, seats, err := s.Counts(ctx)
+			return []any{active, seats}, err
+		}},
+		{"LoadPeople", func(ctx context.Context, s *Store) (any, error) {
+			st := reconcile.NewState()
+			return st, s.LoadPeople(ctx, []int64{1, 2, 3, 4}, st)
+		}},
+		{"LoadScope", func(ctx context.Context, s *Store) (any, error) {
+			st := reconcile.NewState()
+			return st, s.LoadScope(ctx, []reconcile.GroupRef{gref("hr", "g1"), gref("hr", "g2")}, st)
+		}},
+		{"MirrorPart", func(ctx context.Context, s *Store) (any, error) {
+			return s.MirrorPart(ctx, "hr", []string{"u1", "u5"}, []string{"g1"})
+		}},
+	}
+	for _, r := range readers {
+		t.Run(r.name, func(t *testing.T) {
+			ctx := t.Context()
+			s := openTest(t)
+			commit(t, s, &reconcile.Commit{Plan: plan1(), Mirrors: mirrors1(), Now: t0})
+			before, err := r.read(ctx, s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			queries, committed := 0, false
+			s.readHook = func(what string) {
+				if queries++; queries == 2 {
+					commit(t, s, daveCommit())
+					committed = true
+				}
+			}
+			during, err := r.read(ctx, s)
+			s.readHook = nil
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !committed {
+				t.Fatalf("%s ran %d queries in its snapshot: the hook never committed between two", r.name, queries)
+			}
+			if diff := cmp.Diff(before, during); diff != "" {
+				t.Errorf("%s saw a commit made while it read (-before +during):\n%s", r.name, diff)
+			}
+			after, err := r.read(ctx, s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cmp.Equal(before, after) {
+				t.Errorf("%s does not show the commit once it is done: the test proves nothing", r.name)
+			}
+		})
+	}
+}
