@@ -36,14 +36,17 @@ func (s *Store) Commit(ctx context.Context, c *reconcile.Commit) error {
 				return err
 			}
 		}
-		if c.Plan != nil {
-			if err := w.applyPlan(c.Plan); err != nil {
-				return err
-			}
-		}
+		// The mirrors first: once written, their rows (for a first import,
+		// the whole parsed source) can go while the plan is written.
 		for _, d := range c.Mirrors {
 			if err := w.applyMirror(d); err != nil {
 				return fmt.Errorf("write mirror of %s: %w", d.Source, err)
+			}
+			d.UpsertUsers, d.Members = nil, nil // written: see reconcile.Commit
+		}
+		if c.Plan != nil {
+			if err := w.applyPlan(c.Plan); err != nil {
+				return err
 			}
 		}
 		if err := w.flushAudit(); err != nil {

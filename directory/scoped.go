@@ -88,23 +88,13 @@ func (w *writer) backfillMirror() error {
 	}
 	for src, m := range mirrors {
 		for id, g := range m.Groups {
-			h := reconcile.GroupHash(g, memberIDs(m.Members[id]))
+			h := reconcile.GroupHash(g, slices.Values(m.Members[id]))
 			if _, err := w.exec(`UPDATE mirror_groups SET hash = ? WHERE source = ? AND external_id = ?`, h, src, id); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
-}
-
-func memberIDs(m map[string]struct{}) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // Counts returns the number of active people and of held seats per pool.

@@ -120,7 +120,7 @@ func inScope(src SourceRules, m *Mirror) map[string]struct{} {
 		if !slices.Contains(src.ScopeGroups, g.Name) {
 			continue
 		}
-		for uid := range m.Members[gid] {
+		for _, uid := range m.Members[gid] {
 			ok[uid] = struct{}{}
 		}
 	}
@@ -281,7 +281,7 @@ func (d *Desired) addGroups(src SourceRules, m *Mirror, active map[string]string
 		if n := len(m.Members[gid]); n > 0 {
 			dg.Members = make([]string, 0, n)
 		}
-		for uid := range m.Members[gid] {
+		for _, uid := range m.Members[gid] {
 			if key, ok := active[uid]; ok {
 				dg.Members = append(dg.Members, key)
 			}
@@ -332,7 +332,7 @@ func (d *Desired) addPools(rules Rules, mirrors map[string]*Mirror, active map[s
 					if g.Name != name {
 						continue
 					}
-					for uid := range m.Members[gid] {
+					for _, uid := range m.Members[gid] {
 						if key, ok := active[src.Name][uid]; ok {
 							pool.Eligible[key] = struct{}{}
 						}

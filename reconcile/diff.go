@@ -59,8 +59,6 @@ type differ struct {
 	// active says who is active after the plan (existing people by ID).
 	active  map[int64]bool
 	deleted map[int64]bool
-	// newPeople are the keys of people the plan creates.
-	newPeople map[string]bool
 	// renamed holds the new match key of people whose key changes.
 	renamed map[int64]string
 }
@@ -90,7 +88,6 @@ func (df *differ) index() {
 	df.target = make(map[string]int64, len(df.d.People))
 	df.active = make(map[int64]bool, len(s.People))
 	df.deleted = make(map[int64]bool)
-	df.newPeople = make(map[string]bool)
 	df.renamed = make(map[int64]string)
 }
 
@@ -207,7 +204,6 @@ func (df *differ) people() {
 			if !dp.Active {
 				continue // never active, never created
 			}
-			df.newPeople[key] = true
 			df.target[key] = 0
 			// A create carries the profile, not a field list: a first import
 			// of a large directory would otherwise hold ten strings more per

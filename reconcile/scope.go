@@ -125,7 +125,7 @@ func (sc *scope) addSource(ctx context.Context, src Source, f fetched) (string, 
 	cursor, old := m.Cursor, maps.Clone(m.Users)
 	// The members a group loses lose what it gave them: they are in scope.
 	for _, set := range m.Members {
-		for uid := range set {
+		for _, uid := range set {
 			sc.pendingUsers[name] = append(sc.pendingUsers[name], uid)
 		}
 	}
@@ -211,7 +211,7 @@ func (sc *scope) touch(ctx context.Context, name string, users, groups map[strin
 	}
 	for g := range groups {
 		sc.groups[GroupRef{Source: name, ExternalID: g}] = true
-		for uid := range m.Members[g] {
+		for _, uid := range m.Members[g] {
 			sc.addUser(name, uid)
 		}
 	}
@@ -342,7 +342,7 @@ func (sc *scope) makeExact(ctx context.Context, pool string) (string, error) {
 		m := sc.mirrors[name]
 		for gid := range m.Groups {
 			if sc.poolGroup(pool, name, m.Groups[gid].Name) {
-				for uid := range m.Members[gid] {
+				for _, uid := range m.Members[gid] {
 					sc.addUser(name, uid)
 				}
 			}

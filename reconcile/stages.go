@@ -171,15 +171,18 @@ func (c *cycle) plan(in *inputs) error {
 		return st != nil && KnownIdentities(st.Identities)(ref)
 	}
 	desired := Desire(c.e.Rules, in.mirrors, linked, c.frozen, c.now)
+	// Only Desire reads the mirrors: the rows the commit writes are in the
+	// deltas.
+	in.mirrors = nil
 	state, err := in.state.wait()
 	if err != nil {
 		return err
 	}
 	c.problems = append(c.problems, desired.Problems...)
 	c.planned = Diff(desired, state)
-	// The plan is all the rest of the run needs: the mirrors, the desired
-	// state and the directory read may go before the commit.
-	in.mirrors, in.state = nil, nil
+	// The plan is all the rest of the run needs: the desired state and the
+	// directory read may go before the commit.
+	in.state = nil
 	c.run.Summary = c.planned.Summary()
 	c.run.Problems = c.e.capProblems(c.problems)
 	c.planDone()
