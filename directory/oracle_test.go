@@ -50,8 +50,12 @@ type oracleVersion struct {
 
 func (s *oracleSource) cur() oracleVersion { return s.versions[len(s.versions)-1] }
 
-func (s *oracleSource) FetchAll(context.Context) (*connectors.Result, error) {
+func (s *oracleSource) FetchAll(ctx context.Context) (*connectors.Result, error) {
 	s.fetching()
+	if s.whole {
+		// As the file source does: the stored hashes are read meanwhile.
+		connectors.ReadingWhole(ctx)
+	}
 	v := s.cur()
 	r := &connectors.Result{Full: true, Cursor: strconv.Itoa(len(s.versions) - 1), Members: map[string][]string{}}
 	for _, id := range slices.Sorted(maps.Keys(v.users)) {
@@ -60,6 +64,15 @@ func (s *oracleSource) FetchAll(context.Context) (*connectors.Result, error) {
 	for _, id := range slices.Sorted(maps.Keys(v.groups)) {
 		r.Groups = append(r.Groups, v.groups[id])
 		r.Members[id] = v.members[id]
+	}
+	if s.whole && len(s.versions)%2 == 0 {
+		// Every other version comes with its hashes, as the file source's.
+		for i := range r.Users {
+			r.UserHashes = append(r.UserHashes, connectors.UserHash(&r.Users[i]))
+		}
+		for i, g := range r.Groups {
+			r.GroupHashes = append(r.GroupHashes, connectors.GroupHash(&r.Groups[i], slices.Values(r.Members[g.ExternalID])))
+		}
 	}
 	return r, nil
 }
@@ -305,6 +318,7 @@ func runOracle(t *testing.T, seed int64, steps int) {
 		if pushErr != nil {
 			t.Fatalf("seed %d step %d: push during the run: %v", seed, step, pushErr)
 		}
+		directory.CheckCounts(t, store, fmt.Sprintf("seed %d step %d", seed, step))
 	}
 	t.Logf("seed %d, %d steps: %v", seed, steps, modes)
 	if modes["incremental "] == 0 {

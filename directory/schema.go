@@ -205,4 +205,17 @@ CREATE INDEX people_email_nocase ON people(email COLLATE NOCASE);
 CREATE INDEX people_modified ON people(max(updated_at, coalesce(touched_at, updated_at)));
 CREATE INDEX groups_modified ON groups(max(updated_at, coalesce(touched_at, updated_at)));
 `,
+	// 7: what an incremental run counts, kept by the commit that changes
+	// it (counts.go) instead of counted every run: 'active' (the active
+	// people) and 'pool:<name>' (the seats held in a pool). Filled once
+	// from the rows of the directory as it is.
+	`
+CREATE TABLE directory_counts (
+	name TEXT PRIMARY KEY,
+	n    INTEGER NOT NULL
+);
+INSERT INTO directory_counts (name, n) SELECT 'active', count(*) FROM people WHERE active = 1;
+INSERT INTO directory_counts (name, n)
+	SELECT 'pool:' || pool, count(*) FROM assignments WHERE revoked_at IS NULL GROUP BY pool;
+`,
 }

@@ -97,20 +97,6 @@ func (w *writer) backfillMirror() error {
 	return nil
 }
 
-// Counts returns the number of active people and of held seats per pool.
-func (s *Store) Counts(ctx context.Context) (int, map[string]int, error) {
-	var active int
-	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM people WHERE active = 1`).Scan(&active); err != nil {
-		return 0, nil, fmt.Errorf("count people: %w", err)
-	}
-	held := map[string]int{}
-	var pool string
-	var n int
-	err := eachRow(ctx, s.db, "count seats", `SELECT pool, count(*) FROM assignments WHERE revoked_at IS NULL GROUP BY pool`, nil,
-		[]any{&pool, &n}, func() error { held[pool] = n; return nil })
-	return active, held, err
-}
-
 // DeleteDue returns the inactive people deactivated before t.
 func (s *Store) DeleteDue(ctx context.Context, before time.Time) ([]int64, error) {
 	var ids []int64

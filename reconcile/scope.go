@@ -101,7 +101,11 @@ func (sc *scope) addSource(ctx context.Context, src Source, f fetched) (string, 
 			return "full fetch of " + name, nil
 		}
 		var err error
-		if r, err = snapshotDelta(ctx, sc.ss, name, r); err != nil {
+		r, err = f.delta, f.deltaErr
+		if r == nil && err == nil {
+			r, err = snapshotDelta(ctx, sc.ss, name, f.result, nil)
+		}
+		if err != nil {
 			return "", err
 		}
 	}

@@ -38,6 +38,9 @@ type cycle struct {
 	// pushed are the pending change-log entries of the pushed sources,
 	// read before the mirrors.
 	pushed map[string]*MirrorChanges
+	// prefetch reads stored hashes during the fetches of a run meant to be
+	// incremental (nil otherwise).
+	prefetch *prefetcher
 }
 
 // lock takes the directory's run lock when the store has one and the run may
@@ -112,7 +115,7 @@ func (c *cycle) load(ctx context.Context, fetches []fetched) *inputs {
 // fetchAll fetches every source and notes when the fetches are all in: the
 // end of the run's fetch stage.
 func (c *cycle) fetchAll(ctx context.Context, cursors map[string]string) []fetched {
-	fetches := c.e.fetchAll(ctx, cursors, c.opts)
+	fetches := c.e.fetchAll(ctx, cursors, c.opts, c.prefetch)
 	c.fetchedAt = c.e.now()
 	c.run.FetchTook = c.fetchedAt.Sub(c.now)
 	return fetches
