@@ -47,9 +47,27 @@ type DesiredGroup struct {
 // DesiredPool is a license pool with the match keys of the people who
 // qualify for it (active people only).
 type DesiredPool struct {
-	Name     string
-	Seats    int
-	Eligible map[string]struct{}
+	Name  string
+	Seats int
+	// AllActive says every active person qualifies: Eligible is then nil
+	// rather than a set of the whole directory.
+	AllActive bool
+	Eligible  map[string]struct{}
+}
+
+// eligible calls fn with the key of everyone who qualifies for the pool.
+func (p *DesiredPool) eligible(d *Desired, fn func(key string)) {
+	if !p.AllActive {
+		for key := range p.Eligible {
+			fn(key)
+		}
+		return
+	}
+	for key, dp := range d.People {
+		if dp.Active {
+			fn(key)
+		}
+	}
 }
 
 // KnownIdentities returns the linked func of Desire for the identities of a
@@ -305,16 +323,11 @@ func (d *Desired) addPools(rules Rules, mirrors map[string]*Mirror, active map[s
 		sources[s.Name] = true
 	}
 	for _, l := range rules.Licenses {
-		pool := DesiredPool{Name: l.Name, Seats: l.Seats, Eligible: make(map[string]struct{})}
 		if l.AllActive {
-			for key, p := range d.People {
-				if p.Active {
-					pool.Eligible[key] = struct{}{}
-				}
-			}
-			d.Pools = append(d.Pools, pool)
+			d.Pools = append(d.Pools, DesiredPool{Name: l.Name, Seats: l.Seats, AllActive: true})
 			continue
 		}
+		pool := DesiredPool{Name: l.Name, Seats: l.Seats, Eligible: make(map[string]struct{})}
 		for _, ref := range l.Groups {
 			srcName, name, qualified := strings.Cut(ref, "/")
 			if !qualified || !sources[srcName] {

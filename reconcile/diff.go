@@ -408,12 +408,16 @@ func (df *differ) licenses() {
 // and everyone who does, as waiters. Keys are renamed by the plan; seat
 // holders are found by ID.
 func (df *differ) candidates(pool DesiredPool) (map[int64]bool, []waiter) {
-	ids := make(map[int64]bool, len(pool.Eligible))
-	all := make([]waiter, 0, len(pool.Eligible))
-	for key := range pool.Eligible {
+	n := len(pool.Eligible)
+	if pool.AllActive {
+		n = len(df.d.People)
+	}
+	ids := make(map[int64]bool, min(n, len(df.s.People)))
+	all := make([]waiter, 0, n)
+	pool.eligible(df.d, func(key string) {
 		t, ok := df.targetOf(key)
 		if !ok {
-			continue
+			return
 		}
 		w := waiter{ref: t, userName: df.d.People[key].UserName}
 		if t.ID != 0 {
@@ -424,7 +428,7 @@ func (df *differ) candidates(pool DesiredPool) (map[int64]bool, []waiter) {
 			w.firstSeen = time.Unix(1<<62, 0)
 		}
 		all = append(all, w)
-	}
+	})
 	return ids, all
 }
 

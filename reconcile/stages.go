@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"time"
 )
 
@@ -165,6 +166,10 @@ func (c *cycle) applyFetches(in *inputs) {
 	}
 }
 
+// largeRun is the number of people (desired and in the directory) from
+// which a full plan collects its garbage as soon as it has the plan.
+const largeRun = 100_000
+
 // plan computes the desired state and diffs it with the directory. Desire
 // needs the directory only to settle duplicates, so it can start while the
 // directory is still being read.
@@ -186,6 +191,13 @@ func (c *cycle) plan(in *inputs) error {
 	// The plan is all the rest of the run needs: the desired state and the
 	// directory read may go before the commit.
 	in.state = nil
+	if len(desired.People)+len(state.People) >= largeRun {
+		desired, state = nil, nil
+		// Half the heap just became garbage, and Go would let the heap
+		// grow to twice what was live during the plan before it collects:
+		// collect now, so that the commit starts from what is live.
+		runtime.GC()
+	}
 	c.run.Summary = c.planned.Summary()
 	c.run.Problems = c.e.capProblems(c.problems)
 	c.planDone()
