@@ -83,6 +83,9 @@ type inputs struct {
 	mirrors map[string]*Mirror
 	state   *promise[*State]
 	err     error
+	// built are the deltas of the mirrors fetchSnapshots built from their
+	// snapshots: applyFetches uses them as they are.
+	built map[string]*MirrorDelta
 }
 
 // fetchAndLoad fetches the sources while the directory and the mirrors are
@@ -92,6 +95,9 @@ type inputs struct {
 func (c *cycle) fetchAndLoad(ctx context.Context, cursors map[string]string) *inputs {
 	store := c.e.Store
 	in := &inputs{state: async(func() (*State, error) { return store.LoadState(ctx) })}
+	if ss, ok := store.(ScopedStore); ok && c.snapshotsOnly() {
+		return c.fetchSnapshots(ctx, ss, cursors, in)
+	}
 	mirrors := async(func() (map[string]*Mirror, error) { return store.LoadMirrors(ctx) })
 	in.fetches = c.fetchAll(ctx, cursors)
 	in.mirrors, in.err = mirrors.wait()
@@ -154,7 +160,10 @@ func (c *cycle) applyFetches(in *inputs) {
 				m = NewMirror(f.name)
 				in.mirrors[f.name] = m
 			}
-			d := m.Update(r, c.now)
+			d, built := in.built[f.name]
+			if !built {
+				d = m.Update(r, c.now)
+			}
 			c.deltas = append(c.deltas, d)
 			sr.Result, sr.Users, sr.Groups, sr.Rows = SourceOK, len(m.Users), len(m.Groups), d.Rows()
 			sr.Requests, sr.Problems = r.Requests, len(r.Problems)
