@@ -264,6 +264,11 @@ func runOracle(t *testing.T, seed int64, steps int) {
 			conn, push = pushedConn{}, &oraclePush{store: store, source: name, s: s}
 		}
 		rules := reconcile.SourceRules{Name: name, SyncGroups: []string{"G0", "G1", "G2"}}
+		if seed%2 == 1 && name != "c" {
+			// Scope groups on a file, an IdP and a pushed source: who a
+			// source describes changes with its groups' members and names.
+			rules.ScopeGroups = []string{"G0", "G3"}
+		}
 		e.Rules.Sources = append(e.Rules.Sources, rules)
 		e.Sources = append(e.Sources, reconcile.Source{Rules: rules, Connector: conn})
 	}

@@ -49,9 +49,6 @@ func (c *cycle) fullReason(ctx context.Context, cursors map[string]string) (stri
 	}
 	for _, src := range e.Sources {
 		name := src.Rules.Name
-		if len(src.Rules.ScopeGroups) > 0 {
-			return "source " + name + " has scope groups", nil
-		}
 		mode := c.opts.Fetch[name]
 		if mode == FetchNone || connectors.IsPushed(src.Connector) {
 			continue
