@@ -107,6 +107,12 @@ type Result struct {
 	Problems []Problem
 	// Requests counts the API requests the fetch made (0 for non-HTTP sources).
 	Requests int
+	// UserHashes and GroupHashes, when set, hold the UserHash of every user
+	// and the GroupHash (with its Members) of every group of a full
+	// result, in the order of Users and Groups: a source that reads whole
+	// computes them as it reads, and the reconciler compares them with the
+	// stored ones instead of hashing the records again.
+	UserHashes, GroupHashes []int64
 }
 
 // Connector reads one source. A fetch completes or fails: it never returns a

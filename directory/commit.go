@@ -2,6 +2,7 @@ package directory
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -41,14 +42,17 @@ func (s *Store) Commit(ctx context.Context, c *reconcile.Commit) (err error) {
 				return err
 			}
 		}
-		if c.Plan != nil {
-			if err := w.applyPlan(c.Plan); err != nil {
-				return err
-			}
-		}
+		// The mirrors first: once written, their rows (for a first import,
+		// the whole parsed source) can go while the plan is written.
 		for _, d := range c.Mirrors {
 			if err := w.applyMirror(d); err != nil {
 				return fmt.Errorf("write mirror of %s: %w", d.Source, err)
+			}
+			d.UpsertUsers, d.Members = nil, nil // written: see reconcile.Commit
+		}
+		if c.Plan != nil {
+			if err := w.applyPlan(c.Plan); err != nil {
+				return err
 			}
 		}
 		if err := w.flushAudit(); err != nil {
@@ -107,6 +111,8 @@ type writer struct {
 	groupIDs  map[reconcile.GroupRef]int64
 	// touched are the rows whose read-view lastModified the plan moves.
 	touched *touched
+	// counts are what the plan changes in directory_counts (counts.go).
+	counts map[string]int
 }
 
 // record writes an audit event, batchRows at a time (flushAudit writes the
@@ -256,6 +262,9 @@ func (w *writer) applyPlan(p *reconcile.Plan) error {
 		}
 		w.record("pool.delete", "pool", c.Pool, map[string]int{"seats": c.OldSeats}, nil)
 	}
+	if err := w.writeCounts(); err != nil {
+		return err
+	}
 	return w.stamp()
 }
 
@@ -322,9 +331,16 @@ func (w *writer) applyLicenses(changes []reconcile.LicenseChange) error {
 		}
 		if c.Op == reconcile.OpGrant {
 			err = grant.add(c.Pool, pid, w.now)
+			w.count(countPool+c.Pool, 1)
 		} else {
-			_, err = w.exec(`UPDATE assignments SET revoked_at = ?, revoke_reason = ? WHERE pool = ? AND person_id = ? AND revoked_at IS NULL`,
+			var res sql.Result
+			res, err = w.exec(`UPDATE assignments SET revoked_at = ?, revoke_reason = ? WHERE pool = ? AND person_id = ? AND revoked_at IS NULL`,
 				w.now, c.Reason, c.Pool, pid)
+			if err == nil {
+				var n int64
+				n, err = res.RowsAffected()
+				w.count(countPool+c.Pool, -int(n))
+			}
 		}
 		if err != nil {
 			return fmt.Errorf("write license %s: %w", c.Pool, err)
@@ -379,6 +395,9 @@ func (w *writer) applyPeople(changes []reconcile.PersonChange) error {
 		if c.Op != reconcile.OpDelete {
 			continue
 		}
+		if err := w.countDeleted(c.Person.ID); err != nil {
+			return err
+		}
 		if _, err := w.exec(`DELETE FROM people WHERE id = ?`, c.Person.ID); err != nil {
 			return fmt.Errorf("delete person %d: %w", c.Person.ID, err)
 		}
@@ -422,6 +441,7 @@ func (w *writer) writePeople(changes []reconcile.PersonChange) error {
 			}
 			w.newPeople[c.Person.Key] = pid
 			w.touched.newPeople[pid] = true
+			w.count(countActive, 1)
 			w.record("person.create", "person", strconv.FormatInt(pid, 10), nil,
 				personAudit{Profile: c.Profile, Key: c.Person.Key, Active: true, Identities: c.Link})
 		case reconcile.OpUpdate, reconcile.OpReactivate:
@@ -433,6 +453,9 @@ func (w *writer) writePeople(changes []reconcile.PersonChange) error {
 					q = `UPDATE people SET match_key = ?, ` + profileColumns + `, updated_at = ?, active = 1, deactivated_at = NULL WHERE id = ?`
 				}
 				_, err = w.exec(q, args...)
+			}
+			if c.Op == reconcile.OpReactivate {
+				w.count(countActive, 1)
 			}
 			w.record("person."+string(c.Op), "person", id, fieldsBefore(c), fieldsAfter(c))
 		case reconcile.OpDeactivate:
@@ -461,6 +484,7 @@ func (w *writer) flushPeople(err error) error {
 // deactivate writes a deactivation.
 func (w *writer) deactivate(c reconcile.PersonChange) error {
 	_, err := w.exec(`UPDATE people SET active = 0, deactivated_at = ?, updated_at = ? WHERE id = ?`, w.now, w.now, c.Person.ID)
+	w.count(countActive, -1)
 	if err == nil && (len(c.Fields) > 0 || c.OldKey != "") {
 		// The sources still describe the person: keep the profile current.
 		args := append([]any{c.Person.Key}, profileArgs(&c.Profile)...)

@@ -159,16 +159,16 @@ func mirrorsAfter1() map[string]*reconcile.Mirror {
 				"g2": {ExternalID: "g2", Name: "Sales"},
 				"g3": {ExternalID: "g3", Name: "Empty"},
 			},
-			Members: map[string]map[string]struct{}{
-				"g1": {"u1": {}, "u2": {}},
-				"g2": {"u3": {}},
+			Members: map[string][]string{
+				"g1": {"u1", "u2"},
+				"g2": {"u3"},
 			},
 		},
 		"okta": {
 			Source: "okta", Cursor: "okta-cursor-1", FetchedAt: t0,
 			Users:   map[string]*connectors.User{"00u1": mirrorUser("00u1", aliceProfile, connectors.StatusActive)},
 			Groups:  map[string]*connectors.Group{"g9": {ExternalID: "g9", Name: "Everyone"}},
-			Members: map[string]map[string]struct{}{"g9": {"00u1": {}}},
+			Members: map[string][]string{"g9": {"00u1"}},
 		},
 	}
 }
@@ -502,7 +502,7 @@ func testCommitChangesCascadesAndKeepsHistory(t *testing.T) {
 	delete(hr.Users, "u3")
 	hr.Groups["g1"] = &connectors.Group{ExternalID: "g1", Name: "Platform Engineering", Description: "Builds things"}
 	delete(hr.Groups, "g2")
-	hr.Members = map[string]map[string]struct{}{"g1": {"u1": {}}}
+	hr.Members = map[string][]string{"g1": {"u1"}}
 	if diff := cmp.Diff(wantMirrors, loadMirrors(t, s)); diff != "" {
 		t.Errorf("LoadMirrors after second commit (-want +got):\n%s", diff)
 	}
@@ -779,7 +779,7 @@ func testCommitMirrorsOnly(t *testing.T) {
 	}}, Run: okRun(t1)})
 	okta := loadMirrors(t, s)["okta"]
 	want := &reconcile.Mirror{Source: "okta", Cursor: "okta-cursor-2", FullAt: t1, FetchedAt: t1,
-		Users: map[string]*connectors.User{}, Groups: map[string]*connectors.Group{}, Members: map[string]map[string]struct{}{}}
+		Users: map[string]*connectors.User{}, Groups: map[string]*connectors.Group{}, Members: map[string][]string{}}
 	if diff := cmp.Diff(want, okta); diff != "" {
 		t.Errorf("emptied okta mirror (-want +got):\n%s", diff)
 	}

@@ -74,6 +74,9 @@ func copyAll(ctx context.Context, src *sql.Conn, srcDriver string, t *tx, counts
 		}
 		counts[table.name] = n
 	}
+	if err := recountAll(ctx, t); err != nil {
+		return err
+	}
 	return t.setSequences()
 }
 

@@ -206,16 +206,17 @@ func loadMirrorGroupsFrom(ctx context.Context, q querier, mirror func(string) *r
 			if members == "" {
 				return nil
 			}
-			set := make(map[string]struct{}, strings.Count(members, "\n")+1)
+			list := make([]string, 0, strings.Count(members, "\n")+1)
 			decodeMembers(members, func(id string) {
 				// Share the user's id string rather than keep the whole column.
 				if u, ok := m.Users[id]; ok {
-					set[u.ExternalID] = struct{}{}
+					list = append(list, u.ExternalID)
 				} else {
-					set[strings.Clone(id)] = struct{}{}
+					list = append(list, strings.Clone(id))
 				}
 			})
-			m.Members[g.ExternalID] = set
+			slices.Sort(list) // written sorted; sorted again for rows that were not
+			m.Members[g.ExternalID] = slices.Clip(slices.Compact(list))
 			return nil
 		})
 }

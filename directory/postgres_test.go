@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -42,6 +43,15 @@ func TestCopySQLiteToPostgresToPostgres(t *testing.T) {
 		}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("export after the copy (-source +target):\n%s", diff)
+		}
+		// The kept counts are the target's own, counted from what it got.
+		wantActive, wantHeld, err := src.Counts(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gotActive, gotHeld, err := hop.to.Counts(ctx)
+		if err != nil || gotActive != wantActive || !maps.Equal(gotHeld, wantHeld) {
+			t.Errorf("counts after the copy = %d %v, %v; want %d %v", gotActive, gotHeld, err, wantActive, wantHeld)
 		}
 		wantRuns, _ := src.Runs(ctx, 10)
 		gotRuns, _ := hop.to.Runs(ctx, 10)

@@ -211,4 +211,17 @@ CREATE INDEX groups_modified ON groups(max(updated_at, coalesce(touched_at, upda
 	`
 ALTER TABLE mirror_users ADD COLUMN attrs TEXT NOT NULL DEFAULT '';
 `,
+	// 8: what an incremental run counts, kept by the commit that changes
+	// it (counts.go) instead of counted every run: 'active' (the active
+	// people) and 'pool:<name>' (the seats held in a pool). Filled once
+	// from the rows of the directory as it is.
+	`
+CREATE TABLE directory_counts (
+	name TEXT PRIMARY KEY,
+	n    INTEGER NOT NULL
+);
+INSERT INTO directory_counts (name, n) SELECT 'active', count(*) FROM people WHERE active = 1;
+INSERT INTO directory_counts (name, n)
+	SELECT 'pool:' || pool, count(*) FROM assignments WHERE revoked_at IS NULL GROUP BY pool;
+`,
 }

@@ -203,6 +203,16 @@ CREATE INDEX groups_modified ON groups(GREATEST(updated_at, coalesce(touched_at,
 	`
 ALTER TABLE mirror_users ADD COLUMN attrs TEXT COLLATE "C" NOT NULL DEFAULT '';
 `,
+	// 8: the counts the commit keeps (see migrations).
+	`
+CREATE TABLE directory_counts (
+	name TEXT COLLATE "C" PRIMARY KEY,
+	n    BIGINT NOT NULL
+);
+INSERT INTO directory_counts (name, n) SELECT 'active', count(*) FROM people WHERE active = 1;
+INSERT INTO directory_counts (name, n)
+	SELECT 'pool:' || pool, count(*) FROM assignments WHERE revoked_at IS NULL GROUP BY pool;
+`,
 }
 
 // pgSchemaTable holds the schema version on PostgreSQL (SQLite keeps it in

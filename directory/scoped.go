@@ -91,42 +91,13 @@ func (w *writer) backfillMirror() error {
 	}
 	for src, m := range mirrors {
 		for id, g := range m.Groups {
-			h := reconcile.GroupHash(g, memberIDs(m.Members[id]))
+			h := reconcile.GroupHash(g, slices.Values(m.Members[id]))
 			if _, err := w.exec(`UPDATE mirror_groups SET hash = ? WHERE source = ? AND external_id = ?`, h, src, id); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
-}
-
-func memberIDs(m map[string]struct{}) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
-}
-
-// Counts returns the number of active people and of held seats per pool.
-func (s *Store) Counts(ctx context.Context) (int, map[string]int, error) {
-	ctx, end, serr := s.Snapshot(ctx)
-	if serr != nil {
-		return 0, nil, serr
-	}
-	defer end()
-	var active int
-	if err := s.reader(ctx).QueryRowContext(ctx, `SELECT count(*) FROM people WHERE active = 1`).Scan(&active); err != nil {
-		return 0, nil, fmt.Errorf("count people: %w", err)
-	}
-	held := map[string]int{}
-	var pool string
-	var n int
-	err := eachRow(ctx, s.db, "count seats", `SELECT pool, count(*) FROM assignments WHERE revoked_at IS NULL GROUP BY pool`, nil,
-		[]any{&pool, &n}, func() error { held[pool] = n; return nil })
-	return active, held, err
 }
 
 // DeleteDue returns the inactive people deactivated before t.

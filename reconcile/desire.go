@@ -47,15 +47,43 @@ type DesiredGroup struct {
 // DesiredPool is a license pool with the match keys of the people who
 // qualify for it (active people only).
 type DesiredPool struct {
-	Name     string
-	Seats    int
-	Eligible map[string]struct{}
+	Name  string
+	Seats int
+	// AllActive says every active person qualifies: Eligible is then nil
+	// rather than a set of the whole directory.
+	AllActive bool
+	Eligible  map[string]struct{}
 	// Held are the people a rule could not decide for (an evaluation
 	// error): they keep a seat they hold and get none. Nil when none.
 	Held map[string]struct{}
 	// Rule says, for a pool with a when rule, what makes people eligible
 	// (the reason of its grants and revocations); "" otherwise.
 	Rule string
+}
+
+// qualifies reports whether the person with key qualifies for the pool.
+func (p *DesiredPool) qualifies(d *Desired, key string) bool {
+	if p.AllActive {
+		dp, ok := d.People[key]
+		return ok && dp.Active
+	}
+	_, ok := p.Eligible[key]
+	return ok
+}
+
+// eligible calls fn with the key of everyone who qualifies for the pool.
+func (p *DesiredPool) eligible(d *Desired, fn func(key string)) {
+	if !p.AllActive {
+		for key := range p.Eligible {
+			fn(key)
+		}
+		return
+	}
+	for key, dp := range d.People {
+		if dp.Active {
+			fn(key)
+		}
+	}
 }
 
 // KnownIdentities returns the linked func of Desire for the identities of a
@@ -126,7 +154,7 @@ func inScope(src SourceRules, m *Mirror) map[string]struct{} {
 		if !slices.Contains(src.ScopeGroups, g.Name) {
 			continue
 		}
-		for uid := range m.Members[gid] {
+		for _, uid := range m.Members[gid] {
 			ok[uid] = struct{}{}
 		}
 	}
@@ -291,7 +319,7 @@ func (d *Desired) addGroups(src SourceRules, m *Mirror, active map[string]string
 		if n := len(m.Members[gid]); n > 0 {
 			dg.Members = make([]string, 0, n)
 		}
-		for uid := range m.Members[gid] {
+		for _, uid := range m.Members[gid] {
 			if key, ok := active[uid]; ok {
 				dg.Members = append(dg.Members, key)
 			}
@@ -316,6 +344,10 @@ func (d *Desired) addPools(rules Rules, mirrors map[string]*Mirror, active map[s
 	}
 	ri := newRuleInput(rules, mirrors, active)
 	for _, l := range rules.Licenses {
+		if l.AllActive && l.When == nil {
+			d.Pools = append(d.Pools, DesiredPool{Name: l.Name, Seats: l.Seats, AllActive: true})
+			continue
+		}
 		pool := DesiredPool{Name: l.Name, Seats: l.Seats, Eligible: make(map[string]struct{})}
 		if l.AllActive || (l.When != nil && len(l.Groups) == 0) {
 			for key, p := range d.People {
@@ -344,7 +376,7 @@ func (d *Desired) addPools(rules Rules, mirrors map[string]*Mirror, active map[s
 					if g.Name != name {
 						continue
 					}
-					for uid := range m.Members[gid] {
+					for _, uid := range m.Members[gid] {
 						if key, ok := active[src.Name][uid]; ok {
 							pool.Eligible[key] = struct{}{}
 						}

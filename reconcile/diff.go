@@ -59,8 +59,6 @@ type differ struct {
 	// active says who is active after the plan (existing people by ID).
 	active  map[int64]bool
 	deleted map[int64]bool
-	// newPeople are the keys of people the plan creates.
-	newPeople map[string]bool
 	// renamed holds the new match key of people whose key changes.
 	renamed map[int64]string
 }
@@ -90,7 +88,6 @@ func (df *differ) index() {
 	df.target = make(map[string]int64, len(df.d.People))
 	df.active = make(map[int64]bool, len(s.People))
 	df.deleted = make(map[int64]bool)
-	df.newPeople = make(map[string]bool)
 	df.renamed = make(map[int64]string)
 }
 
@@ -207,7 +204,6 @@ func (df *differ) people() {
 			if !dp.Active {
 				continue // never active, never created
 			}
-			df.newPeople[key] = true
 			df.target[key] = 0
 			// A create carries the profile, not a field list: a first import
 			// of a large directory would otherwise hold ten strings more per
@@ -412,12 +408,16 @@ func (df *differ) licenses() {
 // and everyone who does, as waiters. Keys are renamed by the plan; seat
 // holders are found by ID.
 func (df *differ) candidates(pool DesiredPool) (map[int64]bool, []waiter) {
-	ids := make(map[int64]bool, len(pool.Eligible))
-	all := make([]waiter, 0, len(pool.Eligible))
-	for key := range pool.Eligible {
+	n := len(pool.Eligible)
+	if pool.AllActive {
+		n = len(df.d.People)
+	}
+	ids := make(map[int64]bool, min(n, len(df.s.People)))
+	all := make([]waiter, 0, n)
+	pool.eligible(df.d, func(key string) {
 		t, ok := df.targetOf(key)
 		if !ok {
-			continue
+			return
 		}
 		w := waiter{ref: t, userName: df.d.People[key].UserName}
 		if t.ID != 0 {
@@ -428,7 +428,7 @@ func (df *differ) candidates(pool DesiredPool) (map[int64]bool, []waiter) {
 			w.firstSeen = time.Unix(1<<62, 0)
 		}
 		all = append(all, w)
-	}
+	})
 	df.held(pool, ids)
 	return ids, all
 }

@@ -114,7 +114,10 @@ func (e *Engine) Run(ctx context.Context, opts RunOptions) (*Outcome, error) {
 	}
 	var in *inputs
 	if why == "" {
-		// Fetch first: only the fetches say what the run must read.
+		// Fetch first: only the fetches say what the run must read. The
+		// stored hashes of a snapshot are read while it is.
+		c.prefetch = newPrefetcher(e.Store.(ScopedStore))
+		defer c.prefetch.wait()
 		fetches := c.fetchAll(ctx, cursors)
 		out, fallback, err := c.incremental(ctx, fetches)
 		if err != nil || fallback == "" {

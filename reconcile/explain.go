@@ -156,7 +156,7 @@ func sourceRules(r Rules, name string) SourceRules {
 // explainPool is the person's standing in one pool after the plan.
 func explainPool(l LicenseRule, pool DesiredPool, plan *Plan, st *State, d *Desired, ex *Explanation) ExplainedPool {
 	ep := ExplainedPool{Name: pool.Name, Rule: RuleLabel(l)}
-	_, ep.Eligible = pool.Eligible[ex.Key]
+	ep.Eligible = pool.qualifies(d, ex.Key)
 	_, ep.Undecided = pool.Held[ex.Key]
 	holders := map[string]bool{}
 	for id := range st.Assignments[pool.Name] {
@@ -179,16 +179,16 @@ func explainPool(l LicenseRule, pool DesiredPool, plan *Plan, st *State, d *Desi
 	for _, p := range st.People {
 		firstSeen[p.Key] = p.FirstSeen
 	}
-	for key := range pool.Eligible {
+	pool.eligible(d, func(key string) {
 		if holders[key] {
-			continue
+			return
 		}
 		w := waiter{key: key, userName: d.People[key].UserName, firstSeen: time.Unix(1<<62, 0)}
 		if t, ok := firstSeen[key]; ok {
 			w.firstSeen = t
 		}
 		waiting = append(waiting, w)
-	}
+	})
 	slices.SortFunc(waiting, func(a, b waiter) int {
 		return cmp.Or(a.firstSeen.Compare(b.firstSeen), cmp.Compare(a.userName, b.userName), cmp.Compare(a.key, b.key))
 	})

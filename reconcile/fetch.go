@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/learnsync/learnsync/connectors"
@@ -43,11 +44,16 @@ type fetched struct {
 	result *connectors.Result
 	err    error
 	took   time.Duration
+	// delta is the full result of a source that reads whole compared with
+	// its stored mirror (snapshotDelta), when the fetch did it.
+	delta    *connectors.Result
+	deltaErr error
 }
 
 // fetchAll fetches every source at once and returns the results in source
-// order. A panicking connector counts as a failed fetch.
-func (e *Engine) fetchAll(ctx context.Context, cursors map[string]string, opts RunOptions) []fetched {
+// order. A panicking connector counts as a failed fetch. With a prefetcher,
+// a source that reads whole has its stored hashes read while it reads.
+func (e *Engine) fetchAll(ctx context.Context, cursors map[string]string, opts RunOptions, pf *prefetcher) []fetched {
 	pending := make([]*promise[fetched], len(e.Sources))
 	for i, src := range e.Sources {
 		name := src.Rules.Name
@@ -55,7 +61,21 @@ func (e *Engine) fetchAll(ctx context.Context, cursors map[string]string, opts R
 		if mode == FetchNone || connectors.IsPushed(src.Connector) {
 			continue
 		}
-		pending[i] = async(func() (fetched, error) { return fetchOne(ctx, src, mode, cursors[name]), nil })
+		fctx := ctx
+		if pf != nil && readsWhole(src.Connector) {
+			fctx = connectors.WithReadingWhole(ctx, func() { pf.start(ctx, name) })
+		}
+		pending[i] = async(func() (fetched, error) {
+			f := fetchOne(fctx, src, mode, cursors[name])
+			if p := pf.take(name); p != nil && f.err == nil && f.result.Full {
+				// Compared here, while other sources may still fetch: the
+				// reconcile sees only the rows that differ.
+				f.delta, f.deltaErr = snapshotDelta(ctx, pf.ss, name, f.result, p)
+			} else if p != nil {
+				p.wait()
+			}
+			return f, nil
+		})
 	}
 	out := make([]fetched, len(e.Sources))
 	for i, p := range pending {
@@ -108,4 +128,56 @@ func fetchOne(ctx context.Context, src Source, mode FetchMode, cursor string) (f
 	}
 	f.result, f.err = r, err
 	return f
+}
+
+// storedHashes are the content hashes a store keeps of a source's mirror
+// rows, by external id.
+type storedHashes struct{ users, groups map[string]int64 }
+
+// prefetcher reads the stored hashes of the sources that read whole while
+// they read: comparing a large snapshot with its mirror then costs only
+// the lookups once the fetch is in.
+type prefetcher struct {
+	ss      ScopedStore
+	mu      sync.Mutex
+	pending map[string]*promise[storedHashes]
+}
+
+func newPrefetcher(ss ScopedStore) *prefetcher {
+	return &prefetcher{ss: ss, pending: map[string]*promise[storedHashes]{}}
+}
+
+// start begins reading the hashes of source, once.
+func (pf *prefetcher) start(ctx context.Context, source string) {
+	pf.mu.Lock()
+	defer pf.mu.Unlock()
+	if pf.pending[source] == nil {
+		pf.pending[source] = async(func() (storedHashes, error) {
+			users, groups, err := pf.ss.MirrorHashes(ctx, source)
+			return storedHashes{users, groups}, err
+		})
+	}
+}
+
+// take returns the read of source's hashes, or nil when none was started;
+// the caller owns what it returns.
+func (pf *prefetcher) take(source string) *promise[storedHashes] {
+	if pf == nil {
+		return nil
+	}
+	pf.mu.Lock()
+	defer pf.mu.Unlock()
+	p := pf.pending[source]
+	delete(pf.pending, source)
+	return p
+}
+
+// wait waits for the reads nobody took: nothing of a run goes on once it
+// returns.
+func (pf *prefetcher) wait() {
+	pf.mu.Lock()
+	defer pf.mu.Unlock()
+	for _, p := range pf.pending {
+		p.wait()
+	}
 }

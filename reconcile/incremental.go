@@ -52,9 +52,6 @@ func (c *cycle) fullReason(ctx context.Context, cursors map[string]string) (stri
 	}
 	for _, src := range e.Sources {
 		name := src.Rules.Name
-		if len(src.Rules.ScopeGroups) > 0 {
-			return "source " + name + " has scope groups", nil
-		}
 		mode := c.opts.Fetch[name]
 		if mode == FetchNone || connectors.IsPushed(src.Connector) {
 			continue
@@ -196,31 +193,53 @@ func (c *cycle) unchanged(ctx context.Context, fetches []fetched) (*Outcome, err
 
 // snapshotDelta turns the full result of a source that reads whole into a
 // delta against the stored mirror, by the rows' content hashes: only the
-// rows that differ are read and written.
-func snapshotDelta(ctx context.Context, ss ScopedStore, source string, r *connectors.Result) (*connectors.Result, error) {
-	users, groups, err := ss.MirrorHashes(ctx, source)
+// rows that differ are read and written. stored, when set, is the read of
+// the stored hashes started during the fetch; the result's own hashes are
+// used when it has them.
+func snapshotDelta(ctx context.Context, ss ScopedStore, source string, r *connectors.Result, stored *promise[storedHashes]) (*connectors.Result, error) {
+	var hs storedHashes
+	var err error
+	if stored != nil {
+		hs, err = stored.wait()
+	} else {
+		hs.users, hs.groups, err = ss.MirrorHashes(ctx, source)
+	}
 	if err != nil {
 		return nil, err
 	}
 	d := &connectors.Result{Cursor: r.Cursor, Problems: r.Problems, Requests: r.Requests, Members: map[string][]string{}}
-	seenUsers := make(map[string]struct{}, len(r.Users))
+	// Each stored hash met is deleted: those left are the rows the source
+	// no longer has.
+	userHash := func(i int) int64 {
+		if len(r.UserHashes) == len(r.Users) {
+			return r.UserHashes[i]
+		}
+		return UserHash(&r.Users[i])
+	}
 	for i := range r.Users {
 		u := &r.Users[i]
-		seenUsers[u.ExternalID] = struct{}{}
-		if h, ok := users[u.ExternalID]; !ok || h != UserHash(u) {
+		h, ok := hs.users[u.ExternalID]
+		if ok {
+			delete(hs.users, u.ExternalID)
+		}
+		if !ok || h != userHash(i) {
 			d.Users = append(d.Users, *u)
 		}
 	}
-	for id := range users {
-		if _, ok := seenUsers[id]; !ok {
-			d.DeletedUsers = append(d.DeletedUsers, id)
+	d.DeletedUsers = slices.Sorted(maps.Keys(hs.users))
+	groupHash := func(i int) int64 {
+		if len(r.GroupHashes) == len(r.Groups) {
+			return r.GroupHashes[i]
 		}
+		return GroupHash(&r.Groups[i], slices.Values(r.Members[r.Groups[i].ExternalID]))
 	}
-	seenGroups := make(map[string]struct{}, len(r.Groups))
 	for i := range r.Groups {
 		g := &r.Groups[i]
-		seenGroups[g.ExternalID] = struct{}{}
-		if h, ok := groups[g.ExternalID]; !ok || h != GroupHash(g, slices.Values(r.Members[g.ExternalID])) {
+		h, ok := hs.groups[g.ExternalID]
+		if ok {
+			delete(hs.groups, g.ExternalID)
+		}
+		if !ok || h != groupHash(i) {
 			d.Groups = append(d.Groups, *g)
 			d.Members[g.ExternalID] = r.Members[g.ExternalID]
 			if d.Members[g.ExternalID] == nil {
@@ -228,13 +247,7 @@ func snapshotDelta(ctx context.Context, ss ScopedStore, source string, r *connec
 			}
 		}
 	}
-	for id := range groups {
-		if _, ok := seenGroups[id]; !ok {
-			d.DeletedGroups = append(d.DeletedGroups, id)
-		}
-	}
-	slices.Sort(d.DeletedUsers)
-	slices.Sort(d.DeletedGroups)
+	d.DeletedGroups = slices.Sorted(maps.Keys(hs.groups))
 	return d, nil
 }
 

@@ -92,7 +92,9 @@ func cloneMirror(m *Mirror) *Mirror {
 	c.Cursor, c.FullAt, c.FetchedAt = m.Cursor, m.FullAt, m.FetchedAt
 	copyValues(c.Users, m.Users)
 	copyValues(c.Groups, m.Groups)
-	copyMaps(c.Members, m.Members)
+	for gid, ids := range m.Members {
+		c.Members[gid] = slices.Clone(ids)
+	}
 	return c
 }
 
@@ -133,11 +135,7 @@ func applyDelta(m *Mirror, d *MirrorDelta) {
 			delete(m.Members, gid)
 			continue
 		}
-		set := map[string]struct{}{}
-		for _, uid := range list {
-			set[uid] = struct{}{}
-		}
-		m.Members[gid] = set
+		m.Members[gid] = slices.Clone(list)
 	}
 }
 

@@ -1,7 +1,6 @@
 package reconcile
 
 import (
-	"maps"
 	"slices"
 	"time"
 
@@ -49,28 +48,27 @@ func (m *Mirror) Update(r *connectors.Result, now time.Time) *MirrorDelta {
 	} else {
 		u.merge(r)
 	}
+	u.flush()
 	m.Cursor = r.Cursor
 	m.FetchedAt = now
+	// The delta shares the mirror's lists: Update never edits a list in
+	// place, it replaces it.
 	d.Members = make(map[string][]string, len(u.changed))
-	for gid := range u.changed {
-		if _, ok := m.Groups[gid]; !ok {
-			continue // deleted: its row goes, members and all
-		}
-		list := make([]string, 0, len(m.Members[gid]))
-		for uid := range m.Members[gid] {
-			list = append(list, uid)
-		}
-		slices.Sort(list)
-		d.Members[gid] = list
-	}
 	d.GroupHashes = make(map[string]int64, len(u.changed)+len(d.UpsertGroups))
 	for gid := range u.changed {
-		if g, ok := m.Groups[gid]; ok {
-			d.GroupHashes[gid] = GroupHash(g, maps.Keys(m.Members[gid]))
+		g, ok := m.Groups[gid]
+		if !ok {
+			continue // deleted: its row goes, members and all
 		}
+		list := m.Members[gid]
+		if list == nil {
+			list = []string{}
+		}
+		d.Members[gid] = list
+		d.GroupHashes[gid] = GroupHash(g, slices.Values(list))
 	}
 	for _, g := range d.UpsertGroups {
-		d.GroupHashes[g.ExternalID] = GroupHash(g, maps.Keys(m.Members[g.ExternalID]))
+		d.GroupHashes[g.ExternalID] = GroupHash(g, slices.Values(m.Members[g.ExternalID]))
 	}
 	d.sort()
 	return d
@@ -82,31 +80,86 @@ type updater struct {
 	d *MirrorDelta
 	// changed names the groups whose member lists changed.
 	changed map[string]bool
+	// edits are the single adds (true) and removals (false) of members
+	// not yet merged into a group's sorted list: a delta adds members one
+	// at a time, and inserting each into a large group's list would move
+	// the whole list every time.
+	edits map[string]map[string]bool
+}
+
+// has reports whether uid is a member of gid, pending edits included.
+func (u *updater) has(gid, uid string) bool {
+	if in, ok := u.edits[gid][uid]; ok {
+		return in
+	}
+	_, in := slices.BinarySearch(u.m.Members[gid], uid)
+	return in
+}
+
+func (u *updater) edit(gid, uid string, in bool) {
+	e := u.edits[gid]
+	if e == nil {
+		if u.edits == nil {
+			u.edits = make(map[string]map[string]bool)
+		}
+		e = make(map[string]bool)
+		u.edits[gid] = e
+	}
+	e[uid] = in
+	u.changed[gid] = true
 }
 
 func (u *updater) add(gid, uid string) {
-	set := u.m.Members[gid]
-	if set == nil {
-		set = make(map[string]struct{})
-		u.m.Members[gid] = set
-	}
-	if _, in := set[uid]; !in {
-		set[uid] = struct{}{}
+	if !u.has(gid, uid) {
+		u.edit(gid, uid, true)
 		u.d.MembersAdded++
-		u.changed[gid] = true
 	}
 }
 
 func (u *updater) remove(gid, uid string) {
-	set := u.m.Members[gid]
-	if _, in := set[uid]; in {
-		delete(set, uid)
-		if len(set) == 0 {
-			delete(u.m.Members, gid)
-		}
+	if u.has(gid, uid) {
+		u.edit(gid, uid, false)
 		u.d.MembersRemoved++
-		u.changed[gid] = true
 	}
+}
+
+// flushGroup merges the pending edits of a group into a new sorted list.
+func (u *updater) flushGroup(gid string) {
+	e, ok := u.edits[gid]
+	if !ok {
+		return
+	}
+	delete(u.edits, gid)
+	old := u.m.Members[gid]
+	list := make([]string, 0, len(old)+len(e))
+	for _, uid := range old {
+		if in, edited := e[uid]; !edited || in {
+			list = append(list, uid)
+		}
+	}
+	for uid, in := range e {
+		if _, was := slices.BinarySearch(old, uid); in && !was {
+			list = append(list, uid)
+		}
+	}
+	slices.Sort(list)
+	u.setList(gid, list)
+}
+
+// flush merges every pending edit.
+func (u *updater) flush() {
+	for gid := range u.edits {
+		u.flushGroup(gid)
+	}
+}
+
+// setList makes list (sorted, without repeats) the members of gid.
+func (u *updater) setList(gid string, list []string) {
+	if len(list) == 0 {
+		delete(u.m.Members, gid)
+		return
+	}
+	u.m.Members[gid] = slices.Clip(list)
 }
 
 func (u *updater) upsertUser(x *connectors.User) {
@@ -137,6 +190,7 @@ func (u *updater) deleteGroup(gid string) {
 	if _, ok := u.m.Groups[gid]; !ok {
 		return
 	}
+	u.flushGroup(gid)
 	u.d.MembersRemoved += len(u.m.Members[gid])
 	delete(u.m.Members, gid)
 	delete(u.m.Groups, gid)
@@ -145,30 +199,37 @@ func (u *updater) deleteGroup(gid string) {
 
 // setMembers replaces a group's member list.
 func (u *updater) setMembers(gid string, members []string) {
-	if len(u.m.Members[gid]) == 0 {
-		// Nobody to remove (every group of a first import): add the list
-		// to a set of its size rather than grow one and index it twice.
-		if len(members) > 0 && u.m.Members[gid] == nil {
-			u.m.Members[gid] = make(map[string]struct{}, len(members))
-		}
-		for _, uid := range members {
-			u.add(gid, uid)
-		}
+	u.flushGroup(gid)
+	next := slices.Compact(slices.Sorted(slices.Values(members)))
+	old := u.m.Members[gid]
+	added, removed := sortedDiff(old, next)
+	if added+removed == 0 {
 		return
 	}
-	next := make(map[string]struct{}, len(members))
-	for _, uid := range members {
-		next[uid] = struct{}{}
-		u.add(gid, uid)
-	}
-	if len(next) == len(u.m.Members[gid]) {
-		return // every member is in the list: nobody to remove
-	}
-	for uid := range u.m.Members[gid] {
-		if _, ok := next[uid]; !ok {
-			u.remove(gid, uid)
+	u.d.MembersAdded += added
+	u.d.MembersRemoved += removed
+	u.changed[gid] = true
+	u.setList(gid, next)
+}
+
+// sortedDiff counts the ids of next not in old and those of old not in
+// next; both are sorted, without repeats.
+func sortedDiff(old, next []string) (added, removed int) {
+	i, j := 0, 0
+	for i < len(old) && j < len(next) {
+		switch {
+		case old[i] == next[j]:
+			i++
+			j++
+		case old[i] < next[j]:
+			removed++
+			i++
+		default:
+			added++
+			j++
 		}
 	}
+	return added + len(next) - j, removed + len(old) - i
 }
 
 func (u *updater) replace(r *connectors.Result) {
@@ -218,7 +279,7 @@ func (u *updater) merge(r *connectors.Result) {
 			gone[uid] = struct{}{}
 		}
 		for gid, members := range m.Members {
-			for uid := range members {
+			for _, uid := range members {
 				if _, ok := gone[uid]; ok {
 					u.remove(gid, uid)
 				}

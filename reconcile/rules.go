@@ -133,7 +133,7 @@ func personGroups(r Rules, mirrors map[string]*Mirror, active map[string]map[str
 			continue
 		}
 		for gid, g := range m.Groups {
-			for uid := range m.Members[gid] {
+			for _, uid := range m.Members[gid] {
 				if key, ok := active[src.Name][uid]; ok {
 					out[key] = append(out[key], src.Name+"/"+g.Name)
 				}

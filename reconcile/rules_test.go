@@ -39,10 +39,7 @@ func ruleMirror(users map[string]string, groups map[string][]string) *Mirror {
 	}
 	for name, members := range groups {
 		m.Groups[name] = &connectors.Group{ExternalID: name, Name: name}
-		m.Members[name] = map[string]struct{}{}
-		for _, u := range members {
-			m.Members[name][u] = struct{}{}
-		}
+		m.Members[name] = slices.Sorted(slices.Values(members))
 	}
 	return m
 }

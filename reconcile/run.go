@@ -122,7 +122,11 @@ func FrozenSince(before time.Time, r SourceRun, started time.Time) time.Time {
 
 // Commit is everything one apply writes, in one transaction.
 type Commit struct {
-	Plan    *Plan
+	Plan *Plan
+	// Mirrors are the mirror changes. A store may drop a delta's rows
+	// (UpsertUsers, Members) once it has written them, so that a large
+	// delta does not stay in memory for the rest of the transaction: a
+	// Commit is applied once.
 	Mirrors []*MirrorDelta
 	Run     *Run
 	Now     time.Time

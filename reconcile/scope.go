@@ -42,6 +42,10 @@ type scope struct {
 	pendingUsers map[string][]string
 	// grouped are the users whose groups ruleGroups read.
 	grouped map[IdentityRef]bool
+	// rescoped are, by source, the users that joined or left one of the
+	// source's scope groups: whether the source describes them at all may
+	// change, and with it all their memberships.
+	rescoped map[string][]string
 }
 
 func newScope(c *cycle, ss ScopedStore) *scope {
@@ -49,7 +53,7 @@ func newScope(c *cycle, ss ScopedStore) *scope {
 		c: c, ss: ss, mirrors: map[string]*Mirror{}, touched: map[string]map[string]bool{}, runs: map[string]SourceRun{},
 		touchedGroups: map[string]map[string]bool{},
 		groups:        map[GroupRef]bool{}, keys: map[string]bool{}, st: NewState(), exact: map[string]bool{},
-		pendingUsers: map[string][]string{},
+		pendingUsers: map[string][]string{}, rescoped: map[string][]string{},
 	}
 }
 
@@ -103,7 +107,11 @@ func (sc *scope) addSource(ctx context.Context, src Source, f fetched) (string, 
 			return "full fetch of " + name, nil
 		}
 		var err error
-		if r, err = snapshotDelta(ctx, sc.ss, name, r); err != nil {
+		r, err = f.delta, f.deltaErr
+		if r == nil && err == nil {
+			r, err = snapshotDelta(ctx, sc.ss, name, f.result, nil)
+		}
+		if err != nil {
 			return "", err
 		}
 	}
@@ -127,11 +135,13 @@ func (sc *scope) addSource(ctx context.Context, src Source, f fetched) (string, 
 	cursor, old := m.Cursor, maps.Clone(m.Users)
 	// The members a group loses lose what it gave them: they are in scope.
 	for _, set := range m.Members {
-		for uid := range set {
+		for _, uid := range set {
 			sc.pendingUsers[name] = append(sc.pendingUsers[name], uid)
 		}
 	}
+	before := scopeMembers(src.Rules, m)
 	d := m.Update(r, sc.c.now)
+	sc.rescoped[name] = scopeChanged(before, scopeMembers(src.Rules, m))
 	if full {
 		d.Full, m.FullAt = true, sc.c.now
 	}
@@ -172,6 +182,17 @@ func (sc *scope) addPushed(ctx context.Context, name string, ch *MirrorChanges) 
 	sc.mirrors[name], sc.touched[name], sc.touchedGroups[name] = m, users, maps.Clone(groups)
 	sc.changed = true
 	sc.runs[name] = SourceRun{Name: name, Result: SourceUnchanged} // not fetched, as in a full run
+	if src := sc.sourceRules(name); len(src.ScopeGroups) > 0 {
+		// The old names of the groups are gone: any of them may have been
+		// a scope group. The members they lost are in the log's users.
+		moved := map[string]bool{}
+		for _, gid := range ch.Groups {
+			for _, uid := range m.Members[gid] {
+				moved[uid] = true
+			}
+		}
+		sc.rescoped[name] = slices.Sorted(maps.Keys(moved))
+	}
 	// No old rows: every user that exists counts as moved, so that all its
 	// groups are in scope; a deleted user's groups are in the log.
 	return "", sc.touch(ctx, name, users, groups, nil)
@@ -182,7 +203,10 @@ func (sc *scope) addPushed(ctx context.Context, name string, ch *MirrorChanges) 
 // groups and those of users whose match key or status changed.
 func (sc *scope) touch(ctx context.Context, name string, users, groups map[string]bool, old map[string]*connectors.User) error {
 	m := sc.mirrors[name]
-	var moved []string
+	moved := slices.Clone(sc.rescoped[name])
+	for _, id := range moved {
+		sc.addUser(name, id)
+	}
 	for id := range users {
 		o, n := old[id], m.Users[id]
 		for _, u := range []*connectors.User{o, n} {
@@ -191,7 +215,7 @@ func (sc *scope) touch(ctx context.Context, name string, users, groups map[strin
 			}
 		}
 		sc.pendingRefs = append(sc.pendingRefs, IdentityRef{Source: name, ExternalID: id})
-		if signature(sc.matchOn(), o) != signature(sc.matchOn(), n) || sc.whenMoved(name, o, n) {
+		if (signature(sc.matchOn(), o) != signature(sc.matchOn(), n) || sc.whenMoved(name, o, n)) && !slices.Contains(sc.rescoped[name], id) {
 			moved = append(moved, id)
 		}
 	}
@@ -213,7 +237,7 @@ func (sc *scope) touch(ctx context.Context, name string, users, groups map[strin
 	}
 	for g := range groups {
 		sc.groups[GroupRef{Source: name, ExternalID: g}] = true
-		for uid := range m.Members[g] {
+		for _, uid := range m.Members[g] {
 			sc.addUser(name, uid)
 		}
 	}
@@ -265,6 +289,9 @@ func (sc *scope) build(ctx context.Context, due []int64) (string, error) {
 		sc.addID(id)
 	}
 	if err := sc.poolGroups(ctx); err != nil {
+		return "", err
+	}
+	if err := sc.scopeGroups(ctx); err != nil {
 		return "", err
 	}
 	refs := sortedSet(sc.groups, compareGroupRef)
@@ -319,6 +346,68 @@ func (sc *scope) poolGroups(ctx context.Context) error {
 	return nil
 }
 
+// sourceRules returns the rules of a source by name.
+func (sc *scope) sourceRules(name string) SourceRules {
+	for _, src := range sc.c.e.Rules.Sources {
+		if src.Name == name {
+			return src
+		}
+	}
+	return SourceRules{}
+}
+
+// scopeGroups reads the scope groups of the sources that have them, with
+// their members, so that who is in a source's scope is exact for every
+// user in the scope of the run.
+func (sc *scope) scopeGroups(ctx context.Context) error {
+	for _, src := range sc.c.e.Rules.Sources {
+		if len(src.ScopeGroups) == 0 || sc.mirrors[src.Name] == nil {
+			continue
+		}
+		named, err := sc.ss.MirrorGroupsNamed(ctx, src.ScopeGroups)
+		if err != nil {
+			return err
+		}
+		if err := sc.merge(ctx, src.Name, nil, named[src.Name]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// scopeMembers returns the members of the scope groups a mirror holds, by
+// group, or nil for a source without scope groups.
+func scopeMembers(src SourceRules, m *Mirror) map[string][]string {
+	if len(src.ScopeGroups) == 0 {
+		return nil
+	}
+	out := map[string][]string{}
+	for gid, g := range m.Groups {
+		if slices.Contains(src.ScopeGroups, g.Name) {
+			out[gid] = m.Members[gid]
+		}
+	}
+	return out
+}
+
+// scopeChanged returns the users who are members of a scope group on one
+// side only: those of a group that became or stopped being a scope group
+// (created, deleted, renamed), and those a scope group gained or lost.
+func scopeChanged(before, after map[string][]string) []string {
+	moved := map[string]bool{}
+	for _, side := range [2][2]map[string][]string{{before, after}, {after, before}} {
+		for gid, list := range side[0] {
+			other, ok := side[1][gid]
+			for _, uid := range list {
+				if _, in := slices.BinarySearch(other, uid); !ok || !in {
+					moved[uid] = true
+				}
+			}
+		}
+	}
+	return slices.Sorted(maps.Keys(moved))
+}
+
 // makeExact puts everyone eligible for a pool, and every holder, in scope,
 // so that its waiting list is planned as a full run plans it.
 func (sc *scope) makeExact(ctx context.Context, pool string) (string, error) {
@@ -344,7 +433,7 @@ func (sc *scope) makeExact(ctx context.Context, pool string) (string, error) {
 		m := sc.mirrors[name]
 		for gid := range m.Groups {
 			if sc.poolGroup(pool, name, m.Groups[gid].Name) {
-				for uid := range m.Members[gid] {
+				for _, uid := range m.Members[gid] {
 					sc.addUser(name, uid)
 				}
 			}

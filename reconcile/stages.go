@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"time"
 )
 
@@ -38,6 +39,9 @@ type cycle struct {
 	// pushed are the pending change-log entries of the pushed sources,
 	// read before the mirrors.
 	pushed map[string]*MirrorChanges
+	// prefetch reads stored hashes during the fetches of a run meant to be
+	// incremental (nil otherwise).
+	prefetch *prefetcher
 }
 
 // lock takes the directory's run lock when the store has one and the run may
@@ -79,6 +83,9 @@ type inputs struct {
 	mirrors map[string]*Mirror
 	state   *promise[*State]
 	err     error
+	// built are the deltas of the mirrors fetchSnapshots built from their
+	// snapshots: applyFetches uses them as they are.
+	built map[string]*MirrorDelta
 }
 
 // fetchAndLoad fetches the sources while the directory and the mirrors are
@@ -88,6 +95,9 @@ type inputs struct {
 func (c *cycle) fetchAndLoad(ctx context.Context, cursors map[string]string) *inputs {
 	store := c.e.Store
 	in := &inputs{state: async(func() (*State, error) { return store.LoadState(ctx) })}
+	if ss, ok := store.(ScopedStore); ok && c.snapshotsOnly() {
+		return c.fetchSnapshots(ctx, ss, cursors, in)
+	}
 	mirrors := async(func() (map[string]*Mirror, error) { return store.LoadMirrors(ctx) })
 	in.fetches = c.fetchAll(ctx, cursors)
 	in.mirrors, in.err = mirrors.wait()
@@ -112,7 +122,7 @@ func (c *cycle) load(ctx context.Context, fetches []fetched) *inputs {
 // fetchAll fetches every source and notes when the fetches are all in: the
 // end of the run's fetch stage.
 func (c *cycle) fetchAll(ctx context.Context, cursors map[string]string) []fetched {
-	fetches := c.e.fetchAll(ctx, cursors, c.opts)
+	fetches := c.e.fetchAll(ctx, cursors, c.opts, c.prefetch)
 	c.fetchedAt = c.e.now()
 	c.run.FetchTook = c.fetchedAt.Sub(c.now)
 	return fetches
@@ -150,7 +160,10 @@ func (c *cycle) applyFetches(in *inputs) {
 				m = NewMirror(f.name)
 				in.mirrors[f.name] = m
 			}
-			d := m.Update(r, c.now)
+			d, built := in.built[f.name]
+			if !built {
+				d = m.Update(r, c.now)
+			}
 			c.deltas = append(c.deltas, d)
 			sr.Result, sr.Users, sr.Groups, sr.Rows = SourceOK, len(m.Users), len(m.Groups), d.Rows()
 			sr.Requests, sr.Problems = r.Requests, len(r.Problems)
@@ -162,6 +175,10 @@ func (c *cycle) applyFetches(in *inputs) {
 	}
 }
 
+// largeRun is the number of people (desired and in the directory) from
+// which a full plan collects its garbage as soon as it has the plan.
+const largeRun = 100_000
+
 // plan computes the desired state and diffs it with the directory. Desire
 // needs the directory only to settle duplicates, so it can start while the
 // directory is still being read.
@@ -171,15 +188,25 @@ func (c *cycle) plan(in *inputs) error {
 		return st != nil && KnownIdentities(st.Identities)(ref)
 	}
 	desired := Desire(c.e.Rules, in.mirrors, linked, c.frozen, c.now)
+	// Only Desire reads the mirrors: the rows the commit writes are in the
+	// deltas.
+	in.mirrors = nil
 	state, err := in.state.wait()
 	if err != nil {
 		return err
 	}
 	c.problems = append(c.problems, desired.Problems...)
 	c.planned = Diff(desired, state)
-	// The plan is all the rest of the run needs: the mirrors, the desired
-	// state and the directory read may go before the commit.
-	in.mirrors, in.state = nil, nil
+	// The plan is all the rest of the run needs: the desired state and the
+	// directory read may go before the commit.
+	in.state = nil
+	if len(desired.People)+len(state.People) >= largeRun {
+		desired, state = nil, nil
+		// Half the heap just became garbage, and Go would let the heap
+		// grow to twice what was live during the plan before it collects:
+		// collect now, so that the commit starts from what is live.
+		runtime.GC()
+	}
 	c.run.Summary = c.planned.Summary()
 	c.run.Problems = c.e.capProblems(c.problems)
 	c.planDone()

@@ -124,8 +124,10 @@ type Mirror struct {
 	Cursor string
 	Users  map[string]*connectors.User
 	Groups map[string]*connectors.Group
-	// Members maps a group's external id to its members' external ids.
-	Members map[string]map[string]struct{}
+	// Members maps a group's external id to its members' external ids,
+	// sorted and without repeats: a slice costs half a set, and a large
+	// mirror holds millions. A group without members has no entry.
+	Members map[string][]string
 	// FullAt is when the last full fetch was stored; FetchedAt the last fetch.
 	FullAt    time.Time
 	FetchedAt time.Time
@@ -137,7 +139,7 @@ func NewMirror(source string) *Mirror {
 		Source:  source,
 		Users:   make(map[string]*connectors.User),
 		Groups:  make(map[string]*connectors.Group),
-		Members: make(map[string]map[string]struct{}),
+		Members: make(map[string][]string),
 	}
 }
 

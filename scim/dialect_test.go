@@ -2,6 +2,7 @@ package scim_test
 
 import (
 	"net/url"
+	"slices"
 	"testing"
 
 	"github.com/learnsync/learnsync/connectors"
@@ -222,4 +223,4 @@ func TestOneLoginDialect(t *testing.T) {
 	}
 }
 
-func has(set map[string]struct{}, id string) bool { _, ok := set[id]; return ok }
+func has(list []string, id string) bool { return slices.Contains(list, id) }

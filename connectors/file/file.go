@@ -147,6 +147,7 @@ func (c *Connector) FetchAll(ctx context.Context) (*connectors.Result, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	connectors.ReadingWhole(ctx)
 	f, err := os.Open(c.path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {

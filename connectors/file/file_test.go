@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -578,4 +579,63 @@ func TestExamples(t *testing.T) {
 		names = append(names, g.Name)
 	}
 	sameStrings(t, "example groups", names, []string{"Engineering", "Sales", "Learning Users", "Managers"})
+}
+
+// checkHashes fails unless every user and group of res carries the hash of
+// what the result holds (cleaned, deduplicated, members resolved).
+func checkHashes(t *testing.T, res *connectors.Result) {
+	t.Helper()
+	if len(res.UserHashes) != len(res.Users) || len(res.GroupHashes) != len(res.Groups) {
+		t.Fatalf("%d user hashes for %d users, %d group hashes for %d groups",
+			len(res.UserHashes), len(res.Users), len(res.GroupHashes), len(res.Groups))
+	}
+	for i := range res.Users {
+		if want := connectors.UserHash(&res.Users[i]); res.UserHashes[i] != want {
+			t.Errorf("user %s: hash %d, want %d", res.Users[i].ExternalID, res.UserHashes[i], want)
+		}
+	}
+	for i, g := range res.Groups {
+		if want := connectors.GroupHash(&g, slices.Values(res.Members[g.ExternalID])); res.GroupHashes[i] != want {
+			t.Errorf("group %s: hash %d, want %d", g.ExternalID, res.GroupHashes[i], want)
+		}
+	}
+}
+
+// A full read hashes the records as it reads them, and says that it reads
+// the whole file (connectors.ReadingWhole) unless the cursor shows that
+// nothing changed.
+func TestFetchHashesAndReadingWhole(t *testing.T) {
+	for _, name := range []string{"bad_records.json", "ok.json", "ok.csv", "bad_rows.csv"} {
+		t.Run(name, func(t *testing.T) {
+			res := mustFetch(t, fromTestdata(t, name, "BADUTF8", "\xff\xfe@example.com"))
+			if len(res.Users) == 0 {
+				t.Fatal("no users: nothing checked")
+			}
+			checkHashes(t, res)
+		})
+	}
+	path, write := rewritable(t, "org.json")
+	write(`{"users":[{"id":"a","email":"a@x.io"},{"id":"b","email":"b@x.io"}],"groups":[{"id":"g","name":"G","members":["b","a","b"]}]}`)
+	c, err := New(&Config{Path: path}, connectors.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := 0
+	ctx := connectors.WithReadingWhole(context.Background(), func() { calls++ })
+	full, err := c.FetchAll(ctx)
+	if err != nil || calls != 1 {
+		t.Fatalf("FetchAll: %v, ReadingWhole called %d times, want once", err, calls)
+	}
+	checkHashes(t, full)
+	if _, err := c.FetchChanges(ctx, full.Cursor); err != nil || calls != 1 {
+		t.Errorf("unchanged file: %v, ReadingWhole called %d times in all, want still once", err, calls)
+	}
+	write(`{"users":[{"id":"a","email":"a@x.io","title":"Boss"}]}`)
+	changed, err := c.FetchChanges(ctx, full.Cursor)
+	if err != nil || calls != 2 || !changed.Full {
+		t.Errorf("changed file: %v, full %v, ReadingWhole called %d times in all, want twice", err, changed != nil && changed.Full, calls)
+	}
+	if changed != nil && changed.UserHashes[0] == full.UserHashes[0] {
+		t.Error("a changed user kept its hash")
+	}
 }

@@ -2,6 +2,7 @@ package file
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -16,9 +17,10 @@ type snapshot struct {
 	// "line 17" for users, "groups[2]" for groups.
 	userWhere, groupWhere func(pos int) string
 
-	users   []connectors.User
-	userPos []int32 // position of each user, for "first at" in duplicates
-	userIdx map[string]int32
+	users      []connectors.User
+	userHashes []int64 // connectors.UserHash of each user, as it is read
+	userPos    []int32 // position of each user, for "first at" in duplicates
+	userIdx    map[string]int32
 	// rejected holds ids of users skipped as malformed: members naming
 	// them are dropped without a second Problem.
 	rejected map[string]struct{}
@@ -94,6 +96,7 @@ func (s *snapshot) addUser(pos int, u *connectors.User, status string) int {
 	i := len(s.users)
 	s.userIdx[id] = int32(i)
 	s.users = append(s.users, *u)
+	s.userHashes = append(s.userHashes, connectors.UserHash(u))
 	s.userPos = append(s.userPos, int32(pos))
 	return i
 }
@@ -282,10 +285,16 @@ func (s *snapshot) result() *connectors.Result {
 	if res.Groups == nil {
 		res.Groups = []connectors.Group{}
 	}
+	res.UserHashes = s.userHashes
+	res.GroupHashes = make([]int64, len(s.groups))
 	for i, g := range s.groups {
 		if len(s.members[i]) > 0 {
 			res.Members[g.ExternalID] = s.members[i]
 		}
+		res.GroupHashes[i] = connectors.GroupHash(&s.groups[i], slices.Values(s.members[i]))
+	}
+	if res.UserHashes == nil {
+		res.UserHashes = []int64{}
 	}
 	return res
 }
