@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -22,6 +24,7 @@ import (
 	"github.com/learnsync/learnsync/directory/dirtest"
 	"github.com/learnsync/learnsync/internal/benchorg"
 	"github.com/learnsync/learnsync/internal/pgtest"
+	"github.com/learnsync/learnsync/reconcile"
 )
 
 // The performance targets of the foundation issue: 100,000 users, 5,000
@@ -338,4 +341,61 @@ func heapMB() string {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return fmt.Sprintf("%.0f MB live heap", float64(m.HeapAlloc)/(1<<20))
+}
+
+// BenchmarkServiceCycle times the cycles of a running service, on both
+// backends: one store, opened once, and one engine, as `learnsync run`
+// keeps them, so an op is a cycle without a process's start (connecting to
+// the database, migrations, the configuration). BenchmarkNoChange and
+// BenchmarkOnePercentChange time whole `run --once` processes, which on
+// PostgreSQL include connecting.
+//
+//	LEARNSYNC_TEST_POSTGRES=... go test -run '^$' -bench ServiceCycle -benchtime 20x ./cmd/learnsync/
+func BenchmarkServiceCycle(b *testing.B) {
+	for _, c := range []struct {
+		name    string
+		changed float64
+	}{{"nochange", 0}, {"onepercent", 0.01}} {
+		b.Run(c.name, func(b *testing.B) {
+			eachBackend(b, func(b *testing.B, newDSN func() string) { benchServiceCycle(b, newDSN, c.changed) })
+		})
+	}
+}
+
+func benchServiceCycle(b *testing.B, newDSN func() string, changed float64) {
+	ctx := context.Background()
+	dir := b.TempDir()
+	org := filepath.Join(dir, "org.json")
+	writeOrg(b, org, 0)
+	cfgPath := benchConfig(b, dir, newDSN())
+	runBench(b, cfgPath) // the first import, untimed
+	a := &app{stdout: io.Discard, stderr: io.Discard, lookup: os.LookupEnv, configPath: cfgPath,
+		log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	cfg, store, err := a.open(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer store.Close()
+	e, err := a.engine(cfg, store, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		if changed > 0 {
+			b.StopTimer()
+			writeOrg(b, org, changed*float64(i%2+1))
+			b.StartTimer()
+		}
+		out, err := e.Run(ctx, reconcile.RunOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if changed > 0 && out.NoChange {
+			b.Fatalf("cycle %d: the changed org made no change", i)
+		}
+		if changed == 0 && !out.NoChange {
+			b.Fatalf("cycle %d: the unchanged org changed the directory", i)
+		}
+	}
 }
