@@ -19,6 +19,7 @@ import (
 	"github.com/learnsync/learnsync/directory/dirtest"
 	"github.com/learnsync/learnsync/reconcile"
 	"github.com/learnsync/learnsync/rules"
+	"github.com/learnsync/learnsync/rules/rulestest"
 )
 
 // The differential oracle: random sequences of changes to several sources,
@@ -268,32 +269,17 @@ func TestIncrementalOracleRules(t *testing.T) {
 	})
 }
 
-func oracleRule(t *testing.T, expr string, kind rules.Kind, person bool) *rules.Rule {
-	t.Helper()
-	var r *rules.Rule
-	var iss []rules.Issue
-	if person {
-		r, iss = rules.CompilePerson(expr)
-	} else {
-		r, iss = rules.CompileUser(expr, kind)
-	}
-	if iss != nil {
-		t.Fatalf("%s: %v", expr, iss)
-	}
-	return r
-}
-
 // withRules adds the oracle's rules to e.
 func withRules(t *testing.T, e *reconcile.Engine) {
 	for i := range e.Sources {
 		r := &e.Sources[i].Rules
-		r.When = oracleRule(t, `user.?kind.orValue("employee") != "contractor"`, rules.Bool, false)
-		r.Map = map[string]*rules.Rule{"department": oracleRule(t, `user.dept`, rules.String, false)}
+		r.When = rulestest.User(t, `user.?kind.orValue("employee") != "contractor"`, rules.Bool)
+		r.Map = map[string]*rules.Rule{"department": rulestest.User(t, `user.dept`, rules.String)}
 		e.Rules.Sources[i] = *r
 	}
 	e.Rules.Licenses = append(e.Rules.Licenses,
-		reconcile.LicenseRule{Name: "d1", When: oracleRule(t, `person.department == "D1"`, rules.Bool, true)},
-		reconcile.LicenseRule{Name: "g2", Seats: 30, Groups: []string{"G0"}, When: oracleRule(t, `"b/G2" in person.groups || person.department == "D0"`, rules.Bool, true)},
+		reconcile.LicenseRule{Name: "d1", When: rulestest.Person(t, `person.department == "D1"`)},
+		reconcile.LicenseRule{Name: "g2", Seats: 30, Groups: []string{"G0"}, When: rulestest.Person(t, `"b/G2" in person.groups || person.department == "D0"`)},
 	)
 }
 

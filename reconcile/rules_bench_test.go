@@ -6,6 +6,7 @@ import (
 
 	"github.com/learnsync/learnsync/connectors"
 	"github.com/learnsync/learnsync/rules"
+	"github.com/learnsync/learnsync/rules/rulestest"
 )
 
 // BenchmarkDesireRules is Desire over 100k users without and with the rules
@@ -23,28 +24,15 @@ func BenchmarkDesireRules(b *testing.B) {
 			Attrs: fmt.Sprintf(`{"department":%q,"employee_number":"%06d","title":"Engineer"}`, dept, i)}
 	}
 	mirrors := map[string]*Mirror{"hr": m}
-	compile := func(expr string, kind rules.Kind, person bool) *rules.Rule {
-		var r *rules.Rule
-		var iss []rules.Issue
-		if person {
-			r, iss = rules.CompilePerson(expr)
-		} else {
-			r, iss = rules.CompileUser(expr, kind)
-		}
-		if iss != nil {
-			b.Fatal(iss)
-		}
-		return r
-	}
 	plain := Rules{MatchOn: "email", Sources: []SourceRules{{Name: "hr"}},
 		Licenses: []LicenseRule{{Name: "basic", AllActive: true}, {Name: "pro", AllActive: true}}}
 	withRules := plain
 	withRules.Sources = []SourceRules{{Name: "hr",
-		Map:  map[string]*rules.Rule{"cost_center": compile(`user.department + "-" + user.employee_number.substring(0, 2)`, rules.String, false)},
-		When: compile(`user.title != "Contractor"`, rules.Bool, false)}}
+		Map:  map[string]*rules.Rule{"cost_center": rulestest.User(b, `user.department + "-" + user.employee_number.substring(0, 2)`, rules.String)},
+		When: rulestest.User(b, `user.title != "Contractor"`, rules.Bool)}}
 	withRules.Licenses = []LicenseRule{
-		{Name: "basic", AllActive: true, When: compile(`"hr" in person.sources`, rules.Bool, true)},
-		{Name: "pro", AllActive: true, When: compile(`person.department != "" && person.cost_center.contains("-")`, rules.Bool, true)},
+		{Name: "basic", AllActive: true, When: rulestest.Person(b, `"hr" in person.sources`)},
+		{Name: "pro", AllActive: true, When: rulestest.Person(b, `person.department != "" && person.cost_center.contains("-")`)},
 	}
 	for _, v := range []struct {
 		name string

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/learnsync/learnsync/directory"
+	"github.com/learnsync/learnsync/internal/benchorg"
 )
 
 // rulesBenchConfig is benchorg.Config with rules as expressions on top: a
@@ -45,7 +46,7 @@ func BenchmarkRules(b *testing.B) {
 				dir := b.TempDir()
 				org := filepath.Join(dir, "org.json")
 				writeOrg(b, org, 0)
-				body := rulesBenchPlain
+				body := benchorg.Config
 				if variant == "rules" {
 					body = rulesBenchConfig
 				}
@@ -84,18 +85,6 @@ func BenchmarkRules(b *testing.B) {
 		}
 	}
 }
-
-// rulesBenchPlain is benchorg.Config, spelled out so that the two variants
-// differ only by the rules.
-const rulesBenchPlain = `
-directory: {dsn: bench.db}
-sources:
-  - {name: hr, type: file, config: {path: org.json}}
-licenses:
-  - {name: pro, seats: 20000, groups: ["Group 0001", "Group 0002", "Group 0003"]}
-  - {name: basic, all_active: true}
-safety: {max_deactivations: 0, max_deactivation_percent: 0}
-`
 
 // runBenchArgs runs `learnsync run --once` with extra flags and returns its
 // summary line.

@@ -170,6 +170,30 @@ func writePlanText(w io.Writer, out *reconcile.Outcome) {
 		}
 		fmt.Fprintf(w, "%s member %s ∈ %s\n", sign, c.Person.Key, groupLabel(c.Group.Ref, c.Group.Name))
 	}
+	writePlanSeats(w, p)
+	for _, sf := range p.Shortfalls {
+		fmt.Fprintf(w, "! shortfall: pool %s has %d seats, %d assigned, %d waiting (next: %s)\n",
+			sf.Pool, sf.Seats, sf.Assigned, sf.Waiting, strings.Join(sf.Next, ", "))
+	}
+	if n := len(out.Run.Problems); n > 0 {
+		fmt.Fprintf(w, "\n%d records skipped:\n", n)
+		for _, pr := range out.Run.Problems {
+			fmt.Fprintf(w, "  ? %s\n", pr)
+		}
+	}
+	s := out.Run.Summary
+	fmt.Fprintf(w, "\nPlan: %d to create, %d to update, %d to deactivate, %d to reactivate, %d to delete; "+
+		"groups %d to create, %d to update, %d to delete; memberships %d to add, %d to remove; "+
+		"licenses %d to grant, %d to revoke; %d waiting for a seat.\n",
+		s.Create, s.Update, s.Deactivate, s.Reactivate, s.Delete, s.GroupsCreate, s.GroupsUpdate, s.GroupsDelete,
+		s.MembersAdd, s.MembersDel, s.Grant, s.Revoke, s.Waiting)
+	if out.Blocked != "" {
+		fmt.Fprintf(w, "\nBLOCKED: %s.\nA run would apply nothing. Apply it once with: learnsync run --once --allow-mass-deactivation\n", out.Blocked)
+	}
+}
+
+// writePlanSeats prints the plan's license and pool changes.
+func writePlanSeats(w io.Writer, p *reconcile.Plan) {
 	for _, c := range p.Licenses {
 		switch {
 		case c.Op == reconcile.OpGrant && c.Reason != "":
@@ -189,25 +213,6 @@ func writePlanText(w io.Writer, out *reconcile.Outcome) {
 		case reconcile.OpDelete:
 			fmt.Fprintf(w, "- pool %s\n", c.Pool)
 		}
-	}
-	for _, sf := range p.Shortfalls {
-		fmt.Fprintf(w, "! shortfall: pool %s has %d seats, %d assigned, %d waiting (next: %s)\n",
-			sf.Pool, sf.Seats, sf.Assigned, sf.Waiting, strings.Join(sf.Next, ", "))
-	}
-	if n := len(out.Run.Problems); n > 0 {
-		fmt.Fprintf(w, "\n%d records skipped:\n", n)
-		for _, pr := range out.Run.Problems {
-			fmt.Fprintf(w, "  ? %s\n", pr)
-		}
-	}
-	s := out.Run.Summary
-	fmt.Fprintf(w, "\nPlan: %d to create, %d to update, %d to deactivate, %d to reactivate, %d to delete; "+
-		"groups %d to create, %d to update, %d to delete; memberships %d to add, %d to remove; "+
-		"licenses %d to grant, %d to revoke; %d waiting for a seat.\n",
-		s.Create, s.Update, s.Deactivate, s.Reactivate, s.Delete, s.GroupsCreate, s.GroupsUpdate, s.GroupsDelete,
-		s.MembersAdd, s.MembersDel, s.Grant, s.Revoke, s.Waiting)
-	if out.Blocked != "" {
-		fmt.Fprintf(w, "\nBLOCKED: %s.\nA run would apply nothing. Apply it once with: learnsync run --once --allow-mass-deactivation\n", out.Blocked)
 	}
 }
 
