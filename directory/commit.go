@@ -269,7 +269,7 @@ func (w *writer) applyPlan(p *reconcile.Plan) error {
 			c.Pool, c.Seats, c.Waiting, w.now); err != nil {
 			return fmt.Errorf("write pool %s: %w", c.Pool, err)
 		}
-		w.record("pool."+string(c.Op), "pool", c.Pool, map[string]int{"seats": c.OldSeats, "waiting": c.OldWaiting},
+		w.record("pool."+c.Op.String(), "pool", c.Pool, map[string]int{"seats": c.OldSeats, "waiting": c.OldWaiting},
 			map[string]int{"seats": c.Seats, "waiting": c.Waiting, "assigned": c.Assigned})
 	}
 	if err := w.applyPeople(p.People); err != nil {
@@ -486,7 +486,7 @@ func (w *writer) writePeople(changes []reconcile.PersonChange) error {
 			if c.Op == reconcile.OpReactivate {
 				w.count(countActive, 1)
 			}
-			w.record("person."+string(c.Op), "person", id, fieldsBefore(c), fieldsAfter(c))
+			w.record("person."+c.Op.String(), "person", id, fieldsBefore(c), fieldsAfter(c))
 		case reconcile.OpDeactivate:
 			err = w.deactivate(c)
 		}
