@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -49,6 +50,13 @@ func (s *Store) Commit(ctx context.Context, c *reconcile.Commit) (err error) {
 				return fmt.Errorf("write mirror of %s: %w", d.Source, err)
 			}
 			d.UpsertUsers, d.Members = nil, nil // written: see reconcile.Commit
+		}
+		if bulk != nil {
+			// The mirror rows of a large commit (a first import's whole
+			// parsed source) just became garbage, a third of the heap:
+			// collect now rather than let the heap grow to twice what was
+			// live with them (docs/PERFORMANCE.md, "Round four").
+			runtime.GC()
 		}
 		if c.Plan != nil {
 			if err := w.applyPlan(c.Plan); err != nil {
@@ -106,6 +114,10 @@ type writer struct {
 	audit   *rowBatch
 	members map[string]*memberAudit
 	seats   map[string]*seatAudit
+	// memberChanges and licenseChanges are the plan's, which the audit
+	// events list when they are written (memberAudit.at, seatAudit.at).
+	memberChanges  []reconcile.MemberChange
+	licenseChanges []reconcile.LicenseChange
 	// ids of people and groups created in this transaction.
 	newPeople map[string]int64
 	groupIDs  map[reconcile.GroupRef]int64
@@ -137,6 +149,10 @@ type memberAudit struct {
 	Added   []string `json:"added,omitempty"`
 	Removed []string `json:"removed,omitempty"`
 	id      int64
+	// at are the group's changes, by index in the plan: the keys are
+	// listed when the event is written, one group at a time, instead of
+	// all at once (a first import adds millions of memberships).
+	at []int32
 }
 
 // seatAudit collects one pool's grants and revocations into one event; the
@@ -145,6 +161,8 @@ type seatAudit struct {
 	Pool    string        `json:"pool"`
 	Granted []string      `json:"granted,omitempty"`
 	Revoked []revokeAudit `json:"revoked,omitempty"`
+	// at are the pool's grants, by index in the plan (as memberAudit.at).
+	at []int32
 }
 
 type revokeAudit struct {
@@ -190,10 +208,23 @@ func (w *writer) insertRun(r *reconcile.Run) (int64, error) {
 func (w *writer) flushAudit() error {
 	for _, label := range slices.Sorted(maps.Keys(w.members)) {
 		a := w.members[label]
+		for _, i := range a.at {
+			if c := &w.memberChanges[i]; c.Op == reconcile.OpAdd {
+				a.Added = append(a.Added, c.Person.Key)
+			} else {
+				a.Removed = append(a.Removed, c.Person.Key)
+			}
+		}
 		w.record("group.members", "group", strconv.FormatInt(a.id, 10), nil, a)
+		a.Added, a.Removed, a.at = nil, nil, nil
 	}
 	for _, pool := range slices.Sorted(maps.Keys(w.seats)) {
-		w.record("pool.seats", "pool", pool, nil, w.seats[pool])
+		a := w.seats[pool]
+		for _, i := range a.at {
+			a.Granted = append(a.Granted, w.licenseChanges[i].Person.Key)
+		}
+		w.record("pool.seats", "pool", pool, nil, a)
+		a.Granted, a.at = nil, nil
 	}
 	if w.auditErr == nil && w.audit != nil {
 		if err := w.audit.flush(); err != nil {
@@ -238,7 +269,7 @@ func (w *writer) applyPlan(p *reconcile.Plan) error {
 			c.Pool, c.Seats, c.Waiting, w.now); err != nil {
 			return fmt.Errorf("write pool %s: %w", c.Pool, err)
 		}
-		w.record("pool."+string(c.Op), "pool", c.Pool, map[string]int{"seats": c.OldSeats, "waiting": c.OldWaiting},
+		w.record("pool."+c.Op.String(), "pool", c.Pool, map[string]int{"seats": c.OldSeats, "waiting": c.OldWaiting},
 			map[string]int{"seats": c.Seats, "waiting": c.Waiting, "assigned": c.Assigned})
 	}
 	if err := w.applyPeople(p.People); err != nil {
@@ -272,7 +303,8 @@ func (w *writer) applyPlan(p *reconcile.Plan) error {
 // time (a removal writes the additions before it first).
 func (w *writer) applyMembers(changes []reconcile.MemberChange) error {
 	add := newBatch(w.tx, `INSERT INTO memberships (group_id, person_id) VALUES`, `(?, ?)`, "")
-	for _, c := range changes {
+	w.memberChanges = changes
+	for i, c := range changes {
 		gid, ok := w.groupIDs[c.Group.Ref]
 		if !ok {
 			return fmt.Errorf("plan refers to unknown group %s/%s", c.Group.Ref.Source, c.Group.Ref.ExternalID)
@@ -300,11 +332,7 @@ func (w *writer) applyMembers(changes []reconcile.MemberChange) error {
 			a = &memberAudit{Group: c.Group.Ref.Source + "/" + c.Group.Name, id: gid}
 			w.members[label] = a
 		}
-		if c.Op == reconcile.OpAdd {
-			a.Added = append(a.Added, c.Person.Key)
-		} else {
-			a.Removed = append(a.Removed, c.Person.Key)
-		}
+		a.at = append(a.at, int32(i))
 	}
 	if err := add.flush(); err != nil {
 		return fmt.Errorf("write membership: %w", err)
@@ -317,7 +345,8 @@ func (w *writer) applyMembers(changes []reconcile.MemberChange) error {
 func (w *writer) applyLicenses(changes []reconcile.LicenseChange) error {
 	grant := newBatch(w.tx, `INSERT INTO assignments (pool, person_id, granted_at) VALUES`, `(?, ?, ?)`, "")
 	pool := "" // of the grants in grant
-	for _, c := range changes {
+	w.licenseChanges = changes
+	for i, c := range changes {
 		pid, err := w.personID(c.Person)
 		if err != nil {
 			return err
@@ -351,7 +380,7 @@ func (w *writer) applyLicenses(changes []reconcile.LicenseChange) error {
 			w.seats[c.Pool] = a
 		}
 		if c.Op == reconcile.OpGrant {
-			a.Granted = append(a.Granted, c.Person.Key)
+			a.at = append(a.at, int32(i))
 		} else {
 			a.Revoked = append(a.Revoked, revokeAudit{Person: c.Person.Key, Reason: c.Reason})
 		}
@@ -457,7 +486,7 @@ func (w *writer) writePeople(changes []reconcile.PersonChange) error {
 			if c.Op == reconcile.OpReactivate {
 				w.count(countActive, 1)
 			}
-			w.record("person."+string(c.Op), "person", id, fieldsBefore(c), fieldsAfter(c))
+			w.record("person."+c.Op.String(), "person", id, fieldsBefore(c), fieldsAfter(c))
 		case reconcile.OpDeactivate:
 			err = w.deactivate(c)
 		}

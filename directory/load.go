@@ -45,6 +45,7 @@ func (s *Store) loadPeopleWhere(ctx context.Context, st *reconcile.State, where 
 		firstSeen time.Time
 		deact     sql.NullTime
 		packed    string
+		shared    connectors.Shared
 	)
 	return eachRow(ctx, s.db, "load people", `SELECT id, active, created_at, deactivated_at, `+
 		pack("match_key", "user_name", "email", "given_name", "family_name", "display_name", "title", "department",
@@ -55,6 +56,8 @@ func (s *Store) loadPeopleWhere(ctx context.Context, st *reconcile.State, where 
 				&p.Title, &p.Department, &p.EmployeeNumber, &p.Manager, &p.CostCenter); err != nil {
 				return fmt.Errorf("load person %d: %w", p.ID, err)
 			}
+			shared.Fields(&p.GivenName, &p.FamilyName, &p.DisplayName, &p.Title, &p.Department, &p.Manager, &p.CostCenter)
+			compact(&p.Key, &p.UserName, &p.Email, &p.EmployeeNumber)
 			st.People[p.ID] = p
 			return nil
 		})
@@ -171,6 +174,8 @@ func loadMirrorUsersFrom(ctx context.Context, q querier, mirror func(string) *re
 	var m *reconcile.Mirror
 	var srcB sql.RawBytes
 	var packed string
+	var shared connectors.Shared
+	var statuses connectors.Interner
 	return eachRow(ctx, q, "load mirror users", `SELECT source, `+pack("external_id", "user_name", "email", "given_name", "family_name",
 		"display_name", "title", "department", "employee_number", "manager", "cost_center", "status", "attrs")+` FROM mirror_users `+where, args,
 		[]any{&srcB, &packed}, func() error {
@@ -180,7 +185,9 @@ func loadMirrorUsersFrom(ctx context.Context, q querier, mirror func(string) *re
 				&u.Title, &u.Department, &u.EmployeeNumber, &u.Manager, &u.CostCenter, &status, &u.Attrs); err != nil {
 				return fmt.Errorf("load mirror users: %w", err)
 			}
-			u.Status = connectors.Status(status)
+			u.Status = connectors.Status(statuses.Intern(status))
+			shared.User(u)
+			compact(&u.ExternalID, &u.UserName, &u.Email, &u.EmployeeNumber, &u.Attrs)
 			if m == nil || string(srcB) != src {
 				src = string(srcB)
 				m = mirror(src)
@@ -245,6 +252,28 @@ func pack(cols ...string) string {
 		fmt.Fprintf(&b, "octet_length(%s) || ':' || %s", c, c)
 	}
 	return b.String()
+}
+
+// compact copies the strings into one allocation of their own and points
+// them into it: unpacked values are parts of their row's packed string,
+// which stays whole for as long as any part of it does. With the repeated
+// attributes interned (connectors.Shared), what a person keeps of the row
+// is then the few values that are their own.
+func compact(dst ...*string) {
+	n := 0
+	for _, d := range dst {
+		n += len(*d)
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for _, d := range dst {
+		b.WriteString(*d)
+	}
+	all := b.String()
+	for _, d := range dst {
+		n := len(*d)
+		*d, all = all[:n], all[n:]
+	}
 }
 
 // unpack splits a value made by pack into dst.

@@ -234,7 +234,7 @@ func (df *differ) people() {
 			c.Op = OpUpdate
 		}
 		df.active[per.ID] = active
-		if c.Op != "" {
+		if c.Op != 0 {
 			df.p.People = append(df.p.People, c)
 		}
 	}
@@ -518,7 +518,7 @@ func (df *differ) pool(pool DesiredPool) {
 	} else if old.Seats != pool.Seats || old.Waiting != len(waiting) {
 		pc.Op, pc.OldSeats, pc.OldWaiting = OpUpdate, old.Seats, old.Waiting
 	}
-	if pc.Op != "" {
+	if pc.Op != 0 {
 		df.p.Pools = append(df.p.Pools, pc)
 	}
 }

@@ -54,10 +54,10 @@ func ref(src, id string) IdentityRef { return IdentityRef{Source: src, ExternalI
 func ops(p *Plan) []string {
 	var out []string
 	for _, c := range p.People {
-		out = append(out, string(c.Op)+" "+c.Person.Key)
+		out = append(out, c.Op.String()+" "+c.Person.Key)
 	}
 	for _, c := range p.Licenses {
-		out = append(out, string(c.Op)+" "+c.Pool+" "+c.Person.Key)
+		out = append(out, c.Op.String()+" "+c.Pool+" "+c.Person.Key)
 	}
 	return out
 }

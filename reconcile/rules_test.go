@@ -147,7 +147,7 @@ func TestLicenseRuleErrorsAndReasons(t *testing.T) {
 	p := Diff(d, st)
 	var got []string
 	for _, c := range p.Licenses {
-		got = append(got, string(c.Op)+" "+c.Person.Key+" ("+c.Reason+")")
+		got = append(got, c.Op.String()+" "+c.Person.Key+" ("+c.Reason+")")
 	}
 	rule := `when: person.title == "yes" || int(person.title) > 0`
 	want := []string{"revoke dan@x.test (no longer qualifies (" + rule + "))", "grant cat@x.test (" + rule + ")"}

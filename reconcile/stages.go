@@ -191,6 +191,13 @@ func (c *cycle) plan(in *inputs) error {
 	// Only Desire reads the mirrors: the rows the commit writes are in the
 	// deltas.
 	in.mirrors = nil
+	if len(desired.People) >= largeRun && c.heldRows() < len(desired.People)/2 {
+		// A large full run whose mirrors the deltas do not hold (nothing
+		// or little changed): the mirrors, a third of the heap, are now
+		// garbage. Collect before Diff grows the heap to twice what was
+		// live with them.
+		runtime.GC()
+	}
 	state, err := in.state.wait()
 	if err != nil {
 		return err
@@ -211,6 +218,15 @@ func (c *cycle) plan(in *inputs) error {
 	c.run.Problems = c.e.capProblems(c.problems)
 	c.planDone()
 	return nil
+}
+
+// heldRows counts the mirror users the deltas hold for the commit.
+func (c *cycle) heldRows() int {
+	n := 0
+	for _, d := range c.deltas {
+		n += len(d.UpsertUsers)
+	}
+	return n
 }
 
 // check says how the run ended: failed when every fetch failed, partial when

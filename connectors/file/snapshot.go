@@ -34,6 +34,9 @@ type snapshot struct {
 	problems []connectors.Problem
 	// attrs are the raw attributes the rules read (Options.Attrs).
 	attrs *connectors.Selection
+	// shared keeps one copy of the attribute values that repeat across
+	// users (departments, titles, managers…): 80 bytes a person at 1M.
+	shared connectors.Shared
 }
 
 func newSnapshot(format string) *snapshot {
@@ -88,6 +91,7 @@ func (s *snapshot) addUser(pos int, u *connectors.User, status string) int {
 		return -1
 	}
 	u.Status = st
+	s.shared.User(u)
 	if first, dup := s.userIdx[id]; dup {
 		// The first record keeps the id; members still reach it.
 		s.problem(s.userWhere(pos), fmt.Sprintf("id %q: duplicate id (first at %s)", id, s.userWhere(int(s.userPos[first]))))
