@@ -111,7 +111,7 @@ func mirrors1() []*reconcile.MirrorDelta {
 }
 
 func person(id int64, key string, p reconcile.Profile, active bool, firstSeen, deactivated time.Time) *reconcile.Person {
-	return &reconcile.Person{ID: id, Key: key, Profile: p, Active: active, FirstSeen: firstSeen, DeactivatedAt: deactivated}
+	return &reconcile.Person{ID: id, Key: key, Profile: p, Active: active, FirstSeen: reconcile.InstantOf(firstSeen), DeactivatedAt: reconcile.InstantOf(deactivated)}
 }
 
 func members(ids ...int64) []int64 {

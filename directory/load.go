@@ -54,7 +54,7 @@ func (s *Store) loadPeopleWhere(ctx context.Context, st *reconcile.State, where 
 		pack("match_key", "user_name", "email", "given_name", "family_name", "display_name", "title", "department",
 			"employee_number", "manager", "cost_center")+` FROM people `+where, args,
 		[]any{&id, &active, &firstSeen, &deact, &packed}, func() error {
-			p := &reconcile.Person{ID: id, Active: active, FirstSeen: firstSeen, DeactivatedAt: deact.Time}
+			p := &reconcile.Person{ID: id, Active: active, FirstSeen: reconcile.InstantOf(firstSeen), DeactivatedAt: reconcile.InstantOf(deact.Time)}
 			if err := unpack(packed, &p.Key, &p.UserName, &p.Email, &p.GivenName, &p.FamilyName, &p.DisplayName,
 				&p.Title, &p.Department, &p.EmployeeNumber, &p.Manager, &p.CostCenter); err != nil {
 				return fmt.Errorf("load person %d: %w", p.ID, err)

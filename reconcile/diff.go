@@ -121,7 +121,7 @@ func sortedKeys[K cmp.Ordered, V any](m map[K]V) []K {
 
 func (df *differ) deleteDue(per *Person) bool {
 	return !df.d.DeleteBefore.IsZero() && !per.Active && !per.DeactivatedAt.IsZero() &&
-		per.DeactivatedAt.Before(df.d.DeleteBefore) && !df.protected[per.ID]
+		per.DeactivatedAt.Time().Before(df.d.DeleteBefore) && !df.protected[per.ID]
 }
 
 func identityDiff(have, want []IdentityRef) (link, unlink []IdentityRef) {
@@ -422,7 +422,7 @@ func (df *differ) candidates(pool DesiredPool) (map[int64]bool, []waiter) {
 		w := waiter{ref: t, userName: df.d.People[key].UserName}
 		if t.ID != 0 {
 			ids[t.ID] = true
-			w.firstSeen = df.s.People[t.ID].FirstSeen
+			w.firstSeen = df.s.People[t.ID].FirstSeen.Time()
 		} else {
 			// New people are seen after everyone already known.
 			w.firstSeen = time.Unix(1<<62, 0)
