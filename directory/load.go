@@ -122,10 +122,10 @@ func (s *Store) loadAssignments(ctx context.Context, st *reconcile.State) error 
 		[]any{&pool, &pid, &granted}, func() error {
 			m := st.Assignments[pool]
 			if m == nil {
-				m = make(map[int64]time.Time)
+				m = make(map[int64]reconcile.Instant)
 				st.Assignments[pool] = m
 			}
-			m[pid] = granted
+			m[pid] = reconcile.InstantOf(granted)
 			return nil
 		})
 }

@@ -436,7 +436,7 @@ func (df *differ) candidates(pool DesiredPool) (map[int64]bool, []waiter) {
 // seat is a seat a holder keeps.
 type seat struct {
 	id      int64
-	granted time.Time
+	granted Instant
 }
 
 // keptSeats revokes the seats of holders who no longer qualify, and the most
@@ -463,7 +463,7 @@ func (df *differ) keptSeats(pool DesiredPool, qualifies map[int64]bool) []seat {
 	if pool.Seats > 0 && len(kept) > pool.Seats {
 		// The pool shrank: the most recent grants give their seats back.
 		slices.SortFunc(kept, func(a, b seat) int {
-			return cmp.Or(b.granted.Compare(a.granted), cmp.Compare(df.keyOf(b.id), df.keyOf(a.id)))
+			return cmp.Or(cmp.Compare(b.granted, a.granted), cmp.Compare(df.keyOf(b.id), df.keyOf(a.id)))
 		})
 		for _, st := range kept[:len(kept)-pool.Seats] {
 			df.p.Licenses = append(df.p.Licenses, LicenseChange{Op: OpRevoke, Pool: pool.Name, Person: PersonRef{ID: st.id, Key: df.keyOf(st.id)}, Reason: "pool has fewer seats"})

@@ -41,10 +41,10 @@ func (b *stateBuilder) seat(pool string, seats int, granted time.Time, ids ...in
 		b.s.Pools[pool] = &Pool{Name: pool, Seats: seats}
 	}
 	if b.s.Assignments[pool] == nil {
-		b.s.Assignments[pool] = map[int64]time.Time{}
+		b.s.Assignments[pool] = map[int64]Instant{}
 	}
 	for _, id := range ids {
-		b.s.Assignments[pool][id] = granted
+		b.s.Assignments[pool][id] = InstantOf(granted)
 	}
 	return b
 }

@@ -258,12 +258,12 @@ func applyPlan(st *State, p *Plan, now time.Time, nextID *int64) error {
 		}
 		if c.Op == OpGrant {
 			if st.Assignments[c.Pool] == nil {
-				st.Assignments[c.Pool] = map[int64]time.Time{}
+				st.Assignments[c.Pool] = map[int64]Instant{}
 			}
 			if _, dup := st.Assignments[c.Pool][id]; dup {
 				return fmt.Errorf("seat of %s granted twice to %d", c.Pool, id)
 			}
-			st.Assignments[c.Pool][id] = now
+			st.Assignments[c.Pool][id] = InstantOf(now)
 		} else {
 			delete(st.Assignments[c.Pool], id)
 		}

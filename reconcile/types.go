@@ -126,7 +126,7 @@ type State struct {
 	Members map[int64][]int64
 	Pools   map[string]*Pool
 	// Assignments maps a pool name to its holders and when they got the seat.
-	Assignments map[string]map[int64]time.Time
+	Assignments map[string]map[int64]Instant
 }
 
 // NewState returns an empty state.
@@ -137,7 +137,7 @@ func NewState() *State {
 		Groups:      make(map[GroupRef]*Group),
 		Members:     make(map[int64][]int64),
 		Pools:       make(map[string]*Pool),
-		Assignments: make(map[string]map[int64]time.Time),
+		Assignments: make(map[string]map[int64]Instant),
 	}
 }
 
