@@ -15,6 +15,21 @@ type Interner struct {
 	m map[string]string
 }
 
+// Known returns the kept copy of s, keeping one the first time it sees s,
+// and false (s as it is) once its table is full and s is not in it.
+func (in *Interner) Known(s string) (string, bool) {
+	if s == "" {
+		return "", true
+	}
+	if v, ok := in.m[s]; ok {
+		return v, true
+	}
+	if len(in.m) >= internLimit {
+		return s, false
+	}
+	return in.Intern(s), true
+}
+
 // Intern returns the kept copy of s, keeping a copy of its own (never a
 // part of a larger string) the first time it sees s.
 func (in *Interner) Intern(s string) string {
@@ -47,6 +62,21 @@ func (s *Shared) Fields(givenName, familyName, displayName, title, department, m
 	for i, f := range [...]*string{givenName, familyName, displayName, title, department, manager, costCenter} {
 		*f = s.fields[i].Intern(*f)
 	}
+}
+
+// FieldsLeft interns the repeated attributes in place, like Fields, and
+// appends to left the fields it could not intern (their tables full):
+// those are still what the caller passed, for it to copy when they are
+// parts of a larger string.
+func (s *Shared) FieldsLeft(left []*string, givenName, familyName, displayName, title, department, manager, costCenter *string) []*string {
+	for i, f := range [...]*string{givenName, familyName, displayName, title, department, manager, costCenter} {
+		v, ok := s.fields[i].Known(*f)
+		*f = v
+		if !ok {
+			left = append(left, f)
+		}
+	}
+	return left
 }
 
 // User interns the repeated attributes of u in place.

@@ -53,3 +53,29 @@ func TestSharedInternsTheRepeatedFields(t *testing.T) {
 		t.Errorf("values changed: %+v %+v", u1, u2)
 	}
 }
+
+func TestSharedFieldsLeftReturnsWhatItCouldNotIntern(t *testing.T) {
+	var s Shared
+	for i := range internLimit {
+		s.fields[2].Intern("name " + strconv.Itoa(i)) // display names full
+	}
+	row := "Sales|Pat Doe|Lead"
+	dept, display, title := row[:5], row[6:13], row[14:]
+	var given, family, manager, cost string
+	left := s.FieldsLeft(nil, &given, &family, &display, &title, &dept, &manager, &cost)
+	if len(left) != 1 || left[0] != &display {
+		t.Fatalf("left = %v, want the display name only", left)
+	}
+	if display != "Pat Doe" || unsafe.StringData(display) != unsafe.StringData(row[6:]) {
+		t.Errorf("the display name was changed: %q", display)
+	}
+	if dept != "Sales" || title != "Lead" || unsafe.StringData(dept) == unsafe.StringData(row) {
+		t.Errorf("department %q and title %q not interned as copies of their own", dept, title)
+	}
+	if v, ok := s.fields[2].Known("name 7"); !ok || v != "name 7" {
+		t.Errorf("Known of a kept value = %q, %v", v, ok)
+	}
+	if _, ok := s.fields[2].Known(""); !ok {
+		t.Error("Known(\"\") = false")
+	}
+}

@@ -18,6 +18,9 @@ import (
 
 var t1 = t0.Add(time.Hour)
 
+// at0 and at1 are t0 and t1 as the State's Instants.
+var at0, at1 = reconcile.InstantOf(t0), reconcile.InstantOf(t1)
+
 var (
 	aliceProfile = reconcile.Profile{UserName: "alice", Email: "alice@example.com", GivenName: "Alice", FamilyName: "Archer",
 		DisplayName: "Alice Archer", Title: "Engineer", Department: "R&D", EmployeeNumber: "1001", Manager: "carol@example.com", CostCenter: "CC-1"}
@@ -111,7 +114,7 @@ func mirrors1() []*reconcile.MirrorDelta {
 }
 
 func person(id int64, key string, p reconcile.Profile, active bool, firstSeen, deactivated time.Time) *reconcile.Person {
-	return &reconcile.Person{ID: id, Key: key, Profile: p, Active: active, FirstSeen: firstSeen, DeactivatedAt: deactivated}
+	return &reconcile.Person{ID: id, Key: key, Profile: p, Active: active, FirstSeen: reconcile.InstantOf(firstSeen), DeactivatedAt: reconcile.InstantOf(deactivated)}
 }
 
 func members(ids ...int64) []int64 {
@@ -137,9 +140,9 @@ func state1() *reconcile.State {
 			"learning-pro":   {Name: "learning-pro", Seats: 2, Waiting: 1},
 			"legacy":         {Name: "legacy", Seats: 5},
 		},
-		Assignments: map[string]map[int64]time.Time{
-			"learning-basic": {1: t0, 2: t0, 3: t0},
-			"learning-pro":   {1: t0, 2: t0},
+		Assignments: map[string]map[int64]reconcile.Instant{
+			"learning-basic": {1: at0, 2: at0, 3: at0},
+			"learning-pro":   {1: at0, 2: at0},
 		},
 	}
 }
@@ -425,9 +428,9 @@ func testCommitChangesCascadesAndKeepsHistory(t *testing.T) {
 			"learning-basic": {Name: "learning-basic"},
 			"learning-pro":   {Name: "learning-pro", Seats: 2},
 		},
-		Assignments: map[string]map[int64]time.Time{
-			"learning-basic": {1: t0},
-			"learning-pro":   {1: t0, 4: t1},
+		Assignments: map[string]map[int64]reconcile.Instant{
+			"learning-basic": {1: at0},
+			"learning-pro":   {1: at0, 4: at1},
 		},
 	}
 	if diff := cmp.Diff(want, loadState(t, s)); diff != "" {

@@ -46,18 +46,22 @@ func (s *Store) loadPeopleWhere(ctx context.Context, st *reconcile.State, where 
 		deact     sql.NullTime
 		packed    string
 		shared    connectors.Shared
+		// own are the values a person keeps copies of: the row's own and
+		// those the shared tables could not take.
+		own []*string
 	)
 	return eachRow(ctx, s.db, "load people", `SELECT id, active, created_at, deactivated_at, `+
 		pack("match_key", "user_name", "email", "given_name", "family_name", "display_name", "title", "department",
 			"employee_number", "manager", "cost_center")+` FROM people `+where, args,
 		[]any{&id, &active, &firstSeen, &deact, &packed}, func() error {
-			p := &reconcile.Person{ID: id, Active: active, FirstSeen: firstSeen, DeactivatedAt: deact.Time}
+			p := &reconcile.Person{ID: id, Active: active, FirstSeen: reconcile.InstantOf(firstSeen), DeactivatedAt: reconcile.InstantOf(deact.Time)}
 			if err := unpack(packed, &p.Key, &p.UserName, &p.Email, &p.GivenName, &p.FamilyName, &p.DisplayName,
 				&p.Title, &p.Department, &p.EmployeeNumber, &p.Manager, &p.CostCenter); err != nil {
 				return fmt.Errorf("load person %d: %w", p.ID, err)
 			}
-			shared.Fields(&p.GivenName, &p.FamilyName, &p.DisplayName, &p.Title, &p.Department, &p.Manager, &p.CostCenter)
-			compact(&p.Key, &p.UserName, &p.Email, &p.EmployeeNumber)
+			own = append(own[:0], &p.Key, &p.UserName, &p.Email, &p.EmployeeNumber)
+			own = shared.FieldsLeft(own, &p.GivenName, &p.FamilyName, &p.DisplayName, &p.Title, &p.Department, &p.Manager, &p.CostCenter)
+			compact(own...)
 			st.People[p.ID] = p
 			return nil
 		})
@@ -118,10 +122,10 @@ func (s *Store) loadAssignments(ctx context.Context, st *reconcile.State) error 
 		[]any{&pool, &pid, &granted}, func() error {
 			m := st.Assignments[pool]
 			if m == nil {
-				m = make(map[int64]time.Time)
+				m = make(map[int64]reconcile.Instant)
 				st.Assignments[pool] = m
 			}
-			m[pid] = granted
+			m[pid] = reconcile.InstantOf(granted)
 			return nil
 		})
 }
@@ -175,6 +179,7 @@ func loadMirrorUsersFrom(ctx context.Context, q querier, mirror func(string) *re
 	var srcB sql.RawBytes
 	var packed string
 	var shared connectors.Shared
+	var own []*string
 	var statuses connectors.Interner
 	return eachRow(ctx, q, "load mirror users", `SELECT source, `+pack("external_id", "user_name", "email", "given_name", "family_name",
 		"display_name", "title", "department", "employee_number", "manager", "cost_center", "status", "attrs")+` FROM mirror_users `+where, args,
@@ -186,8 +191,9 @@ func loadMirrorUsersFrom(ctx context.Context, q querier, mirror func(string) *re
 				return fmt.Errorf("load mirror users: %w", err)
 			}
 			u.Status = connectors.Status(statuses.Intern(status))
-			shared.User(u)
-			compact(&u.ExternalID, &u.UserName, &u.Email, &u.EmployeeNumber, &u.Attrs)
+			own = append(own[:0], &u.ExternalID, &u.UserName, &u.Email, &u.EmployeeNumber, &u.Attrs)
+			own = shared.FieldsLeft(own, &u.GivenName, &u.FamilyName, &u.DisplayName, &u.Title, &u.Department, &u.Manager, &u.CostCenter)
+			compact(own...)
 			if m == nil || string(srcB) != src {
 				src = string(srcB)
 				m = mirror(src)

@@ -258,9 +258,9 @@ func (s *Store) LoadPeople(ctx context.Context, ids []int64, st *reconcile.State
 		WHERE revoked_at IS NULL AND person_id IN (SELECT CAST(value AS BIGINT) FROM json_each(?))`, []any{list},
 		[]any{&pool, &id, &granted}, func() error {
 			if st.Assignments[pool] == nil {
-				st.Assignments[pool] = map[int64]time.Time{}
+				st.Assignments[pool] = map[int64]reconcile.Instant{}
 			}
-			st.Assignments[pool][id] = granted
+			st.Assignments[pool][id] = reconcile.InstantOf(granted)
 			return nil
 		})
 }

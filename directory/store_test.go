@@ -430,7 +430,7 @@ func TestOpenMigratesVersion1InPlace(t *testing.T) {
 	}
 	ada := st.People[7]
 	if ada == nil || ada.Key != "ada@example.com" || ada.GivenName != "Ada" || !ada.Active ||
-		!ada.FirstSeen.Equal(time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)) {
+		!ada.FirstSeen.Time().Equal(time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)) {
 		t.Errorf("person 7 after migration = %+v", ada)
 	}
 	if id := st.Identities[reconcile.IdentityRef{Source: "hr", ExternalID: "e7"}]; id != 7 {

@@ -109,8 +109,17 @@ func MatchKey(matchOn string, u *connectors.User) string {
 // when one source has several users with the same match key, the one already
 // linked wins. frozen names sources whose fetch failed. It mutates nothing.
 func Desire(rules Rules, mirrors map[string]*Mirror, linked func(IdentityRef) bool, frozen map[string]string, now time.Time) *Desired {
+	n := 0
+	for _, src := range rules.Sources {
+		if m := mirrors[src.Name]; m != nil {
+			n = max(n, len(m.Users))
+		}
+	}
 	d := &Desired{
-		People: make(map[string]*DesiredPerson),
+		// Sized for the largest source: a million people grown by doubling
+		// would leave as much garbage as the map itself, in a phase with no
+		// collection.
+		People: make(map[string]*DesiredPerson, n),
 		Groups: make(map[GroupRef]*DesiredGroup),
 		Frozen: frozen,
 	}

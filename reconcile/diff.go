@@ -121,7 +121,7 @@ func sortedKeys[K cmp.Ordered, V any](m map[K]V) []K {
 
 func (df *differ) deleteDue(per *Person) bool {
 	return !df.d.DeleteBefore.IsZero() && !per.Active && !per.DeactivatedAt.IsZero() &&
-		per.DeactivatedAt.Before(df.d.DeleteBefore) && !df.protected[per.ID]
+		per.DeactivatedAt.Time().Before(df.d.DeleteBefore) && !df.protected[per.ID]
 }
 
 func identityDiff(have, want []IdentityRef) (link, unlink []IdentityRef) {
@@ -422,7 +422,7 @@ func (df *differ) candidates(pool DesiredPool) (map[int64]bool, []waiter) {
 		w := waiter{ref: t, userName: df.d.People[key].UserName}
 		if t.ID != 0 {
 			ids[t.ID] = true
-			w.firstSeen = df.s.People[t.ID].FirstSeen
+			w.firstSeen = df.s.People[t.ID].FirstSeen.Time()
 		} else {
 			// New people are seen after everyone already known.
 			w.firstSeen = time.Unix(1<<62, 0)
@@ -436,7 +436,7 @@ func (df *differ) candidates(pool DesiredPool) (map[int64]bool, []waiter) {
 // seat is a seat a holder keeps.
 type seat struct {
 	id      int64
-	granted time.Time
+	granted Instant
 }
 
 // keptSeats revokes the seats of holders who no longer qualify, and the most
@@ -463,7 +463,7 @@ func (df *differ) keptSeats(pool DesiredPool, qualifies map[int64]bool) []seat {
 	if pool.Seats > 0 && len(kept) > pool.Seats {
 		// The pool shrank: the most recent grants give their seats back.
 		slices.SortFunc(kept, func(a, b seat) int {
-			return cmp.Or(b.granted.Compare(a.granted), cmp.Compare(df.keyOf(b.id), df.keyOf(a.id)))
+			return cmp.Or(cmp.Compare(b.granted, a.granted), cmp.Compare(df.keyOf(b.id), df.keyOf(a.id)))
 		})
 		for _, st := range kept[:len(kept)-pool.Seats] {
 			df.p.Licenses = append(df.p.Licenses, LicenseChange{Op: OpRevoke, Pool: pool.Name, Person: PersonRef{ID: st.id, Key: df.keyOf(st.id)}, Reason: "pool has fewer seats"})

@@ -25,9 +25,9 @@ func newStateBuilder() *stateBuilder { return &stateBuilder{s: NewState()} }
 func (b *stateBuilder) person(id int64, key string, active bool, firstSeen time.Time, idents ...IdentityRef) *stateBuilder {
 	// The profile the source user of that key has (see user).
 	u := user("", key)
-	p := &Person{ID: id, Key: key, Active: active, FirstSeen: firstSeen, Profile: ProfileOf(&u)}
+	p := &Person{ID: id, Key: key, Active: active, FirstSeen: InstantOf(firstSeen), Profile: ProfileOf(&u)}
 	if !active {
-		p.DeactivatedAt = firstSeen.Add(time.Hour)
+		p.DeactivatedAt = InstantOf(firstSeen.Add(time.Hour))
 	}
 	b.s.People[id] = p
 	for _, r := range idents {
@@ -41,10 +41,10 @@ func (b *stateBuilder) seat(pool string, seats int, granted time.Time, ids ...in
 		b.s.Pools[pool] = &Pool{Name: pool, Seats: seats}
 	}
 	if b.s.Assignments[pool] == nil {
-		b.s.Assignments[pool] = map[int64]time.Time{}
+		b.s.Assignments[pool] = map[int64]Instant{}
 	}
 	for _, id := range ids {
-		b.s.Assignments[pool][id] = granted
+		b.s.Assignments[pool][id] = InstantOf(granted)
 	}
 	return b
 }

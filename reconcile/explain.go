@@ -177,7 +177,7 @@ func explainPool(l LicenseRule, pool DesiredPool, plan *Plan, st *State, d *Desi
 	var waiting []waiter
 	firstSeen := map[string]time.Time{}
 	for _, p := range st.People {
-		firstSeen[p.Key] = p.FirstSeen
+		firstSeen[p.Key] = p.FirstSeen.Time()
 	}
 	pool.eligible(d, func(key string) {
 		if holders[key] {

@@ -189,7 +189,7 @@ func applyPlan(st *State, p *Plan, now time.Time, nextID *int64) error {
 			id := *nextID
 			*nextID++
 			newIDs[c.Person.Key] = id
-			st.People[id] = &Person{ID: id, Key: c.Person.Key, Profile: c.Profile, Active: true, FirstSeen: now}
+			st.People[id] = &Person{ID: id, Key: c.Person.Key, Profile: c.Profile, Active: true, FirstSeen: InstantOf(now)}
 		case OpUpdate, OpReactivate, OpDeactivate:
 			per := st.People[c.Person.ID]
 			if per == nil {
@@ -200,9 +200,9 @@ func applyPlan(st *State, p *Plan, now time.Time, nextID *int64) error {
 			}
 			switch c.Op {
 			case OpReactivate:
-				per.Active, per.DeactivatedAt = true, time.Time{}
+				per.Active, per.DeactivatedAt = true, 0
 			case OpDeactivate:
-				per.Active, per.DeactivatedAt = false, now
+				per.Active, per.DeactivatedAt = false, InstantOf(now)
 			}
 		}
 	}
@@ -258,12 +258,12 @@ func applyPlan(st *State, p *Plan, now time.Time, nextID *int64) error {
 		}
 		if c.Op == OpGrant {
 			if st.Assignments[c.Pool] == nil {
-				st.Assignments[c.Pool] = map[int64]time.Time{}
+				st.Assignments[c.Pool] = map[int64]Instant{}
 			}
 			if _, dup := st.Assignments[c.Pool][id]; dup {
 				return fmt.Errorf("seat of %s granted twice to %d", c.Pool, id)
 			}
-			st.Assignments[c.Pool][id] = now
+			st.Assignments[c.Pool][id] = InstantOf(now)
 		} else {
 			delete(st.Assignments[c.Pool], id)
 		}

@@ -74,9 +74,32 @@ type Person struct {
 	Key string // normalized match key
 	Profile
 	Active        bool
-	FirstSeen     time.Time
-	DeactivatedAt time.Time // zero while active
+	FirstSeen     Instant
+	DeactivatedAt Instant // zero while active
 }
+
+// Instant is a time as Unix nanoseconds, 0 for the zero time: 8 bytes
+// where a time.Time takes 24, and a large directory has two a person.
+type Instant int64
+
+// InstantOf returns t as an Instant.
+func InstantOf(t time.Time) Instant {
+	if t.IsZero() {
+		return 0
+	}
+	return Instant(t.UnixNano())
+}
+
+// Time returns i as a time in UTC (the zero time for 0).
+func (i Instant) Time() time.Time {
+	if i == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, int64(i)).UTC()
+}
+
+// IsZero reports whether i is the zero time.
+func (i Instant) IsZero() bool { return i == 0 }
 
 // Group is a mirrored group in the learning directory.
 type Group struct {
@@ -103,7 +126,7 @@ type State struct {
 	Members map[int64][]int64
 	Pools   map[string]*Pool
 	// Assignments maps a pool name to its holders and when they got the seat.
-	Assignments map[string]map[int64]time.Time
+	Assignments map[string]map[int64]Instant
 }
 
 // NewState returns an empty state.
@@ -114,7 +137,7 @@ func NewState() *State {
 		Groups:      make(map[GroupRef]*Group),
 		Members:     make(map[int64][]int64),
 		Pools:       make(map[string]*Pool),
-		Assignments: make(map[string]map[int64]time.Time),
+		Assignments: make(map[string]map[int64]Instant),
 	}
 }
 
