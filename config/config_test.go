@@ -603,22 +603,29 @@ func TestProblems(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg, err := parse(t, tt.doc, nil)
-			if tt.want == nil {
-				if err != nil {
-					t.Fatalf("Parse: %v", err)
-				}
-				if cfg == nil {
-					t.Fatal("Parse returned neither a config nor an error")
-				}
-				return
-			}
-			if cfg != nil {
-				t.Errorf("Parse returned a config with an error")
-			}
-			wantProblems(t, err, tt.want...)
+			checkParse(t, tt.doc, tt.want)
 		})
 	}
+}
+
+// checkParse parses doc and checks that it is valid (want nil) or that it
+// is refused, with no config, for exactly the problems in want.
+func checkParse(t *testing.T, doc string, want []string) {
+	t.Helper()
+	cfg, err := parse(t, doc, nil)
+	if want == nil {
+		if err != nil {
+			t.Fatalf("Parse: %v", err)
+		}
+		if cfg == nil {
+			t.Fatal("Parse returned neither a config nor an error")
+		}
+		return
+	}
+	if cfg != nil {
+		t.Errorf("Parse returned a config with an error")
+	}
+	wantProblems(t, err, want...)
 }
 
 // A problem inside a connector block is reported once, and the connector is

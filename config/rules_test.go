@@ -48,17 +48,7 @@ func TestRuleProblems(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg, err := parse(t, tt.doc, nil)
-			if tt.want == nil {
-				if err != nil {
-					t.Fatalf("Parse: %v", err)
-				}
-				return
-			}
-			if cfg != nil {
-				t.Errorf("Parse returned a config with an error")
-			}
-			wantProblems(t, err, tt.want...)
+			checkParse(t, tt.doc, tt.want)
 		})
 	}
 }
