@@ -91,6 +91,10 @@ func (p Problem) String() string { return p.Object + ": " + p.Reason }
 //
 // In a full result, Members holds the members of every group in Groups (a group
 // with no entry has no members) and the Deleted* and *Members lists are empty.
+//
+// The result is handed over: the run keeps its lists as they are when they
+// are sorted and without repeats (the file source sends them so), and the
+// connector must not change them afterwards.
 type Result struct {
 	Full           bool
 	Users          []User

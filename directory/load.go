@@ -23,14 +23,42 @@ func (s *Store) LoadState(ctx context.Context) (*reconcile.State, error) {
 	}
 	defer end()
 	st := reconcile.NewState()
-	for _, load := range []func(context.Context, *reconcile.State) error{
-		s.loadPeople, s.loadIdentities, s.loadGroups, s.loadMemberships, s.loadPools, s.loadAssignments,
-	} {
-		if err := load(ctx, st); err != nil {
-			return nil, err
-		}
+	if err := s.loadParts(ctx, st, s.loadPeople, s.loadIdentities, s.loadGroups, s.loadMemberships, s.loadPools, s.loadAssignments); err != nil {
+		return nil, err
 	}
 	return st, nil
+}
+
+// LoadStateStaged reads the directory in two parts of one snapshot (see
+// reconcile.StagedLoader): the people, identities, groups and pools now;
+// the memberships and seats when finish(true) is called.
+func (s *Store) LoadStateStaged(ctx context.Context) (_ *reconcile.State, finish func(read bool) error, err error) {
+	ctx, end, err := s.Snapshot(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	st := reconcile.NewState()
+	if err := s.loadParts(ctx, st, s.loadPeople, s.loadIdentities, s.loadGroups, s.loadPools); err != nil {
+		end()
+		return nil, nil, err
+	}
+	return st, func(read bool) error {
+		defer end()
+		if !read {
+			return nil
+		}
+		return s.loadParts(ctx, st, s.loadMemberships, s.loadAssignments)
+	}, nil
+}
+
+// loadParts runs the loaders in turn.
+func (s *Store) loadParts(ctx context.Context, st *reconcile.State, loads ...func(context.Context, *reconcile.State) error) error {
+	for _, load := range loads {
+		if err := load(ctx, st); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *Store) loadPeople(ctx context.Context, st *reconcile.State) error {

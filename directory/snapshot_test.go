@@ -92,3 +92,58 @@ func testReadsSeeOneSnapshot(t *testing.T) {
 		})
 	}
 }
+
+func TestLoadStateStaged(t *testing.T) { eachBackend(t, testLoadStateStaged) }
+
+// testLoadStateStaged reads the directory in its two parts with a commit in
+// between (memberships and a seat change): the whole read is the state
+// before the commit, as LoadState reads it.
+func testLoadStateStaged(t *testing.T) {
+	ctx := t.Context()
+	s := openTest(t)
+	commit(t, s, &reconcile.Commit{Plan: plan1(), Mirrors: mirrors1(), Now: t0})
+	want, err := s.LoadState(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(want.Members) == 0 || len(want.Assignments) == 0 {
+		t.Fatal("plan1 makes no memberships or seats: the test proves nothing")
+	}
+	st, finish, err := s.LoadStateStaged(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.People) != len(want.People) || len(st.Identities) != len(want.Identities) || len(st.Groups) != len(want.Groups) {
+		t.Errorf("first part: %d people, %d identities, %d groups; want %d, %d, %d",
+			len(st.People), len(st.Identities), len(st.Groups), len(want.People), len(want.Identities), len(want.Groups))
+	}
+	if len(st.Members)+len(st.Assignments) != 0 {
+		t.Errorf("first part read %d groups' members and %d pools' seats: they belong to the second", len(st.Members), len(st.Assignments))
+	}
+	commit(t, s, daveCommit())
+	if err := finish(true); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, st); diff != "" {
+		t.Errorf("the staged read saw the commit made between its parts (-LoadState before +staged):\n%s", diff)
+	}
+
+	// finish(false) ends the snapshot without the second part.
+	st, finish, err = s.LoadStateStaged(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := finish(false); err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Members)+len(st.Assignments) != 0 {
+		t.Errorf("finish(false) read the second part")
+	}
+	after, err := s.LoadState(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cmp.Equal(want, after) {
+		t.Error("LoadState does not show the commit: the test proves nothing")
+	}
+}

@@ -137,7 +137,7 @@ func (e *Engine) Run(ctx context.Context, opts RunOptions) (*Outcome, error) {
 	// (plan drops it once done with it).
 	defer func() {
 		if in.state != nil {
-			in.state.wait()
+			in.state.release()
 		}
 	}()
 	c.applyFetches(in)

@@ -29,6 +29,15 @@ func async[T any](f func() (T, error)) *promise[T] {
 	return p
 }
 
+// newPromise returns a promise that resolve keeps.
+func newPromise[T any]() *promise[T] { return &promise[T]{done: make(chan struct{})} }
+
+// resolve keeps v and err and wakes every waiter. It is called once.
+func (p *promise[T]) resolve(v T, err error) {
+	p.val, p.err = v, err
+	close(p.done)
+}
+
 // wait returns what f returned, once it has. It may be called any number of
 // times, from any goroutine.
 func (p *promise[T]) wait() (T, error) {

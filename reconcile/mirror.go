@@ -200,7 +200,7 @@ func (u *updater) deleteGroup(gid string) {
 // setMembers replaces a group's member list.
 func (u *updater) setMembers(gid string, members []string) {
 	u.flushGroup(gid)
-	next := slices.Compact(slices.Sorted(slices.Values(members)))
+	next := memberSet(members)
 	old := u.m.Members[gid]
 	added, removed := sortedDiff(old, next)
 	if added+removed == 0 {
@@ -316,4 +316,17 @@ func compareStr(a, b string) int {
 		return 1
 	}
 	return 0
+}
+
+// memberSet returns a group's member ids sorted and without repeats: the
+// list itself when it already is (a connector's result hands its lists
+// over; the file source sorts them), a sorted copy otherwise. A mirror
+// never changes a list in place.
+func memberSet(members []string) []string {
+	for i := 1; i < len(members); i++ {
+		if members[i-1] >= members[i] {
+			return slices.Compact(slices.Sorted(slices.Values(members)))
+		}
+	}
+	return slices.Clip(members)
 }

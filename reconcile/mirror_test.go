@@ -49,3 +49,23 @@ func TestMirrorUpdateMemberEdits(t *testing.T) {
 		t.Errorf("emptied group: mirror %v, delta %v, removed %d", m.Members, d.Members, d.MembersRemoved)
 	}
 }
+
+func TestMemberSetSharesASortedList(t *testing.T) {
+	sorted := []string{"a", "b", "c"}
+	if got := memberSet(sorted); &got[0] != &sorted[0] || len(got) != 3 {
+		t.Errorf("memberSet(%q) copied a sorted list", sorted)
+	}
+	for _, in := range [][]string{{"b", "a", "c"}, {"a", "b", "b", "c"}} {
+		orig := append([]string(nil), in...)
+		got := memberSet(in)
+		if !slices.Equal(got, []string{"a", "b", "c"}) {
+			t.Errorf("memberSet(%q) = %q", orig, got)
+		}
+		if !slices.Equal(in, orig) {
+			t.Errorf("memberSet changed its argument: %q, was %q", in, orig)
+		}
+	}
+	if got := memberSet(nil); got != nil {
+		t.Errorf("memberSet(nil) = %q", got)
+	}
+}

@@ -48,7 +48,7 @@ func (c *cycle) fetchSnapshots(ctx context.Context, ss ScopedStore, cursors map[
 		in.mirrors, in.err = ss.LoadMirrors(ctx)
 	}
 	if in.err != nil {
-		in.state.wait()
+		in.state.release()
 	}
 	return in
 }
@@ -103,8 +103,8 @@ func snapshotMirror(source string, r *connectors.Result, now time.Time) *Mirror 
 		m.Groups[r.Groups[i].ExternalID] = &r.Groups[i]
 	}
 	for gid := range m.Groups {
-		if list := slices.Compact(slices.Sorted(slices.Values(r.Members[gid]))); len(list) > 0 {
-			m.Members[gid] = slices.Clip(list)
+		if list := memberSet(r.Members[gid]); len(list) > 0 {
+			m.Members[gid] = list
 		}
 	}
 	return m

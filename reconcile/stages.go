@@ -81,7 +81,7 @@ func (e *Engine) begin(opts RunOptions) *cycle {
 type inputs struct {
 	fetches []fetched
 	mirrors map[string]*Mirror
-	state   *promise[*State]
+	state   *stateRead
 	err     error
 	// built are the deltas of the mirrors fetchSnapshots built from their
 	// snapshots: applyFetches uses them as they are.
@@ -94,7 +94,7 @@ type inputs struct {
 // read may go on (inputs.state), since only the plan needs it.
 func (c *cycle) fetchAndLoad(ctx context.Context, cursors map[string]string) *inputs {
 	store := c.e.Store
-	in := &inputs{state: async(func() (*State, error) { return store.LoadState(ctx) })}
+	in := &inputs{state: readState(ctx, store)}
 	if ss, ok := store.(ScopedStore); ok && c.snapshotsOnly() {
 		return c.fetchSnapshots(ctx, ss, cursors, in)
 	}
@@ -102,7 +102,7 @@ func (c *cycle) fetchAndLoad(ctx context.Context, cursors map[string]string) *in
 	in.fetches = c.fetchAll(ctx, cursors)
 	in.mirrors, in.err = mirrors.wait()
 	if in.err != nil {
-		in.state.wait()
+		in.state.release()
 	}
 	return in
 }
@@ -111,10 +111,10 @@ func (c *cycle) fetchAndLoad(ctx context.Context, cursors map[string]string) *in
 // run that meant to be incremental and found it cannot.
 func (c *cycle) load(ctx context.Context, fetches []fetched) *inputs {
 	store := c.e.Store
-	in := &inputs{fetches: fetches, state: async(func() (*State, error) { return store.LoadState(ctx) })}
+	in := &inputs{fetches: fetches, state: readState(ctx, store)}
 	in.mirrors, in.err = store.LoadMirrors(ctx)
 	if in.err != nil {
-		in.state.wait()
+		in.state.release()
 	}
 	return in
 }
@@ -184,8 +184,16 @@ const largeRun = 100_000
 // directory is still being read.
 func (c *cycle) plan(in *inputs) error {
 	linked := func(ref IdentityRef) bool {
-		st, _ := in.state.wait()
+		st, _ := in.state.partial()
 		return st != nil && KnownIdentities(st.Identities)(ref)
+	}
+	if mirrorUsers(in.mirrors) >= largeRun {
+		// The fetches are in: what the parse and the directory read left
+		// is garbage, and Desire is about to add a desired person for
+		// every user. Collect now, once the first part of the directory
+		// is read, so that the heap grows from what is live.
+		in.state.partial()
+		runtime.GC()
 	}
 	desired := Desire(c.e.Rules, in.mirrors, linked, c.frozen, c.now)
 	// Only Desire reads the mirrors: the rows the commit writes are in the
@@ -194,8 +202,8 @@ func (c *cycle) plan(in *inputs) error {
 	if len(desired.People) >= largeRun && c.heldRows() < len(desired.People)/2 {
 		// A large full run whose mirrors the deltas do not hold (nothing
 		// or little changed): the mirrors, a third of the heap, are now
-		// garbage. Collect before Diff grows the heap to twice what was
-		// live with them.
+		// garbage. Collect before the rest of the directory is read and
+		// Diff grows the heap to twice what was live with them.
 		runtime.GC()
 	}
 	state, err := in.state.wait()
@@ -285,4 +293,13 @@ func (c *cycle) record(ctx context.Context, out *Outcome) (*Outcome, error) {
 	out.Applied = true
 	e.logRun(c.log, run)
 	return out, nil
+}
+
+// mirrorUsers counts the users of the mirrors.
+func mirrorUsers(ms map[string]*Mirror) int {
+	n := 0
+	for _, m := range ms {
+		n += len(m.Users)
+	}
+	return n
 }

@@ -293,6 +293,9 @@ func (s *snapshot) result() *connectors.Result {
 	res.GroupHashes = make([]int64, len(s.groups))
 	for i, g := range s.groups {
 		if len(s.members[i]) > 0 {
+			// Sorted here, once: the mirror takes a sorted list as it is
+			// rather than a sorted copy (at 1M people, 5M ids).
+			slices.Sort(s.members[i])
 			res.Members[g.ExternalID] = s.members[i]
 		}
 		res.GroupHashes[i] = connectors.GroupHash(&s.groups[i], slices.Values(s.members[i]))
