@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/learnsync/learnsync/connectors"
 	"github.com/learnsync/learnsync/reconcile"
@@ -20,11 +21,7 @@ import (
 // transaction: after a crash the directory is as it was before, or as it is
 // after, never in between.
 func (s *Store) Commit(ctx context.Context, c *reconcile.Commit) (err error) {
-	now := c.Now
-	if now.IsZero() {
-		now = s.Now()
-	}
-	now = now.UTC()
+	now := s.commitTime(c)
 	var bulk *bulkLoad
 	defer func() {
 		if err == nil {
@@ -33,11 +30,6 @@ func (s *Store) Commit(ctx context.Context, c *reconcile.Commit) (err error) {
 	}()
 	return s.apply(ctx, now, func(t *tx) error {
 		w := &writer{tx: t}
-		runID, err := w.insertRun(c.Run)
-		if err != nil {
-			return err
-		}
-		w.runID = runID
 		if isBulk(c) {
 			if bulk, err = t.startBulk(); err != nil {
 				return err
@@ -45,12 +37,10 @@ func (s *Store) Commit(ctx context.Context, c *reconcile.Commit) (err error) {
 		}
 		// The mirrors first: once written, their rows (for a first import,
 		// the whole parsed source) can go while the plan is written.
-		for _, d := range c.Mirrors {
-			if err := w.applyMirror(d); err != nil {
-				return fmt.Errorf("write mirror of %s: %w", d.Source, err)
-			}
-			d.UpsertUsers, d.Members = nil, nil // written: see reconcile.Commit
+		if err := w.writeMirrors(c.Mirrors); err != nil {
+			return err
 		}
+		w.bulk = bulk != nil
 		if bulk != nil {
 			// The mirror rows of a large commit (a first import's whole
 			// parsed source) just became garbage, a third of the heap:
@@ -58,37 +48,115 @@ func (s *Store) Commit(ctx context.Context, c *reconcile.Commit) (err error) {
 			// live with them (docs/PERFORMANCE.md, "Round four").
 			runtime.GC()
 		}
-		if c.Plan != nil {
-			if err := w.applyPlan(c.Plan); err != nil {
-				return err
-			}
-		}
-		if err := w.flushAudit(); err != nil {
-			return err
-		}
-		if err := w.consumeChanges(c.Changes); err != nil {
-			return err
-		}
-		if bulk != nil {
-			if err := bulk.finish(); err != nil {
-				return err
-			}
-		}
-		if c.Marks != nil {
-			if err := w.writeMarks(c.Marks); err != nil {
-				return err
-			}
-		}
-		if c.End != nil {
-			end := c.End()
-			if _, err := w.exec(`UPDATE runs SET ended_at = ? WHERE id = ?`, end.UTC(), runID); err != nil {
-				return fmt.Errorf("record run: %w", err)
-			}
-			c.Run.EndedAt = end
-		}
-		c.Run.ID = runID
-		return nil
+		return w.writeRest(c, bulk)
 	})
+}
+
+// errNoCommit rolls back a CommitMirrorsFirst whose plan commits nothing.
+var errNoCommit = errors.New("nothing to commit")
+
+// CommitMirrorsFirst writes mirrors, then calls plan and applies the Commit
+// it returns, in one transaction (reconcile.MirrorsFirst): a large first
+// import's parsed sources can go before its plan is made. A nil Commit or
+// an error from plan rolls everything back.
+func (s *Store) CommitMirrorsFirst(ctx context.Context, now time.Time, mirrors []*reconcile.MirrorDelta,
+	plan func() (*reconcile.Commit, error)) (err error) {
+	var bulk *bulkLoad
+	defer func() {
+		if err == nil {
+			s.afterBulk(ctx, bulk)
+		}
+	}()
+	err = s.apply(ctx, s.commitTime(&reconcile.Commit{Now: now}), func(t *tx) error {
+		w := &writer{tx: t}
+		n := 0
+		for _, d := range mirrors {
+			n += len(d.UpsertUsers)
+		}
+		if n >= bulkRows {
+			if bulk, err = t.startBulk(); err != nil {
+				return err
+			}
+		}
+		if err := w.writeMirrors(mirrors); err != nil {
+			return err
+		}
+		w.bulk = bulk != nil
+		c, err := plan()
+		switch {
+		case err != nil:
+			return err
+		case c == nil:
+			return errNoCommit
+		}
+		return w.writeRest(c, bulk)
+	})
+	if errors.Is(err, errNoCommit) {
+		bulk = nil
+		return nil
+	}
+	return err
+}
+
+// commitTime is the time a commit stamps its changes with.
+func (s *Store) commitTime(c *reconcile.Commit) time.Time {
+	if c.Now.IsZero() {
+		return s.Now().UTC()
+	}
+	return c.Now.UTC()
+}
+
+// writeMirrors writes the mirrors' changes and drops their rows once
+// written (see reconcile.Commit).
+func (w *writer) writeMirrors(mirrors []*reconcile.MirrorDelta) error {
+	for _, d := range mirrors {
+		if err := w.applyMirror(d); err != nil {
+			return fmt.Errorf("write mirror of %s: %w", d.Source, err)
+		}
+		d.UpsertUsers, d.Members = nil, nil
+	}
+	return nil
+}
+
+// writeRest writes what a commit has besides its mirrors: the run record,
+// the plan and its audit, the consumed change log, the rebuilt indexes of a
+// bulk load and the marks.
+func (w *writer) writeRest(c *reconcile.Commit, bulk *bulkLoad) error {
+	runID, err := w.insertRun(c.Run)
+	if err != nil {
+		return err
+	}
+	w.runID = runID
+	if c.Plan != nil {
+		if err := w.applyPlan(c.Plan); err != nil {
+			return err
+		}
+	}
+	if err := w.flushAudit(); err != nil {
+		return err
+	}
+	if err := w.consumeChanges(c.Changes); err != nil {
+		return err
+	}
+	if bulk != nil {
+		if err := bulk.finish(); err != nil {
+			return err
+		}
+	}
+	if c.Marks != nil {
+		if err := w.writeMarks(c.Marks); err != nil {
+			return err
+		}
+	}
+	if c.End != nil {
+		end := c.End()
+		if _, err := w.exec(`UPDATE runs SET ended_at = ? WHERE id = ?`, end.UTC(), runID); err != nil {
+			return fmt.Errorf("record run: %w", err)
+		}
+		c.Run.EndedAt = end
+	}
+	c.Run.ID = runID
+	return nil
 }
 
 // RecordRun stores a run that applied nothing.
@@ -108,6 +176,9 @@ func (s *Store) RecordRun(ctx context.Context, r *reconcile.Run) error {
 type writer struct {
 	*tx
 	runID int64
+	// bulk is set in a bulk load: the plan's people are dropped once
+	// written.
+	bulk bool
 	// auditErr is the first failure to write an audit event.
 	auditErr error
 	// audit holds the audit events not yet written.
@@ -118,9 +189,16 @@ type writer struct {
 	// events list when they are written (memberAudit.at, seatAudit.at).
 	memberChanges  []reconcile.MemberChange
 	licenseChanges []reconcile.LicenseChange
-	// ids of people and groups created in this transaction.
-	newPeople map[string]int64
-	groupIDs  map[reconcile.GroupRef]int64
+	// newKeys are the keys of the people this transaction creates, in
+	// the order they got their ids, one after the other from
+	// touched.firstNew: a planned plan creates them in the order of their
+	// keys, so that an id is found by binary search, without a map of a
+	// million keys. newIndex maps them when they are not in order (a plan
+	// made by hand).
+	newKeys  []string
+	newIndex map[string]int64
+	// ids of groups created in this transaction.
+	groupIDs map[reconcile.GroupRef]int64
 	// touched are the rows whose read-view lastModified the plan moves.
 	touched *touched
 	// counts are what the plan changes in directory_counts (counts.go).
@@ -209,7 +287,7 @@ func (w *writer) flushAudit() error {
 	for _, label := range slices.Sorted(maps.Keys(w.members)) {
 		a := w.members[label]
 		for _, i := range a.at {
-			if c := &w.memberChanges[i]; c.Op == reconcile.OpAdd {
+			if c := &w.memberChanges[i]; c.Op() == reconcile.OpAdd {
 				a.Added = append(a.Added, c.Person.Key)
 			} else {
 				a.Removed = append(a.Removed, c.Person.Key)
@@ -246,14 +324,24 @@ func (w *writer) personID(ref reconcile.PersonRef) (int64, error) {
 	if ref.ID != 0 {
 		return ref.ID, nil
 	}
-	if id, ok := w.newPeople[ref.Key]; ok {
-		return id, nil
+	if w.newIndex != nil {
+		if id, ok := w.newIndex[ref.Key]; ok {
+			return id, nil
+		}
+	} else if i, ok := slices.BinarySearch(w.newKeys, ref.Key); ok {
+		return w.touched.firstNew + int64(i), nil
 	}
 	return 0, fmt.Errorf("plan refers to unknown new person %q", ref.Key)
 }
 
 func (w *writer) applyPlan(p *reconcile.Plan) error {
-	w.newPeople = make(map[string]int64)
+	creates := 0
+	for i := range p.People {
+		if p.People[i].Op == reconcile.OpCreate {
+			creates++
+		}
+	}
+	w.newKeys = make([]string, 0, creates)
 	w.touched = newTouched()
 	w.members = make(map[string]*memberAudit)
 	w.seats = make(map[string]*seatAudit)
@@ -274,6 +362,12 @@ func (w *writer) applyPlan(p *reconcile.Plan) error {
 	}
 	if err := w.applyPeople(p.People); err != nil {
 		return err
+	}
+	if w.bulk {
+		// Written, with their identities and audit events: a first
+		// import's million people need not stay for its memberships and
+		// seats (see reconcile.Commit).
+		p.People = nil
 	}
 	if err := w.applyGroups(p.Groups); err != nil {
 		return err
@@ -315,7 +409,7 @@ func (w *writer) applyMembers(changes []reconcile.MemberChange) error {
 		}
 		w.touched.person(pid)
 		w.touched.group(gid)
-		if c.Op == reconcile.OpRemove {
+		if c.Op() == reconcile.OpRemove {
 			err = add.flush()
 			if err == nil {
 				_, err = w.exec(`DELETE FROM memberships WHERE group_id = ? AND person_id = ?`, gid, pid)
@@ -468,8 +562,8 @@ func (w *writer) writePeople(changes []reconcile.PersonChange) error {
 			if err := w.flushPeople(create.addLabeled(c.Person.Key, append(args, w.now, w.now)...)); err != nil {
 				return err
 			}
-			w.newPeople[c.Person.Key] = pid
-			w.touched.newPeople[pid] = true
+			w.newKeys = append(w.newKeys, c.Person.Key)
+			w.touched.created(pid)
 			w.count(countActive, 1)
 			w.record("person.create", "person", strconv.FormatInt(pid, 10), nil,
 				personAudit{Profile: c.Profile, Key: c.Person.Key, Active: true, Identities: c.Link})
@@ -497,7 +591,22 @@ func (w *writer) writePeople(changes []reconcile.PersonChange) error {
 	if err := w.flushPeople(create.flush()); err != nil {
 		return err
 	}
+	w.indexNewPeople()
 	return w.advanceID("people", next-1)
+}
+
+// indexNewPeople maps the new people's keys to their ids when they were
+// not created in the order of their keys (see newKeys).
+func (w *writer) indexNewPeople() {
+	for i := 1; i < len(w.newKeys); i++ {
+		if w.newKeys[i-1] >= w.newKeys[i] {
+			w.newIndex = make(map[string]int64, len(w.newKeys))
+			for j, key := range w.newKeys {
+				w.newIndex[key] = w.touched.firstNew + int64(j)
+			}
+			return
+		}
+	}
 }
 
 // flushPeople names the person whose create failed in err, as a failed

@@ -64,10 +64,10 @@ func plan1() *reconcile.Plan {
 			{Op: reconcile.OpCreate, Group: gref("okta", "g9"), Name: "Everyone"},
 		},
 		Members: []reconcile.MemberChange{
-			{Op: reconcile.OpAdd, Group: &reconcile.MemberGroup{Ref: gref("hr", "g1"), Name: "Engineering"}, Person: newKey("alice@example.com")},
-			{Op: reconcile.OpAdd, Group: &reconcile.MemberGroup{Ref: gref("hr", "g1"), Name: "Engineering"}, Person: newKey("bob@example.com")},
-			{Op: reconcile.OpAdd, Group: &reconcile.MemberGroup{Ref: gref("hr", "g2"), Name: "Sales"}, Person: newKey("carol@example.com")},
-			{Op: reconcile.OpAdd, Group: &reconcile.MemberGroup{Ref: gref("okta", "g9"), Name: "Everyone"}, Person: newKey("alice@example.com")},
+			{Group: &reconcile.MemberGroup{Ref: gref("hr", "g1"), Name: "Engineering", Op: reconcile.OpAdd}, Person: newKey("alice@example.com")},
+			{Group: &reconcile.MemberGroup{Ref: gref("hr", "g1"), Name: "Engineering", Op: reconcile.OpAdd}, Person: newKey("bob@example.com")},
+			{Group: &reconcile.MemberGroup{Ref: gref("hr", "g2"), Name: "Sales", Op: reconcile.OpAdd}, Person: newKey("carol@example.com")},
+			{Group: &reconcile.MemberGroup{Ref: gref("okta", "g9"), Name: "Everyone", Op: reconcile.OpAdd}, Person: newKey("alice@example.com")},
 		},
 		Licenses: []reconcile.LicenseChange{
 			{Op: reconcile.OpGrant, Pool: "learning-basic", Person: newKey("alice@example.com")},
@@ -365,8 +365,8 @@ func plan2() *reconcile.Plan {
 			{Op: reconcile.OpDelete, Group: gref("hr", "g2"), ID: 2, Name: "Sales"},
 		},
 		Members: []reconcile.MemberChange{
-			{Op: reconcile.OpRemove, Group: &reconcile.MemberGroup{Ref: gref("hr", "g1"), Name: "Platform Engineering"}, Person: known(2, "bob@example.com")},
-			{Op: reconcile.OpAdd, Group: &reconcile.MemberGroup{Ref: gref("okta", "g9"), Name: "Everyone"}, Person: newKey("dave@example.com")},
+			{Group: &reconcile.MemberGroup{Ref: gref("hr", "g1"), Name: "Platform Engineering", Op: reconcile.OpRemove}, Person: known(2, "bob@example.com")},
+			{Group: &reconcile.MemberGroup{Ref: gref("okta", "g9"), Name: "Everyone", Op: reconcile.OpAdd}, Person: newKey("dave@example.com")},
 		},
 		Licenses: []reconcile.LicenseChange{
 			{Op: reconcile.OpRevoke, Pool: "learning-basic", Person: known(2, "bob@example.com"), Reason: "deactivated"},
@@ -619,7 +619,7 @@ func testCommitFailureWritesNothing(t *testing.T) {
 			name: "unknown group",
 			plan: &reconcile.Plan{
 				People:  []reconcile.PersonChange{{Op: reconcile.OpCreate, Person: newKey("eve@example.com"), Profile: reconcile.Profile{Email: "eve@example.com"}}},
-				Members: []reconcile.MemberChange{{Op: reconcile.OpAdd, Group: &reconcile.MemberGroup{Ref: gref("hr", "nope"), Name: "Nope"}, Person: newKey("eve@example.com")}},
+				Members: []reconcile.MemberChange{{Group: &reconcile.MemberGroup{Ref: gref("hr", "nope"), Name: "Nope", Op: reconcile.OpAdd}, Person: newKey("eve@example.com")}},
 			},
 			want: "unknown group hr/nope",
 		},
@@ -652,7 +652,7 @@ func testCommitFailureWritesNothing(t *testing.T) {
 		{
 			name: "membership added twice",
 			plan: &reconcile.Plan{
-				Members: []reconcile.MemberChange{{Op: reconcile.OpAdd, Group: &reconcile.MemberGroup{Ref: gref("hr", "g1"), Name: "Engineering"}, Person: known(1, "alice@example.com")}},
+				Members: []reconcile.MemberChange{{Group: &reconcile.MemberGroup{Ref: gref("hr", "g1"), Name: "Engineering", Op: reconcile.OpAdd}, Person: known(1, "alice@example.com")}},
 			},
 			want: "write membership",
 		},
@@ -667,7 +667,7 @@ func testCommitFailureWritesNothing(t *testing.T) {
 		{
 			name: "membership of a person who does not exist",
 			plan: &reconcile.Plan{
-				Members: []reconcile.MemberChange{{Op: reconcile.OpAdd, Group: &reconcile.MemberGroup{Ref: gref("hr", "g1"), Name: "Engineering"}, Person: known(99, "ghost@example.com")}},
+				Members: []reconcile.MemberChange{{Group: &reconcile.MemberGroup{Ref: gref("hr", "g1"), Name: "Engineering", Op: reconcile.OpAdd}, Person: known(99, "ghost@example.com")}},
 			},
 			want: "FOREIGN KEY",
 		},

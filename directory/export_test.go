@@ -70,7 +70,7 @@ func testExportJSONContract(t *testing.T) {
 		People: []reconcile.PersonChange{{Op: reconcile.OpDeactivate, Person: known(2, "bob@example.com"), Profile: bobProfile,
 			Unlink: []reconcile.IdentityRef{ident("hr", "u2")}}},
 		Groups:  []reconcile.GroupChange{{Op: reconcile.OpCreate, Group: gref("hr", "g3"), Name: "Empty"}},
-		Members: []reconcile.MemberChange{{Op: reconcile.OpRemove, Group: &reconcile.MemberGroup{Ref: gref("hr", "g1"), Name: "Engineering"}, Person: known(2, "bob@example.com")}},
+		Members: []reconcile.MemberChange{{Group: &reconcile.MemberGroup{Ref: gref("hr", "g1"), Name: "Engineering", Op: reconcile.OpRemove}, Person: known(2, "bob@example.com")}},
 		Licenses: []reconcile.LicenseChange{
 			{Op: reconcile.OpRevoke, Pool: "learning-basic", Person: known(2, "bob@example.com"), Reason: "deactivated"},
 			{Op: reconcile.OpRevoke, Pool: "learning-pro", Person: known(2, "bob@example.com"), Reason: "deactivated"},
@@ -184,10 +184,10 @@ func testExportSorting(t *testing.T) {
 			{Op: reconcile.OpCreate, Group: gref("hr", "g0"), Name: "Alpha"},
 		},
 		Members: []reconcile.MemberChange{
-			{Op: reconcile.OpAdd, Group: &reconcile.MemberGroup{Ref: gref("hr", "g1")}, Person: newKey("zed")},
-			{Op: reconcile.OpAdd, Group: &reconcile.MemberGroup{Ref: gref("hr", "g1")}, Person: newKey("amy")},
-			{Op: reconcile.OpAdd, Group: &reconcile.MemberGroup{Ref: gref("hr", "g2")}, Person: newKey("amy")},
-			{Op: reconcile.OpAdd, Group: &reconcile.MemberGroup{Ref: gref("okta", "g1")}, Person: newKey("amy")},
+			{Group: &reconcile.MemberGroup{Ref: gref("hr", "g1"), Op: reconcile.OpAdd}, Person: newKey("zed")},
+			{Group: &reconcile.MemberGroup{Ref: gref("hr", "g1"), Op: reconcile.OpAdd}, Person: newKey("amy")},
+			{Group: &reconcile.MemberGroup{Ref: gref("hr", "g2"), Op: reconcile.OpAdd}, Person: newKey("amy")},
+			{Group: &reconcile.MemberGroup{Ref: gref("okta", "g1"), Op: reconcile.OpAdd}, Person: newKey("amy")},
 		},
 		Licenses: []reconcile.LicenseChange{
 			{Op: reconcile.OpGrant, Pool: "zeta", Person: newKey("amy")},

@@ -26,7 +26,7 @@ func testRecordRunAndRuns(t *testing.T) {
 			{Op: reconcile.OpDeactivate, Person: known(2, "bob@example.com"), Profile: bobProfile,
 				Fields: []reconcile.FieldChange{{Field: "title", Old: "Engineer", New: ""}}},
 		},
-		Members:      []reconcile.MemberChange{{Op: reconcile.OpRemove, Group: &reconcile.MemberGroup{Ref: gref("hr", "g1"), Name: "Engineering"}, Person: known(2, "bob@example.com")}},
+		Members:      []reconcile.MemberChange{{Group: &reconcile.MemberGroup{Ref: gref("hr", "g1"), Name: "Engineering", Op: reconcile.OpRemove}, Person: known(2, "bob@example.com")}},
 		Licenses:     []reconcile.LicenseChange{{Op: reconcile.OpRevoke, Pool: "learning-pro", Person: known(2, "bob@example.com"), Reason: "deactivated"}},
 		Pools:        []reconcile.PoolChange{{Op: reconcile.OpUpdate, Pool: "learning-pro", Seats: 2, Assigned: 1, OldSeats: 2, OldWaiting: 1}},
 		Shortfalls:   []reconcile.Shortfall{{Pool: "learning-pro", Seats: 2, Assigned: 2, Waiting: 3, Next: []string{"x@example.com", "y@example.com"}}},

@@ -19,8 +19,8 @@ func daveCommit() *reconcile.Commit {
 		People: []reconcile.PersonChange{{Op: reconcile.OpCreate, Person: newKey("dave@example.com"), Profile: p,
 			Link: []reconcile.IdentityRef{ident("hr", "u5")}}},
 		Members: []reconcile.MemberChange{
-			{Op: reconcile.OpAdd, Group: &reconcile.MemberGroup{Ref: gref("hr", "g1"), Name: "Engineering"}, Person: newKey("dave@example.com")},
-			{Op: reconcile.OpRemove, Group: &reconcile.MemberGroup{Ref: gref("hr", "g1"), Name: "Engineering"}, Person: known(2, "bob@example.com")},
+			{Group: &reconcile.MemberGroup{Ref: gref("hr", "g1"), Name: "Engineering", Op: reconcile.OpAdd}, Person: newKey("dave@example.com")},
+			{Group: &reconcile.MemberGroup{Ref: gref("hr", "g1"), Name: "Engineering", Op: reconcile.OpRemove}, Person: known(2, "bob@example.com")},
 		},
 		Licenses: []reconcile.LicenseChange{{Op: reconcile.OpGrant, Pool: "learning-basic", Person: newKey("dave@example.com")}},
 	}, Mirrors: []*reconcile.MirrorDelta{{Source: "hr", Cursor: "c2", FetchedAt: t0.Add(time.Minute),

@@ -342,3 +342,8 @@ func nullTime(t time.Time) any {
 	}
 	return t.UTC()
 }
+
+// Fenced reports whether the store's applies are fenced (high
+// availability): a run then never holds its write transaction open while it
+// plans (reconcile.MirrorsFirst).
+func (s *Store) Fenced() bool { return s.fence != nil }

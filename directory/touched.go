@@ -11,16 +11,27 @@ import (
 // (the later of updated_at and touched_at) moves for them. Rows the same
 // commit creates need no stamp: their updated_at is the commit's time.
 type touched struct {
-	people, groups       map[int64]bool
-	newPeople, newGroups map[int64]bool
+	people, groups map[int64]bool
+	newGroups      map[int64]bool
+	// firstNew is the id of the first person the commit creates (0: none
+	// yet): the commit gives its new people the ids from there on, in
+	// turn, so that a first import needs no set of a million ids.
+	firstNew int64
 }
 
 func newTouched() *touched {
-	return &touched{people: map[int64]bool{}, groups: map[int64]bool{}, newPeople: map[int64]bool{}, newGroups: map[int64]bool{}}
+	return &touched{people: map[int64]bool{}, groups: map[int64]bool{}, newGroups: map[int64]bool{}}
+}
+
+// created notes that the commit creates people from id on.
+func (t *touched) created(id int64) {
+	if t.firstNew == 0 {
+		t.firstNew = id
+	}
 }
 
 func (t *touched) person(id int64) {
-	if !t.newPeople[id] {
+	if t.firstNew == 0 || id < t.firstNew {
 		t.people[id] = true
 	}
 }

@@ -334,7 +334,7 @@ func (df *differ) members() {
 	}
 	for _, ref := range sortedGroupRefs(d.Groups) {
 		dg := d.Groups[ref]
-		mg := &MemberGroup{Ref: ref, Name: dg.Name}
+		adds, removes := &MemberGroup{Ref: ref, Name: dg.Name, Op: OpAdd}, &MemberGroup{Ref: ref, Name: dg.Name, Op: OpRemove}
 		var have []int64
 		if g := s.Groups[ref]; g != nil {
 			have = s.Members[g.ID]
@@ -348,21 +348,21 @@ func (df *differ) members() {
 		for _, key := range dg.Members {
 			t, _ := df.targetOf(key)
 			if t.ID == 0 {
-				df.p.Members = append(df.p.Members, MemberChange{Op: OpAdd, Group: mg, Person: t})
+				df.p.Members = append(df.p.Members, MemberChange{Group: adds, Person: t})
 				continue
 			}
 			if want != nil {
 				want[t.ID] = struct{}{}
 			}
 			if _, ok := slices.BinarySearch(have, t.ID); !ok {
-				df.p.Members = append(df.p.Members, MemberChange{Op: OpAdd, Group: mg, Person: t})
+				df.p.Members = append(df.p.Members, MemberChange{Group: adds, Person: t})
 			}
 		}
 		for _, id := range have {
 			if _, ok := want[id]; ok || df.protected[id] || df.deleted[id] {
 				continue
 			}
-			df.p.Members = append(df.p.Members, MemberChange{Op: OpRemove, Group: mg, Person: PersonRef{ID: id, Key: df.keyOf(id)}})
+			df.p.Members = append(df.p.Members, MemberChange{Group: removes, Person: PersonRef{ID: id, Key: df.keyOf(id)}})
 		}
 	}
 	// Groups that stay only because their source is frozen keep their
@@ -371,10 +371,10 @@ func (df *differ) members() {
 		if _, desired := d.Groups[ref]; desired || deletedGroups[ref] {
 			continue
 		}
-		mg := &MemberGroup{Ref: ref, Name: g.Name}
+		removes := &MemberGroup{Ref: ref, Name: g.Name, Op: OpRemove}
 		for _, id := range s.Members[g.ID] {
 			if !df.active[id] && !df.protected[id] && !df.deleted[id] {
-				df.p.Members = append(df.p.Members, MemberChange{Op: OpRemove, Group: mg, Person: PersonRef{ID: id, Key: df.keyOf(id)}})
+				df.p.Members = append(df.p.Members, MemberChange{Group: removes, Person: PersonRef{ID: id, Key: df.keyOf(id)}})
 			}
 		}
 	}
@@ -546,7 +546,7 @@ func (df *differ) sort() {
 	slices.SortStableFunc(p.People, func(a, b PersonChange) int { return cmp.Compare(a.Person.Key, b.Person.Key) })
 	slices.SortFunc(p.Members, func(a, b MemberChange) int {
 		return cmp.Or(cmp.Compare(a.Group.Ref.Source, b.Group.Ref.Source), cmp.Compare(a.Group.Ref.ExternalID, b.Group.Ref.ExternalID),
-			cmp.Compare(a.Person.Key, b.Person.Key), cmp.Compare(a.Op, b.Op))
+			cmp.Compare(a.Person.Key, b.Person.Key), cmp.Compare(a.Op(), b.Op()))
 	})
 	slices.SortFunc(p.Licenses, func(a, b LicenseChange) int {
 		return cmp.Or(cmp.Compare(a.Pool, b.Pool), cmp.Compare(b.Op, a.Op), cmp.Compare(a.Person.Key, b.Person.Key))

@@ -44,6 +44,20 @@ type Engine struct {
 	// same directory to finish (when the Store is a Locker). Zero means the
 	// default, 30 s; a negative value means not at all.
 	LockWait time.Duration
+	// LargeRun is the number of people from which a run takes its paths
+	// for a large directory: collections at phase boundaries, the
+	// directory's memberships and seats read after Desire, and a first
+	// import's mirrors written before its plan. Zero means 100,000; tests
+	// set it low to run those paths on small directories.
+	LargeRun int
+}
+
+// largeRun is LargeRun, or its default.
+func (e *Engine) largeRun() int {
+	if e.LargeRun > 0 {
+		return e.LargeRun
+	}
+	return defaultLargeRun
 }
 
 // FetchMode says how a run fetches a source.
@@ -75,7 +89,10 @@ type RunOptions struct {
 
 // Outcome is what a run did.
 type Outcome struct {
-	Run  *Run
+	Run *Run
+	// Plan is the plan computed. A large applied one may lack its People,
+	// which the store drops once written (see Commit); Run.Summary counts
+	// them.
 	Plan *Plan
 	// Blocked says why the plan was not applied, if it was blocked.
 	Blocked string
@@ -143,6 +160,9 @@ func (e *Engine) Run(ctx context.Context, opts RunOptions) (*Outcome, error) {
 	c.applyFetches(in)
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
+	}
+	if mf, ok := c.mirrorsFirst(in); ok {
+		return c.runMirrorsFirst(ctx, mf, in)
 	}
 	if err := c.plan(in); err != nil {
 		return nil, err

@@ -241,7 +241,7 @@ func applyPlan(st *State, p *Plan, now time.Time, nextID *int64) error {
 		if err != nil {
 			return err
 		}
-		if c.Op == OpAdd {
+		if c.Op() == OpAdd {
 			i, dup := slices.BinarySearch(st.Members[g.ID], id)
 			if dup {
 				return fmt.Errorf("member %d of %v added twice", id, c.Group.Ref)

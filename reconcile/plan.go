@@ -88,19 +88,28 @@ type GroupChange struct {
 	Fields      []FieldChange `json:"fields,omitempty"`
 }
 
-// MemberGroup names the group of membership changes. All the changes of one
-// group share one: a first import plans half a million memberships, and the
-// plan is held in memory whole.
+// MemberGroup names the group of membership changes and what they do (add
+// or remove). All the additions to a group share one, and so do all the
+// removals: a first import plans five million memberships at 1M people,
+// and the plan is held in memory whole (docs/PERFORMANCE.md, "Round six").
 type MemberGroup struct {
 	Ref  GroupRef
 	Name string
+	Op   Op
 }
 
-// MemberChange adds a person to a group or removes them.
+// MemberChange adds a person to a group or removes them (Group.Op).
 type MemberChange struct {
-	Op     Op
 	Group  *MemberGroup
 	Person PersonRef
+}
+
+// Op is what the change does: OpAdd or OpRemove.
+func (c MemberChange) Op() Op {
+	if c.Group == nil {
+		return 0
+	}
+	return c.Group.Op
 }
 
 // memberChangeJSON is how a MemberChange reads in JSON.
@@ -113,7 +122,7 @@ type memberChangeJSON struct {
 
 // MarshalJSON writes the change with its group's reference and name.
 func (c MemberChange) MarshalJSON() ([]byte, error) {
-	j := memberChangeJSON{Op: c.Op, Person: c.Person}
+	j := memberChangeJSON{Op: c.Op(), Person: c.Person}
 	if c.Group != nil {
 		j.Group, j.GroupName = c.Group.Ref, c.Group.Name
 	}
@@ -126,7 +135,7 @@ func (c *MemberChange) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &j); err != nil {
 		return err
 	}
-	*c = MemberChange{Op: j.Op, Group: &MemberGroup{Ref: j.Group, Name: j.GroupName}, Person: j.Person}
+	*c = MemberChange{Group: &MemberGroup{Ref: j.Group, Name: j.GroupName, Op: j.Op}, Person: j.Person}
 	return nil
 }
 
@@ -226,7 +235,7 @@ func (p *Plan) Summary() Summary {
 		}
 	}
 	for _, c := range p.Members {
-		if c.Op == OpAdd {
+		if c.Op() == OpAdd {
 			s.MembersAdd++
 		} else {
 			s.MembersDel++

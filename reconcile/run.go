@@ -126,7 +126,10 @@ type Commit struct {
 	// Mirrors are the mirror changes. A store may drop a delta's rows
 	// (UpsertUsers, Members) once it has written them, so that a large
 	// delta does not stay in memory for the rest of the transaction: a
-	// Commit is applied once.
+	// Commit is applied once. For the same reason a store may drop the
+	// plan's People once written in a large commit (a bulk load): the
+	// Outcome of an applied run keeps its Summary, not always its whole
+	// plan.
 	Mirrors []*MirrorDelta
 	Run     *Run
 	Now     time.Time

@@ -42,6 +42,9 @@ type cycle struct {
 	// prefetch reads stored hashes during the fetches of a run meant to be
 	// incremental (nil otherwise).
 	prefetch *prefetcher
+	// early is how long a commit that wrote the mirrors before the plan
+	// took for them: apply time, not plan time.
+	early time.Duration
 }
 
 // lock takes the directory's run lock when the store has one and the run may
@@ -94,7 +97,7 @@ type inputs struct {
 // read may go on (inputs.state), since only the plan needs it.
 func (c *cycle) fetchAndLoad(ctx context.Context, cursors map[string]string) *inputs {
 	store := c.e.Store
-	in := &inputs{state: readState(ctx, store)}
+	in := &inputs{state: readState(ctx, store, c.e.largeRun())}
 	if ss, ok := store.(ScopedStore); ok && c.snapshotsOnly() {
 		return c.fetchSnapshots(ctx, ss, cursors, in)
 	}
@@ -111,7 +114,7 @@ func (c *cycle) fetchAndLoad(ctx context.Context, cursors map[string]string) *in
 // run that meant to be incremental and found it cannot.
 func (c *cycle) load(ctx context.Context, fetches []fetched) *inputs {
 	store := c.e.Store
-	in := &inputs{fetches: fetches, state: readState(ctx, store)}
+	in := &inputs{fetches: fetches, state: readState(ctx, store, c.e.largeRun())}
 	in.mirrors, in.err = store.LoadMirrors(ctx)
 	if in.err != nil {
 		in.state.release()
@@ -130,7 +133,7 @@ func (c *cycle) fetchAll(ctx context.Context, cursors map[string]string) []fetch
 
 // planDone notes that the plan is computed: the end of the run's plan stage.
 func (c *cycle) planDone() {
-	c.run.PlanTook = c.e.now().Sub(c.fetchedAt)
+	c.run.PlanTook = c.e.now().Sub(c.fetchedAt) - c.early
 }
 
 // applyFetches applies each successful fetch to its source's mirror and
@@ -175,9 +178,10 @@ func (c *cycle) applyFetches(in *inputs) {
 	}
 }
 
-// largeRun is the number of people (desired and in the directory) from
-// which a full plan collects its garbage as soon as it has the plan.
-const largeRun = 100_000
+// defaultLargeRun is the default of Engine.LargeRun: the number of people
+// (desired and in the directory) from which a run takes its paths for a
+// large directory.
+const defaultLargeRun = 100_000
 
 // plan computes the desired state and diffs it with the directory. Desire
 // needs the directory only to settle duplicates, so it can start while the
@@ -187,7 +191,7 @@ func (c *cycle) plan(in *inputs) error {
 		st, _ := in.state.partial()
 		return st != nil && KnownIdentities(st.Identities)(ref)
 	}
-	if mirrorUsers(in.mirrors) >= largeRun {
+	if mirrorUsers(in.mirrors) >= c.e.largeRun() {
 		// The fetches are in: what the parse and the directory read left
 		// is garbage, and Desire is about to add a desired person for
 		// every user. Collect now, once the first part of the directory
@@ -199,7 +203,7 @@ func (c *cycle) plan(in *inputs) error {
 	// Only Desire reads the mirrors: the rows the commit writes are in the
 	// deltas.
 	in.mirrors = nil
-	if len(desired.People) >= largeRun && c.heldRows() < len(desired.People)/2 {
+	if len(desired.People) >= c.e.largeRun() && c.heldRows() < len(desired.People)/2 {
 		// A large full run whose mirrors the deltas do not hold (nothing
 		// or little changed): the mirrors, a third of the heap, are now
 		// garbage. Collect before the rest of the directory is read and
@@ -215,7 +219,7 @@ func (c *cycle) plan(in *inputs) error {
 	// The plan is all the rest of the run needs: the desired state and the
 	// directory read may go before the commit.
 	in.state = nil
-	if len(desired.People)+len(state.People) >= largeRun {
+	if len(desired.People)+len(state.People) >= c.e.largeRun() {
 		desired, state = nil, nil
 		// Half the heap just became garbage, and Go would let the heap
 		// grow to twice what was live during the plan before it collects:
@@ -274,25 +278,116 @@ func (c *cycle) record(ctx context.Context, out *Outcome) (*Outcome, error) {
 	if c.opts.DryRun {
 		return out, nil
 	}
-	start := run.EndedAt
-	if run.Result == ResultBlocked || run.Result == ResultFailed {
-		if run.Result == ResultBlocked {
-			run.Plan = c.planned
-		}
-		if err := e.Store.RecordRun(ctx, run); err != nil {
-			return nil, err
-		}
-		e.logRun(c.log, run)
+	if stored, err := c.recordOnly(ctx, out); err != nil {
+		return nil, err
+	} else if stored {
 		return out, nil
 	}
-	if err := e.Store.Commit(ctx, &Commit{Plan: c.planned, Mirrors: c.deltas, Run: run, Now: c.now, End: e.now, Marks: c.nextMarks(),
-		Changes: c.consumed()}); err != nil {
+	start := run.EndedAt
+	commit := c.commit()
+	commit.Mirrors = c.deltas
+	if err := e.Store.Commit(ctx, commit); err != nil {
 		return nil, fmt.Errorf("apply: %w", err)
 	}
-	run.ApplyTook = run.EndedAt.Sub(start)
+	return c.applied(out, start), nil
+}
+
+// recordOnly stores the record of a blocked or failed run, and reports
+// whether the run was one.
+func (c *cycle) recordOnly(ctx context.Context, out *Outcome) (bool, error) {
+	run := c.run
+	if run.Result != ResultBlocked && run.Result != ResultFailed {
+		return false, nil
+	}
+	if run.Result == ResultBlocked {
+		run.Plan = c.planned
+	}
+	if err := c.e.Store.RecordRun(ctx, run); err != nil {
+		return true, err
+	}
+	c.e.logRun(c.log, run)
+	return true, nil
+}
+
+// commit is what a run that applies commits, its mirrors aside.
+func (c *cycle) commit() *Commit {
+	return &Commit{Plan: c.planned, Run: c.run, Now: c.now, End: c.e.now, Marks: c.nextMarks(), Changes: c.consumed()}
+}
+
+// applied ends a run whose commit, begun at start, is done.
+func (c *cycle) applied(out *Outcome, start time.Time) *Outcome {
+	run := c.run
+	run.ApplyTook = run.EndedAt.Sub(start) + c.early
 	out.Applied = true
-	e.logRun(c.log, run)
-	return out, nil
+	c.e.logRun(c.log, run)
+	return out
+}
+
+// MirrorsFirst is a Store that can write a large first import's mirrors
+// before the run plans, in the transaction that then applies the plan: the
+// parsed sources (a million users) can then go as soon as Desire has read
+// them, rather than stay until the commit writes them (docs/PERFORMANCE.md,
+// "Round six"). CommitMirrorsFirst writes the mirrors, dropping their rows
+// once written (as Commit may), then calls plan and applies the Commit it
+// returns (whose Mirrors are nil) in the same transaction. When plan returns
+// a nil Commit or an error, nothing is written.
+type MirrorsFirst interface {
+	CommitMirrorsFirst(ctx context.Context, now time.Time, mirrors []*MirrorDelta, plan func() (*Commit, error)) error
+}
+
+// mirrorsFirst says whether the run writes its mirrors before its plan: a
+// large run into an empty directory (a first import) that writes, on a
+// store that can, outside high availability (the transaction would stay
+// open while the run plans; see docs/OPERATIONS.md).
+func (c *cycle) mirrorsFirst(in *inputs) (MirrorsFirst, bool) {
+	mf, ok := c.e.Store.(MirrorsFirst)
+	if !ok || c.opts.DryRun || c.heldRows() < c.e.largeRun() || c.failed > 0 {
+		return nil, false
+	}
+	if f, fenced := c.e.Store.(interface{ Fenced() bool }); fenced && f.Fenced() {
+		return nil, false
+	}
+	st, err := in.state.partial()
+	if err != nil || len(st.People) > 0 {
+		return nil, false
+	}
+	return mf, true
+}
+
+// runMirrorsFirst plans, checks and records a run whose mirrors the commit
+// writes first (mirrorsFirst).
+func (c *cycle) runMirrorsFirst(ctx context.Context, mf MirrorsFirst, in *inputs) (*Outcome, error) {
+	var (
+		out     *Outcome
+		start   time.Time
+		planErr error
+	)
+	began := c.e.now()
+	err := mf.CommitMirrorsFirst(ctx, c.now, c.deltas, func() (*Commit, error) {
+		c.early = c.e.now().Sub(began)
+		if planErr = c.plan(in); planErr != nil {
+			return nil, planErr
+		}
+		out = c.check()
+		c.run.EndedAt = c.e.now()
+		start = c.run.EndedAt
+		if c.run.Result == ResultBlocked || c.run.Result == ResultFailed {
+			return nil, nil // nothing is written, the mirrors included
+		}
+		return c.commit(), nil
+	})
+	switch {
+	case planErr != nil:
+		return nil, planErr
+	case err != nil:
+		return nil, fmt.Errorf("apply: %w", err)
+	}
+	if stored, err := c.recordOnly(ctx, out); err != nil {
+		return nil, err
+	} else if stored {
+		return out, nil
+	}
+	return c.applied(out, start), nil
 }
 
 // mirrorUsers counts the users of the mirrors.

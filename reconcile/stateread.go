@@ -26,8 +26,9 @@ type stateRead struct {
 	once        sync.Once
 }
 
-// readState starts reading the directory of store.
-func readState(ctx context.Context, store Store) *stateRead {
+// readState starts reading the directory of store; a directory of large
+// people or more waits for its second part.
+func readState(ctx context.Context, store Store, large int) *stateRead {
 	r := &stateRead{gate: make(chan bool, 1)}
 	sl, ok := store.(StagedLoader)
 	if !ok {
@@ -45,7 +46,7 @@ func readState(ctx context.Context, store Store) *stateRead {
 			return
 		}
 		read := true
-		if len(st.People) >= largeRun {
+		if len(st.People) >= large {
 			read = <-r.gate
 		}
 		err = finish(read)

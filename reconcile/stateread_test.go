@@ -31,9 +31,9 @@ func (s *stagedStore) LoadStateStaged(context.Context) (*State, func(bool) error
 }
 
 func TestStateReadWaitsForTheRestOfALargeDirectory(t *testing.T) {
-	s := &stagedStore{people: largeRun}
-	r := readState(t.Context(), s)
-	if st, err := r.partial(); err != nil || len(st.People) != largeRun {
+	s := &stagedStore{people: defaultLargeRun}
+	r := readState(t.Context(), s, defaultLargeRun)
+	if st, err := r.partial(); err != nil || len(st.People) != defaultLargeRun {
 		t.Fatalf("partial = %d people, %v", len(st.People), err)
 	}
 	time.Sleep(20 * time.Millisecond)
@@ -51,8 +51,8 @@ func TestStateReadWaitsForTheRestOfALargeDirectory(t *testing.T) {
 }
 
 func TestStateReadReleasedEndsWithoutTheRest(t *testing.T) {
-	s := &stagedStore{people: largeRun}
-	r := readState(t.Context(), s)
+	s := &stagedStore{people: defaultLargeRun}
+	r := readState(t.Context(), s, defaultLargeRun)
 	r.release()
 	if got := s.finished.Load(); got != 2 {
 		t.Errorf("finish = %d after release, want finish(false)", got)
@@ -61,7 +61,7 @@ func TestStateReadReleasedEndsWithoutTheRest(t *testing.T) {
 
 func TestStateReadOfASmallDirectoryIsWhole(t *testing.T) {
 	s := &stagedStore{people: 3}
-	r := readState(t.Context(), s)
+	r := readState(t.Context(), s, defaultLargeRun)
 	st, err := r.partial()
 	if err != nil {
 		t.Fatal(err)

@@ -74,7 +74,7 @@ func planJSON(out *reconcile.Outcome) planDoc {
 	}
 	for _, c := range p.Members {
 		g := groupLabel(c.Group.Ref, c.Group.Name)
-		doc.Changes = append(doc.Changes, planChange{Kind: "membership", Op: c.Op, Object: g + " " + c.Person.Key, Group: g, Person: c.Person.Key})
+		doc.Changes = append(doc.Changes, planChange{Kind: "membership", Op: c.Op(), Object: g + " " + c.Person.Key, Group: g, Person: c.Person.Key})
 	}
 	for _, c := range p.Licenses {
 		doc.Changes = append(doc.Changes, planChange{Kind: "license", Op: c.Op, Object: c.Pool + " " + c.Person.Key, Pool: c.Pool, Person: c.Person.Key, Reason: c.Reason})
@@ -165,7 +165,7 @@ func writePlanText(w io.Writer, out *reconcile.Outcome) {
 	}
 	for _, c := range p.Members {
 		sign := "+"
-		if c.Op == reconcile.OpRemove {
+		if c.Op() == reconcile.OpRemove {
 			sign = "-"
 		}
 		fmt.Fprintf(w, "%s member %s ∈ %s\n", sign, c.Person.Key, groupLabel(c.Group.Ref, c.Group.Name))
