@@ -2,40 +2,40 @@ package connectors
 
 import (
 	"context"
-	"hash/fnv"
 	"iter"
 )
 
 // UserHash is the content hash of a user record: a store keeps it with the
 // mirrored row, so that a snapshot can be compared with the mirror without
 // reading the mirror. It is never 0 (0 means "not known").
+//
+// The hashes are FNV-1a (64 bits), computed in place: at 1M users,
+// hash/fnv's Write of each field's bytes made 200 MB of garbage a run.
 func UserHash(u *User) int64 {
-	h := fnv.New64a()
+	h := fnvOffset
 	for _, s := range [...]string{u.ExternalID, u.UserName, u.Email, u.GivenName, u.FamilyName, u.DisplayName,
 		u.Title, u.Department, u.EmployeeNumber, u.Manager, u.CostCenter, string(u.Status)} {
-		writeField(h, s)
+		h = fnvField(h, s)
 	}
 	if u.Attrs != "" {
 		// Only when rules read raw attributes: hashes stored before stay.
-		writeField(h, u.Attrs)
+		h = fnvField(h, u.Attrs)
 	}
-	return nonZero(h.Sum64())
+	return nonZero(h)
 }
 
 // GroupHash is the content hash of a group and its members; the order of
 // the members does not matter. It is never 0.
 func GroupHash(g *Group, members iter.Seq[string]) int64 {
-	h := fnv.New64a()
+	h := fnvOffset
 	for _, s := range [...]string{g.ExternalID, g.Name, g.Description} {
-		writeField(h, s)
+		h = fnvField(h, s)
 	}
-	sum, n := h.Sum64(), uint64(0)
+	sum, n := h, uint64(0)
 	for id := range members {
-		m := fnv.New64a()
-		m.Write([]byte(id))
 		// A sum does not depend on the order; mix each id so that sums of
 		// different sets rarely meet.
-		x := m.Sum64()
+		x := fnvString(fnvOffset, id)
 		x ^= x >> 33
 		x *= 0xff51afd7ed558ccd
 		x ^= x >> 33
@@ -45,16 +45,29 @@ func GroupHash(g *Group, members iter.Seq[string]) int64 {
 	return nonZero(sum ^ (n * 0x9e3779b97f4a7c15))
 }
 
-type writer64 interface{ Write([]byte) (int, error) }
+const (
+	fnvOffset uint64 = 14695981039346656037
+	fnvPrime  uint64 = 1099511628211
+)
 
-func writeField(h writer64, s string) {
-	var n [8]byte
+// fnvField adds a field to an FNV-1a hash: its length (8 bytes, little
+// endian), then its bytes.
+func fnvField(h uint64, s string) uint64 {
 	l := uint64(len(s))
-	for i := range n {
-		n[i] = byte(l >> (8 * i))
+	for i := range 8 {
+		h ^= uint64(byte(l >> (8 * i)))
+		h *= fnvPrime
 	}
-	h.Write(n[:])
-	h.Write([]byte(s))
+	return fnvString(h, s)
+}
+
+// fnvString adds the bytes of s to an FNV-1a hash.
+func fnvString(h uint64, s string) uint64 {
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= fnvPrime
+	}
+	return h
 }
 
 func nonZero(x uint64) int64 {

@@ -77,6 +77,19 @@ func (b *rowBatch) addLabeled(label string, args ...any) error {
 	return nil
 }
 
+// queued takes the row its caller appended to b.args itself (a large
+// load saves a []any a row) and writes the batch when it is full.
+func (b *rowBatch) queued(label string) error {
+	if len(b.args) != (len(b.labels)+1)*b.cols {
+		return fmt.Errorf("batch has %d values for %d rows of %d", len(b.args), len(b.labels)+1, b.cols)
+	}
+	b.labels = append(b.labels, label)
+	if len(b.args) >= b.limit*b.cols {
+		return b.flush()
+	}
+	return nil
+}
+
 // pending is the number of rows queued.
 func (b *rowBatch) pending() int { return len(b.args) / b.cols }
 

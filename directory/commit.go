@@ -725,7 +725,8 @@ func (w *writer) applyMirror(d *reconcile.MirrorDelta) error {
 	// user or group that a delta both changes and deletes is gone.
 	users := newBatch(w.tx, mirrorUserInsert, mirrorUserRow, mirrorUserConflict)
 	for _, u := range d.UpsertUsers {
-		if err := users.add(mirrorUserArgs(d.Source, u)...); err != nil {
+		users.args = appendMirrorUserArgs(users.args, d.Source, u)
+		if err := users.queued(""); err != nil {
 			return err
 		}
 	}
@@ -817,13 +818,14 @@ const (
 		email_key = excluded.email_key, name_key = excluded.name_key, hash = excluded.hash, attrs = excluded.attrs`
 )
 
-func mirrorUserArgs(source string, u *connectors.User) []any {
-	return []any{source, u.ExternalID, u.UserName, u.Email, u.GivenName, u.FamilyName, u.DisplayName, u.Title, u.Department,
+// appendMirrorUserArgs appends the values of a mirror_users row.
+func appendMirrorUserArgs(args []any, source string, u *connectors.User) []any {
+	return append(args, source, u.ExternalID, u.UserName, u.Email, u.GivenName, u.FamilyName, u.DisplayName, u.Title, u.Department,
 		u.EmployeeNumber, u.Manager, u.CostCenter, string(u.Status),
-		reconcile.MatchKey("email", u), reconcile.MatchKey("user_name", u), reconcile.UserHash(u), u.Attrs}
+		reconcile.MatchKey("email", u), reconcile.MatchKey("user_name", u), reconcile.UserHash(u), u.Attrs)
 }
 
 func (w *writer) upsertMirrorUser(source string, u *connectors.User) error {
-	_, err := w.exec(mirrorUserInsert+" "+mirrorUserRow+" "+mirrorUserConflict, mirrorUserArgs(source, u)...)
+	_, err := w.exec(mirrorUserInsert+" "+mirrorUserRow+" "+mirrorUserConflict, appendMirrorUserArgs(nil, source, u)...)
 	return err
 }
