@@ -56,8 +56,10 @@ type differ struct {
 	// target maps a desired key to the ID of the person it becomes (0 for
 	// a person the plan creates); see targetOf.
 	target map[string]int64
-	// active says who is active after the plan (existing people by ID).
-	active  map[int64]bool
+	// flipped holds the existing people whose active state the plan
+	// changes, with the new one (activeAfter): a map of everyone would
+	// be 30 MB at 1M people for the few who change.
+	flipped map[int64]bool
 	deleted map[int64]bool
 	// renamed holds the new match key of people whose key changes.
 	renamed map[int64]string
@@ -86,7 +88,7 @@ func (df *differ) index() {
 		}
 	}
 	df.target = make(map[string]int64, len(df.d.People))
-	df.active = make(map[int64]bool, len(s.People))
+	df.flipped = make(map[int64]bool)
 	df.deleted = make(map[int64]bool)
 	df.renamed = make(map[int64]string)
 }
@@ -233,7 +235,7 @@ func (df *differ) people() {
 		case len(c.Fields) > 0 || len(c.Link) > 0 || len(c.Unlink) > 0 || c.OldKey != "":
 			c.Op = OpUpdate
 		}
-		df.active[per.ID] = active
+		df.setActive(per, active)
 		if c.Op != 0 {
 			df.p.People = append(df.p.People, c)
 		}
@@ -252,7 +254,6 @@ func (df *differ) undescribed(claimed map[int64]bool) {
 			continue
 		}
 		ref := PersonRef{ID: per.ID, Key: per.Key}
-		df.active[per.ID] = per.Active
 		if df.protected[per.ID] {
 			continue
 		}
@@ -260,7 +261,7 @@ func (df *differ) undescribed(claimed map[int64]bool) {
 		sortIdentities(unlink)
 		switch {
 		case per.Active:
-			df.active[per.ID] = false
+			df.setActive(per, false)
 			df.p.People = append(df.p.People, PersonChange{Op: OpDeactivate, Person: ref, Profile: per.Profile, Unlink: unlink})
 		case df.deleteDue(per):
 			df.deleted[per.ID] = true
@@ -373,11 +374,27 @@ func (df *differ) members() {
 		}
 		removes := &MemberGroup{Ref: ref, Name: g.Name, Op: OpRemove}
 		for _, id := range s.Members[g.ID] {
-			if !df.active[id] && !df.protected[id] && !df.deleted[id] {
+			if !df.activeAfter(id) && !df.protected[id] && !df.deleted[id] {
 				df.p.Members = append(df.p.Members, MemberChange{Group: removes, Person: PersonRef{ID: id, Key: df.keyOf(id)}})
 			}
 		}
 	}
+}
+
+// setActive records whether per is active after the plan.
+func (df *differ) setActive(per *Person, active bool) {
+	if active != per.Active {
+		df.flipped[per.ID] = active
+	}
+}
+
+// activeAfter says whether the existing person id is active after the plan.
+func (df *differ) activeAfter(id int64) bool {
+	if active, ok := df.flipped[id]; ok {
+		return active
+	}
+	per := df.s.People[id]
+	return per != nil && per.Active
 }
 
 // keyOf returns the key a person has after the plan.
@@ -444,7 +461,7 @@ type seat struct {
 func (df *differ) keptSeats(pool DesiredPool, qualifies map[int64]bool) []seat {
 	var kept []seat
 	for id, granted := range df.s.Assignments[pool.Name] {
-		if df.protected[id] || (!df.deleted[id] && df.active[id] && qualifies[id]) {
+		if df.protected[id] || (!df.deleted[id] && df.activeAfter(id) && qualifies[id]) {
 			kept = append(kept, seat{id, granted})
 			continue
 		}
@@ -455,7 +472,7 @@ func (df *differ) keptSeats(pool DesiredPool, qualifies map[int64]bool) []seat {
 		if pool.Rule != "" {
 			reason += " (" + pool.Rule + ")"
 		}
-		if !df.active[id] {
+		if !df.activeAfter(id) {
 			reason = "deactivated"
 		}
 		df.p.Licenses = append(df.p.Licenses, LicenseChange{Op: OpRevoke, Pool: pool.Name, Person: PersonRef{ID: id, Key: df.keyOf(id)}, Reason: reason})
