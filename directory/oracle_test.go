@@ -300,6 +300,10 @@ func runOracle(t *testing.T, seed int64, steps int, withExprs bool) {
 		}}}
 	if seed%2 == 0 {
 		e.Rules.Licenses = append(e.Rules.Licenses, reconcile.LicenseRule{Name: "all", Seats: 25, AllActive: true})
+		// The paths of a large directory on this small one: the
+		// directory read in two parts, the first import's mirrors
+		// written before its plan.
+		e.LargeRun = 1
 	}
 	// a reads whole (a file), b and c answer deltas (IdPs), d is pushed
 	// (SCIM): its mirror and change log are written between the runs and
