@@ -45,10 +45,11 @@ type Engine struct {
 	// default, 30 s; a negative value means not at all.
 	LockWait time.Duration
 	// LargeRun is the number of people from which a run takes its paths
-	// for a large directory: collections at phase boundaries, the
-	// directory's memberships and seats read after Desire, and a first
-	// import's mirrors written before its plan. Zero means 100,000; tests
-	// set it low to run those paths on small directories.
+	// for a large directory: the directory's memberships and seats read
+	// after Desire, and a first import's mirrors written before its plan.
+	// Zero means 100,000; tests set it low to run those paths on small
+	// directories. (The collections at phase boundaries are from 100,000
+	// people whatever it says.)
 	LargeRun int
 }
 

@@ -183,6 +183,12 @@ func (c *cycle) applyFetches(in *inputs) {
 // large directory.
 const defaultLargeRun = 100_000
 
+// collectFrom is the number of people from which a run collects its
+// garbage at its phase boundaries. It is not LargeRun: a collection costs
+// what is live in the whole process, and on a small directory saves
+// nothing (a test that sets LargeRun low would pay for each).
+const collectFrom = 100_000
+
 // plan computes the desired state and diffs it with the directory. Desire
 // needs the directory only to settle duplicates, so it can start while the
 // directory is still being read.
@@ -191,7 +197,7 @@ func (c *cycle) plan(in *inputs) error {
 		st, _ := in.state.partial()
 		return st != nil && KnownIdentities(st.Identities)(ref)
 	}
-	if mirrorUsers(in.mirrors) >= c.e.largeRun() {
+	if mirrorUsers(in.mirrors) >= collectFrom {
 		// The fetches are in: what the parse and the directory read left
 		// is garbage, and Desire is about to add a desired person for
 		// every user. Collect now, once the first part of the directory
@@ -203,7 +209,7 @@ func (c *cycle) plan(in *inputs) error {
 	// Only Desire reads the mirrors: the rows the commit writes are in the
 	// deltas.
 	in.mirrors = nil
-	if len(desired.People) >= c.e.largeRun() && c.heldRows() < len(desired.People)/2 {
+	if len(desired.People) >= collectFrom && c.heldRows() < len(desired.People)/2 {
 		// A large full run whose mirrors the deltas do not hold (nothing
 		// or little changed): the mirrors, a third of the heap, are now
 		// garbage. Collect before the rest of the directory is read and
@@ -219,7 +225,7 @@ func (c *cycle) plan(in *inputs) error {
 	// The plan is all the rest of the run needs: the desired state and the
 	// directory read may go before the commit.
 	in.state = nil
-	if len(desired.People)+len(state.People) >= c.e.largeRun() {
+	if len(desired.People)+len(state.People) >= collectFrom {
 		desired, state = nil, nil
 		// Half the heap just became garbage, and Go would let the heap
 		// grow to twice what was live during the plan before it collects:
