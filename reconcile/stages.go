@@ -344,7 +344,7 @@ type MirrorsFirst interface {
 // mirrorsFirst says whether the run writes its mirrors before its plan: a
 // large run into an empty directory (a first import) that writes, on a
 // store that can, outside high availability (the transaction would stay
-// open while the run plans; see docs/OPERATIONS.md).
+// open while the run plans; see docs/DESIGN.md).
 func (c *cycle) mirrorsFirst(in *inputs) (MirrorsFirst, bool) {
 	mf, ok := c.e.Store.(MirrorsFirst)
 	if !ok || c.opts.DryRun || c.heldRows() < c.e.largeRun() || c.failed > 0 {
