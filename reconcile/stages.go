@@ -350,7 +350,7 @@ func (c *cycle) mirrorsFirst(in *inputs) (MirrorsFirst, bool) {
 	if !ok || c.opts.DryRun || c.heldRows() < c.e.largeRun() || c.failed > 0 {
 		return nil, false
 	}
-	if f, fenced := c.e.Store.(interface{ Fenced() bool }); fenced && f.Fenced() {
+	if fenced(c.e.Store) {
 		return nil, false
 	}
 	st, err := in.state.partial()

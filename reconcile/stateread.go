@@ -31,7 +31,9 @@ type stateRead struct {
 func readState(ctx context.Context, store Store, large int) *stateRead {
 	r := &stateRead{gate: make(chan bool, 1)}
 	sl, ok := store.(StagedLoader)
-	if !ok {
+	if !ok || fenced(store) {
+		// Under high availability a transaction idle longer than the
+		// lease is ended by the server: read the directory at once.
 		r.full = async(func() (*State, error) { return store.LoadState(ctx) })
 		r.first = r.full
 		return r
@@ -74,4 +76,10 @@ func (r *stateRead) release() {
 
 func (r *stateRead) proceed(read bool) {
 	r.once.Do(func() { r.gate <- read })
+}
+
+// fenced says whether store's applies are fenced (high availability).
+func fenced(store Store) bool {
+	f, ok := store.(interface{ Fenced() bool })
+	return ok && f.Fenced()
 }

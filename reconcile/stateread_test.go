@@ -12,6 +12,13 @@ type stagedStore struct {
 	Store
 	people   int
 	finished atomic.Int32 // 0: not yet; 1: finish(true); 2: finish(false)
+	whole    atomic.Int32
+}
+
+// LoadState reads the directory at once (whole counts the calls).
+func (s *stagedStore) LoadState(context.Context) (*State, error) {
+	s.whole.Add(1)
+	return NewState(), nil
 }
 
 func (s *stagedStore) LoadStateStaged(context.Context) (*State, func(bool) error, error) {
@@ -71,4 +78,21 @@ func TestStateReadOfASmallDirectoryIsWhole(t *testing.T) {
 		t.Errorf("a small directory: finish %d, %d members; want it read whole at once", s.finished.Load(), len(st.Members))
 	}
 	r.release()
+}
+
+// fencedStagedStore is a stagedStore under high availability.
+type fencedStagedStore struct{ *stagedStore }
+
+func (fencedStagedStore) Fenced() bool { return true }
+
+func TestStateReadUnderHAIsWhole(t *testing.T) {
+	s := &stagedStore{people: defaultLargeRun}
+	r := readState(t.Context(), fencedStagedStore{s}, defaultLargeRun)
+	if _, err := r.full.wait(); err != nil {
+		t.Fatal(err)
+	}
+	if s.finished.Load() != 0 || s.whole.Load() != 1 {
+		t.Errorf("a fenced store: finish %d, %d whole reads; want one whole read: a snapshot in two parts would idle through Desire",
+			s.finished.Load(), s.whole.Load())
+	}
 }
