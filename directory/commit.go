@@ -69,11 +69,9 @@ func (s *Store) CommitMirrorsFirst(ctx context.Context, now time.Time, mirrors [
 	}()
 	err = s.apply(ctx, s.commitTime(&reconcile.Commit{Now: now}), func(t *tx) error {
 		w := &writer{tx: t}
-		n := 0
-		for _, d := range mirrors {
-			n += len(d.UpsertUsers)
-		}
-		if n >= bulkRows {
+		// The plan is not made yet: its mirrors decide (a first import's
+		// are as large as its plan).
+		if isBulk(&reconcile.Commit{Mirrors: mirrors}) {
 			if bulk, err = t.startBulk(); err != nil {
 				return err
 			}
