@@ -502,7 +502,7 @@ func profileArgs(p *reconcile.Profile) []any {
 func (w *writer) applyPeople(changes []reconcile.PersonChange) error {
 	// Unlinks first, so an identity can move from one person to another.
 	for _, c := range changes {
-		for _, ref := range c.Unlink {
+		for _, ref := range c.Unlink() {
 			if _, err := w.exec(`DELETE FROM identities WHERE source = ? AND external_id = ?`, ref.Source, ref.ExternalID); err != nil {
 				return fmt.Errorf("unlink identity: %w", err)
 			}
@@ -566,7 +566,7 @@ func (w *writer) writePeople(changes []reconcile.PersonChange) error {
 			w.record("person.create", "person", strconv.FormatInt(pid, 10), nil,
 				personAudit{Profile: c.Profile, Key: c.Person.Key, Active: true, Identities: c.Link})
 		case reconcile.OpUpdate, reconcile.OpReactivate:
-			if len(c.Fields) > 0 || c.OldKey != "" || c.Op == reconcile.OpReactivate {
+			if len(c.Fields()) > 0 || c.OldKey() != "" || c.Op == reconcile.OpReactivate {
 				args := append([]any{c.Person.Key}, profileArgs(&c.Profile)...)
 				args = append(args, w.now, c.Person.ID)
 				q := `UPDATE people SET match_key = ?, ` + profileColumns + `, updated_at = ? WHERE id = ?`
@@ -621,7 +621,7 @@ func (w *writer) flushPeople(err error) error {
 func (w *writer) deactivate(c reconcile.PersonChange) error {
 	_, err := w.exec(`UPDATE people SET active = 0, deactivated_at = ?, updated_at = ? WHERE id = ?`, w.now, w.now, c.Person.ID)
 	w.count(countActive, -1)
-	if err == nil && (len(c.Fields) > 0 || c.OldKey != "") {
+	if err == nil && (len(c.Fields()) > 0 || c.OldKey() != "") {
 		// The sources still describe the person: keep the profile current.
 		args := append([]any{c.Person.Key}, profileArgs(&c.Profile)...)
 		_, err = w.exec(`UPDATE people SET match_key = ?, `+profileColumns+` WHERE id = ?`, append(args, c.Person.ID)...)
@@ -664,16 +664,16 @@ func linkError(err error) error {
 }
 
 func fieldsBefore(c reconcile.PersonChange) map[string]string {
-	m := make(map[string]string, len(c.Fields))
-	for _, f := range c.Fields {
+	m := make(map[string]string, len(c.Fields()))
+	for _, f := range c.Fields() {
 		m[f.Field] = f.Old
 	}
 	return m
 }
 
 func fieldsAfter(c reconcile.PersonChange) map[string]string {
-	m := make(map[string]string, len(c.Fields))
-	for _, f := range c.Fields {
+	m := make(map[string]string, len(c.Fields()))
+	for _, f := range c.Fields() {
 		m[f.Field] = f.New
 	}
 	return m

@@ -353,8 +353,8 @@ func plan2() *reconcile.Plan {
 	return &reconcile.Plan{
 		People: []reconcile.PersonChange{
 			{Op: reconcile.OpUpdate, Person: known(1, "alice@example.com"), Profile: alice,
-				Fields: []reconcile.FieldChange{{Field: "title", Old: "Engineer", New: "Staff Engineer"}},
-				Unlink: []reconcile.IdentityRef{ident("okta", "00u1")}},
+				Edit: &reconcile.PersonEdit{Fields: []reconcile.FieldChange{{Field: "title", Old: "Engineer", New: "Staff Engineer"}},
+					Unlink: []reconcile.IdentityRef{ident("okta", "00u1")}}},
 			{Op: reconcile.OpDeactivate, Person: known(2, "bob@example.com"), Profile: bobProfile},
 			{Op: reconcile.OpDelete, Person: known(3, "carol@example.com"), Profile: carolProfile},
 			{Op: reconcile.OpCreate, Person: newKey("dave@example.com"), Profile: daveProfile, Link: []reconcile.IdentityRef{ident("okta", "00u1")}},
@@ -588,10 +588,11 @@ func testCommitRenameAndReactivate(t *testing.T) {
 	bob := bobProfile
 	bob.Department = "Platform"
 	commit(t, s, &reconcile.Commit{Plan: &reconcile.Plan{People: []reconcile.PersonChange{
-		{Op: reconcile.OpUpdate, Person: known(1, "alice.archer@example.com"), OldKey: "alice@example.com", Profile: renamed,
-			Fields: []reconcile.FieldChange{{Field: "email", Old: "alice@example.com", New: "alice.archer@example.com"}}},
+		{Op: reconcile.OpUpdate, Person: known(1, "alice.archer@example.com"), Profile: renamed,
+			Edit: &reconcile.PersonEdit{OldKey: "alice@example.com",
+				Fields: []reconcile.FieldChange{{Field: "email", Old: "alice@example.com", New: "alice.archer@example.com"}}}},
 		{Op: reconcile.OpReactivate, Person: known(2, "bob@example.com"), Profile: bob,
-			Fields: []reconcile.FieldChange{{Field: "department", Old: "R&D", New: "Platform"}}},
+			Edit: &reconcile.PersonEdit{Fields: []reconcile.FieldChange{{Field: "department", Old: "R&D", New: "Platform"}}}},
 	}}, Now: t2})
 	st := loadState(t, s)
 	if diff := cmp.Diff(person(1, "alice.archer@example.com", renamed, true, t0, time.Time{}), st.People[1]); diff != "" {

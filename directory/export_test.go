@@ -68,7 +68,7 @@ func testExportJSONContract(t *testing.T) {
 	// unlinked: his lists become empty, and empty lists are [] in JSON.
 	commit(t, s, &reconcile.Commit{Plan: &reconcile.Plan{
 		People: []reconcile.PersonChange{{Op: reconcile.OpDeactivate, Person: known(2, "bob@example.com"), Profile: bobProfile,
-			Unlink: []reconcile.IdentityRef{ident("hr", "u2")}}},
+			Edit: &reconcile.PersonEdit{Unlink: []reconcile.IdentityRef{ident("hr", "u2")}}}},
 		Groups:  []reconcile.GroupChange{{Op: reconcile.OpCreate, Group: gref("hr", "g3"), Name: "Empty"}},
 		Members: []reconcile.MemberChange{{Group: &reconcile.MemberGroup{Ref: gref("hr", "g1"), Name: "Engineering", Op: reconcile.OpRemove}, Person: known(2, "bob@example.com")}},
 		Licenses: []reconcile.LicenseChange{

@@ -22,9 +22,9 @@ func testRecordRunAndRuns(t *testing.T) {
 	blockedPlan := &reconcile.Plan{
 		People: []reconcile.PersonChange{
 			{Op: reconcile.OpDeactivate, Person: known(1, "alice@example.com"), Profile: aliceProfile,
-				Unlink: []reconcile.IdentityRef{ident("hr", "u1")}},
+				Edit: &reconcile.PersonEdit{Unlink: []reconcile.IdentityRef{ident("hr", "u1")}}},
 			{Op: reconcile.OpDeactivate, Person: known(2, "bob@example.com"), Profile: bobProfile,
-				Fields: []reconcile.FieldChange{{Field: "title", Old: "Engineer", New: ""}}},
+				Edit: &reconcile.PersonEdit{Fields: []reconcile.FieldChange{{Field: "title", Old: "Engineer", New: ""}}}},
 		},
 		Members:      []reconcile.MemberChange{{Group: &reconcile.MemberGroup{Ref: gref("hr", "g1"), Name: "Engineering", Op: reconcile.OpRemove}, Person: known(2, "bob@example.com")}},
 		Licenses:     []reconcile.LicenseChange{{Op: reconcile.OpRevoke, Pool: "learning-pro", Person: known(2, "bob@example.com"), Reason: "deactivated"}},

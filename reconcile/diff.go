@@ -216,13 +216,16 @@ func (df *differ) people() {
 			continue
 		}
 		per := s.People[ref.ID]
-		c := PersonChange{Person: ref, Profile: dp.Profile, Fields: profileDiff(&per.Profile, &dp.Profile)}
+		c := PersonChange{Person: ref, Profile: dp.Profile}
+		var oldKey string
 		if per.Key != key {
-			c.OldKey = per.Key
+			oldKey = per.Key
 			df.renamed[per.ID] = key
 		}
 		var buf [2]IdentityRef
-		c.Link, c.Unlink = identityDiff(df.identsOf(per.ID, buf[:0]), dp.Identities)
+		var unlink []IdentityRef
+		c.Link, unlink = identityDiff(df.identsOf(per.ID, buf[:0]), dp.Identities)
+		c.Edit = NewPersonEdit(oldKey, profileDiff(&per.Profile, &dp.Profile), unlink)
 		active := per.Active
 		switch {
 		case per.Active && !dp.Active && !df.protected[per.ID]:
@@ -232,7 +235,7 @@ func (df *differ) people() {
 		case df.deleteDue(per):
 			c = PersonChange{Op: OpDelete, Person: ref, Profile: per.Profile}
 			df.deleted[per.ID] = true
-		case len(c.Fields) > 0 || len(c.Link) > 0 || len(c.Unlink) > 0 || c.OldKey != "":
+		case c.Edit != nil || len(c.Link) > 0:
 			c.Op = OpUpdate
 		}
 		df.setActive(per, active)
@@ -262,12 +265,12 @@ func (df *differ) undescribed(claimed map[int64]bool) {
 		switch {
 		case per.Active:
 			df.setActive(per, false)
-			df.p.People = append(df.p.People, PersonChange{Op: OpDeactivate, Person: ref, Profile: per.Profile, Unlink: unlink})
+			df.p.People = append(df.p.People, PersonChange{Op: OpDeactivate, Person: ref, Profile: per.Profile, Edit: NewPersonEdit("", nil, unlink)})
 		case df.deleteDue(per):
 			df.deleted[per.ID] = true
 			df.p.People = append(df.p.People, PersonChange{Op: OpDelete, Person: ref, Profile: per.Profile})
 		case len(unlink) > 0:
-			df.p.People = append(df.p.People, PersonChange{Op: OpUpdate, Person: ref, Profile: per.Profile, Unlink: unlink})
+			df.p.People = append(df.p.People, PersonChange{Op: OpUpdate, Person: ref, Profile: per.Profile, Edit: NewPersonEdit("", nil, unlink)})
 		}
 	}
 }

@@ -150,7 +150,7 @@ func TestDiffRules(t *testing.T) {
 			state:   newStateBuilder().person(7, "alice@x.io", true, t0, ref("hr", "1")).s,
 			want:    []string{"update alice.new@x.io", "grant basic alice.new@x.io"},
 			check: func(t *testing.T, p *Plan, _ *Desired) {
-				if c := p.People[0]; c.Person.ID != 7 || c.OldKey != "alice@x.io" {
+				if c := p.People[0]; c.Person.ID != 7 || c.OldKey() != "alice@x.io" {
 					t.Errorf("rename = %+v, want person 7 from alice@x.io", c)
 				}
 			},

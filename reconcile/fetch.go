@@ -57,6 +57,9 @@ type fetched struct {
 	// its stored mirror (snapshotDelta), when the fetch did it.
 	delta    *connectors.Result
 	deltaErr error
+	// fresh reports that the store held no row of the source (see
+	// snapshotDelta).
+	fresh bool
 }
 
 // fetchAll fetches every source at once and returns the results in source
@@ -79,7 +82,7 @@ func (e *Engine) fetchAll(ctx context.Context, cursors map[string]string, opts R
 			if p := pf.take(name); p != nil && f.err == nil && f.result.Full {
 				// Compared here, while other sources may still fetch: the
 				// reconcile sees only the rows that differ.
-				f.delta, f.deltaErr = snapshotDelta(ctx, pf.ss, name, f.result, p)
+				f.delta, f.fresh, f.deltaErr = snapshotDelta(ctx, pf.ss, name, f.result, p)
 			} else if p != nil {
 				p.wait()
 			}

@@ -195,19 +195,22 @@ func (c *cycle) unchanged(ctx context.Context, fetches []fetched) (*Outcome, err
 // delta against the stored mirror, by the rows' content hashes: only the
 // rows that differ are read and written. stored, when set, is the read of
 // the stored hashes started during the fetch; the result's own hashes are
-// used when it has them.
-func snapshotDelta(ctx context.Context, ss ScopedStore, source string, r *connectors.Result, stored *promise[storedHashes]) (*connectors.Result, error) {
+// used when it has them. fresh reports that the store holds no row of the
+// source (a first import): every row of the result is then new, and the
+// delta shares the result's lists rather than copy them (a million users
+// at 1M people; docs/PERFORMANCE.md, "Round seven").
+func snapshotDelta(ctx context.Context, ss ScopedStore, source string, r *connectors.Result, stored *promise[storedHashes]) (d *connectors.Result, fresh bool, err error) {
 	var hs storedHashes
-	var err error
 	if stored != nil {
 		hs, err = stored.wait()
 	} else {
 		hs.users, hs.groups, err = ss.MirrorHashes(ctx, source)
 	}
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	d := &connectors.Result{Cursor: r.Cursor, Problems: r.Problems, Requests: r.Requests, Members: map[string][]string{}}
+	fresh = len(hs.users) == 0 && len(hs.groups) == 0
+	d = &connectors.Result{Cursor: r.Cursor, Problems: r.Problems, Requests: r.Requests, Members: map[string][]string{}}
 	// Each stored hash met is deleted: those left are the rows the source
 	// no longer has.
 	userHash := func(i int) int64 {
@@ -216,16 +219,14 @@ func snapshotDelta(ctx context.Context, ss ScopedStore, source string, r *connec
 		}
 		return UserHash(&r.Users[i])
 	}
-	for i := range r.Users {
-		u := &r.Users[i]
-		h, ok := hs.users[u.ExternalID]
+	d.Users = differing(r.Users, func(i int) bool {
+		id := r.Users[i].ExternalID
+		h, ok := hs.users[id]
 		if ok {
-			delete(hs.users, u.ExternalID)
+			delete(hs.users, id)
 		}
-		if !ok || h != userHash(i) {
-			d.Users = append(d.Users, *u)
-		}
-	}
+		return !ok || h != userHash(i)
+	})
 	d.DeletedUsers = slices.Sorted(maps.Keys(hs.users))
 	groupHash := func(i int) int64 {
 		if len(r.GroupHashes) == len(r.Groups) {
@@ -233,22 +234,47 @@ func snapshotDelta(ctx context.Context, ss ScopedStore, source string, r *connec
 		}
 		return GroupHash(&r.Groups[i], slices.Values(r.Members[r.Groups[i].ExternalID]))
 	}
-	for i := range r.Groups {
-		g := &r.Groups[i]
-		h, ok := hs.groups[g.ExternalID]
+	d.Groups = differing(r.Groups, func(i int) bool {
+		id := r.Groups[i].ExternalID
+		h, ok := hs.groups[id]
 		if ok {
-			delete(hs.groups, g.ExternalID)
+			delete(hs.groups, id)
 		}
-		if !ok || h != groupHash(i) {
-			d.Groups = append(d.Groups, *g)
-			d.Members[g.ExternalID] = r.Members[g.ExternalID]
-			if d.Members[g.ExternalID] == nil {
-				d.Members[g.ExternalID] = []string{}
-			}
+		return !ok || h != groupHash(i)
+	})
+	for i := range d.Groups {
+		id := d.Groups[i].ExternalID
+		d.Members[id] = r.Members[id]
+		if d.Members[id] == nil {
+			d.Members[id] = []string{}
 		}
 	}
 	d.DeletedGroups = slices.Sorted(maps.Keys(hs.groups))
-	return d, nil
+	return d, fresh, nil
+}
+
+// differing returns the records for which differs(i) holds, in order: the
+// records themselves when all do (a result is handed over, its lists are
+// not changed after), else an exact-size copy. differs is called once with
+// each index, in order.
+func differing[T any](records []T, differs func(i int) bool) []T {
+	var idx []int32
+	for i := range records {
+		if differs(i) {
+			idx = append(idx, int32(i))
+		}
+	}
+	if len(idx) == len(records) {
+		return records
+	}
+	if len(idx) == 0 {
+		return nil
+	}
+	out := make([]T, len(idx))
+	for k, i := range idx {
+		out[k] = records[i]
+	}
+	return out
 }
 
 // touchedIDs returns the users and groups a delta names.

@@ -161,7 +161,7 @@ func applyPlan(st *State, p *Plan, now time.Time, nextID *int64) error {
 		}
 	}
 	for _, c := range p.People {
-		for _, u := range c.Unlink {
+		for _, u := range c.Unlink() {
 			delete(st.Identities, u)
 		}
 	}
@@ -195,7 +195,7 @@ func applyPlan(st *State, p *Plan, now time.Time, nextID *int64) error {
 			if per == nil {
 				return fmt.Errorf("unknown person %d", c.Person.ID)
 			}
-			if c.Op != OpDeactivate || len(c.Fields) > 0 || c.OldKey != "" {
+			if c.Op != OpDeactivate || len(c.Fields()) > 0 || c.OldKey() != "" {
 				per.Profile, per.Key = c.Profile, c.Person.Key
 			}
 			switch c.Op {

@@ -234,6 +234,24 @@ func sortedDiff(old, next []string) (added, removed int) {
 
 func (u *updater) replace(r *connectors.Result) {
 	m := u.m
+	if len(m.Users) == 0 && len(m.Groups) == 0 {
+		// An empty mirror (a first import): nothing to delete, and the
+		// sizes are known.
+		m.Users = make(map[string]*connectors.User, len(r.Users))
+		m.Groups = make(map[string]*connectors.Group, len(r.Groups))
+		u.d.UpsertUsers = make([]*connectors.User, 0, len(r.Users))
+		u.d.UpsertGroups = make([]*connectors.Group, 0, len(r.Groups))
+		for i := range r.Users {
+			u.upsertUser(&r.Users[i])
+		}
+		for i := range r.Groups {
+			u.upsertGroup(&r.Groups[i])
+		}
+		for gid := range m.Groups {
+			u.setMembers(gid, r.Members[gid])
+		}
+		return
+	}
 	users := seen(r.Users, func(x *connectors.User) string { u.upsertUser(x); return x.ExternalID })
 	for uid := range m.Users {
 		if _, ok := users[uid]; !ok {

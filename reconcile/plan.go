@@ -68,6 +68,64 @@ type FieldChange struct {
 
 // PersonChange creates, updates, deactivates, reactivates or deletes a person.
 type PersonChange struct {
+	Op     Op
+	Person PersonRef
+	// Profile is the profile after the change (create, update, reactivate).
+	Profile Profile
+	Link    []IdentityRef
+	// Edit is what only a change of an existing person may carry, nil when
+	// it carries none of it. It is apart from the rest because a first
+	// import plans a million creates and no create has any of it: inline,
+	// it would cost 56 bytes a person (docs/PERFORMANCE.md, "Round seven").
+	Edit *PersonEdit
+}
+
+// PersonEdit is the part of a PersonChange that only a change of an
+// existing person has.
+type PersonEdit struct {
+	// OldKey is the match key before the change, when it changes.
+	OldKey string
+	// Fields are the attributes that change.
+	Fields []FieldChange
+	// Unlink are the identities no longer linked to the person.
+	Unlink []IdentityRef
+}
+
+// NewPersonEdit returns the edit of these parts, or nil when all are empty.
+func NewPersonEdit(oldKey string, fields []FieldChange, unlink []IdentityRef) *PersonEdit {
+	if oldKey == "" && len(fields) == 0 && len(unlink) == 0 {
+		return nil
+	}
+	return &PersonEdit{OldKey: oldKey, Fields: fields, Unlink: unlink}
+}
+
+// OldKey is the match key before the change, "" when it does not change.
+func (c *PersonChange) OldKey() string {
+	if c.Edit == nil {
+		return ""
+	}
+	return c.Edit.OldKey
+}
+
+// Fields are the attributes the change changes (none listed for a create:
+// see CreatedFields).
+func (c *PersonChange) Fields() []FieldChange {
+	if c.Edit == nil {
+		return nil
+	}
+	return c.Edit.Fields
+}
+
+// Unlink are the identities the change unlinks from the person.
+func (c *PersonChange) Unlink() []IdentityRef {
+	if c.Edit == nil {
+		return nil
+	}
+	return c.Edit.Unlink
+}
+
+// personChangeJSON is how a PersonChange reads in JSON.
+type personChangeJSON struct {
 	Op     Op            `json:"op"`
 	Person PersonRef     `json:"person"`
 	OldKey string        `json:"old_key,omitempty"`
@@ -76,6 +134,22 @@ type PersonChange struct {
 	Profile Profile       `json:"profile"`
 	Link    []IdentityRef `json:"link,omitempty"`
 	Unlink  []IdentityRef `json:"unlink,omitempty"`
+}
+
+// MarshalJSON writes the change with its edit's parts in line.
+func (c PersonChange) MarshalJSON() ([]byte, error) {
+	return json.Marshal(personChangeJSON{Op: c.Op, Person: c.Person, OldKey: c.OldKey(), Fields: c.Fields(),
+		Profile: c.Profile, Link: c.Link, Unlink: c.Unlink()})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (c *PersonChange) UnmarshalJSON(b []byte) error {
+	var j personChangeJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	*c = PersonChange{Op: j.Op, Person: j.Person, Profile: j.Profile, Link: j.Link, Edit: NewPersonEdit(j.OldKey, j.Fields, j.Unlink)}
+	return nil
 }
 
 // GroupChange creates, updates or deletes a mirrored group.

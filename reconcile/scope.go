@@ -109,7 +109,7 @@ func (sc *scope) addSource(ctx context.Context, src Source, f fetched) (string, 
 		var err error
 		r, err = f.delta, f.deltaErr
 		if r == nil && err == nil {
-			r, err = snapshotDelta(ctx, sc.ss, name, f.result, nil)
+			r, _, err = snapshotDelta(ctx, sc.ss, name, f.result, nil)
 		}
 		if err != nil {
 			return "", err

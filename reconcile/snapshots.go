@@ -56,24 +56,30 @@ func (c *cycle) fetchSnapshots(ctx context.Context, ss ScopedStore, cursors map[
 // buildMirror makes the mirror of a snapshot from its fetch, and the delta
 // the commit writes from the stored rows that differ.
 func (c *cycle) buildMirror(ctx context.Context, ss ScopedStore, f fetched, in *inputs) error {
-	r, err := f.delta, f.deltaErr
+	r, fresh, err := f.delta, f.fresh, f.deltaErr
 	if r == nil && err == nil {
-		r, err = snapshotDelta(ctx, ss, f.name, f.result, nil)
+		r, fresh, err = snapshotDelta(ctx, ss, f.name, f.result, nil)
 	}
 	if err != nil {
 		return err
 	}
-	users, groups := touchedIDs(r)
-	if len(r.DeletedUsers) > 0 {
-		with, err := ss.MirrorGroupsWith(ctx, f.name, r.DeletedUsers)
-		if err != nil {
-			return err
+	var users, groups []string
+	if !fresh {
+		// The stored rows of what differs. A fresh source has none: its
+		// mirror, if stored, is its cursor alone.
+		u, g := touchedIDs(r)
+		if len(r.DeletedUsers) > 0 {
+			with, err := ss.MirrorGroupsWith(ctx, f.name, r.DeletedUsers)
+			if err != nil {
+				return err
+			}
+			for _, id := range with {
+				g[id] = true
+			}
 		}
-		for _, g := range with {
-			groups[g] = true
-		}
+		users, groups = slices.Collect(maps.Keys(u)), slices.Collect(maps.Keys(g))
 	}
-	part, err := ss.MirrorPart(ctx, f.name, slices.Collect(maps.Keys(users)), slices.Collect(maps.Keys(groups)))
+	part, err := ss.MirrorPart(ctx, f.name, users, groups)
 	if err != nil {
 		return err
 	}

@@ -61,12 +61,12 @@ func planJSON(out *reconcile.Outcome) planDoc {
 		doc.Problems = []reconcile.Problem{}
 	}
 	for _, c := range p.People {
-		fields := c.Fields
+		fields := c.Fields()
 		if c.Op == reconcile.OpCreate {
 			fields = c.CreatedFields()
 		}
 		doc.Changes = append(doc.Changes, planChange{Kind: "person", Op: c.Op, Object: c.Person.Key, ID: idString(c.Person.ID),
-			Person: c.Person.Key, Fields: fields, Link: c.Link, Unlink: c.Unlink})
+			Person: c.Person.Key, Fields: fields, Link: c.Link, Unlink: c.Unlink()})
 	}
 	for _, c := range p.Groups {
 		g := groupLabel(c.Group, c.Name)
@@ -224,16 +224,16 @@ func seats(n int) string {
 }
 
 func writeFields(w io.Writer, c reconcile.PersonChange) {
-	if c.OldKey != "" {
-		fmt.Fprintf(w, "      match key: %s → %s\n", quote(c.OldKey), quote(c.Person.Key))
+	if c.OldKey() != "" {
+		fmt.Fprintf(w, "      match key: %s → %s\n", quote(c.OldKey()), quote(c.Person.Key))
 	}
-	for _, f := range c.Fields {
+	for _, f := range c.Fields() {
 		fmt.Fprintf(w, "      %s: %s → %s\n", f.Field, quote(f.Old), quote(f.New))
 	}
 	for _, l := range c.Link {
 		fmt.Fprintf(w, "      + identity %s:%s\n", l.Source, l.ExternalID)
 	}
-	for _, l := range c.Unlink {
+	for _, l := range c.Unlink() {
 		fmt.Fprintf(w, "      - identity %s:%s\n", l.Source, l.ExternalID)
 	}
 }

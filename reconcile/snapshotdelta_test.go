@@ -1,0 +1,156 @@
+package reconcile
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/learnsync/learnsync/connectors"
+)
+
+// hashStore is a ScopedStore that holds stored hashes and records what
+// MirrorPart is asked for; it has no stored mirror.
+type hashStore struct {
+	ScopedStore
+	users, groups map[string]int64
+	partUsers     [][]string
+}
+
+func (s *hashStore) MirrorHashes(context.Context, string) (map[string]int64, map[string]int64, error) {
+	return s.users, s.groups, nil
+}
+
+func (s *hashStore) MirrorPart(_ context.Context, _ string, users, _ []string) (*Mirror, error) {
+	s.partUsers = append(s.partUsers, users)
+	return nil, nil
+}
+
+func deltaFixture() *connectors.Result {
+	return &connectors.Result{Full: true, Cursor: "c1",
+		Users:   []connectors.User{user("1", "a@x.io"), user("2", "b@x.io"), user("3", "c@x.io")},
+		Groups:  []connectors.Group{{ExternalID: "g", Name: "G"}, {ExternalID: "h", Name: "H"}},
+		Members: map[string][]string{"g": {"1", "2"}},
+	}
+}
+
+func userIDs(us []connectors.User) []string {
+	var ids []string
+	for _, u := range us {
+		ids = append(ids, u.ExternalID)
+	}
+	return ids
+}
+
+// A source the store holds nothing of is fresh: the delta is the whole
+// result, sharing its lists rather than copying a million users.
+func TestSnapshotDeltaOfAFreshSource(t *testing.T) {
+	r := deltaFixture()
+	d, fresh, err := snapshotDelta(context.Background(), &hashStore{}, "hr", r, nil)
+	if err != nil || !fresh {
+		t.Fatalf("snapshotDelta = fresh %v, err %v; want fresh", fresh, err)
+	}
+	if len(d.Users) != 3 || &d.Users[0] != &r.Users[0] {
+		t.Errorf("delta users %v do not share the result's", userIDs(d.Users))
+	}
+	if len(d.Groups) != 2 || &d.Groups[0] != &r.Groups[0] {
+		t.Errorf("delta groups %v do not share the result's", d.Groups)
+	}
+	want := map[string][]string{"g": {"1", "2"}, "h": {}}
+	if diff := cmp.Diff(want, d.Members); diff != "" {
+		t.Errorf("delta members (-want +got):\n%s", diff)
+	}
+	if _, ok := r.Members["h"]; ok {
+		t.Error("snapshotDelta added a member list to the result")
+	}
+	if len(d.DeletedUsers)+len(d.DeletedGroups) != 0 {
+		t.Errorf("deleted %v %v from a fresh source", d.DeletedUsers, d.DeletedGroups)
+	}
+}
+
+// Against stored hashes, the delta holds a copy of exactly the rows that
+// differ, and names the stored rows the result lacks.
+func TestSnapshotDeltaOfAStoredSource(t *testing.T) {
+	r := deltaFixture()
+	g := r.Groups[0]
+	ss := &hashStore{
+		users:  map[string]int64{"1": UserHash(&r.Users[0]), "2": UserHash(&r.Users[0]), "9": 1},
+		groups: map[string]int64{"g": GroupHash(&g, slices.Values(r.Members["g"])), "h": 7},
+	}
+	d, fresh, err := snapshotDelta(context.Background(), ss, "hr", r, nil)
+	if err != nil || fresh {
+		t.Fatalf("snapshotDelta = fresh %v, err %v; want a stored source", fresh, err)
+	}
+	if got := userIDs(d.Users); !slices.Equal(got, []string{"2", "3"}) {
+		t.Errorf("delta users = %v, want [2 3]", got)
+	}
+	if cap(d.Users) != 2 || &d.Users[0] == &r.Users[1] {
+		t.Errorf("delta users are not an exact copy: cap %d", cap(d.Users))
+	}
+	d.Users[0].Email = "changed@x.io"
+	if r.Users[1].Email != "b@x.io" {
+		t.Error("the delta's users share the result's")
+	}
+	if len(d.Groups) != 1 || d.Groups[0].ExternalID != "h" || d.Members["h"] == nil {
+		t.Errorf("delta groups = %v, members %v; want h with an empty list", d.Groups, d.Members)
+	}
+	if !slices.Equal(d.DeletedUsers, []string{"9"}) || len(d.DeletedGroups) != 0 {
+		t.Errorf("deleted users %v groups %v, want [9] and none", d.DeletedUsers, d.DeletedGroups)
+	}
+}
+
+// A fresh source's mirror is built from the fetch without asking the store
+// for rows it does not have.
+func TestBuildMirrorOfAFreshSource(t *testing.T) {
+	ss := &hashStore{}
+	c := &cycle{now: t0}
+	in := &inputs{mirrors: map[string]*Mirror{}, built: map[string]*MirrorDelta{}}
+	f := fetched{name: "hr", mode: "full", result: deltaFixture()}
+	if err := c.buildMirror(context.Background(), ss, f, in); err != nil {
+		t.Fatal(err)
+	}
+	if len(ss.partUsers) != 1 || ss.partUsers[0] != nil {
+		t.Errorf("MirrorPart asked for users %q, want none", ss.partUsers)
+	}
+	d := in.built["hr"]
+	if d == nil || len(d.UpsertUsers) != 3 || len(d.UpsertGroups) != 2 || d.MembersAdded != 2 {
+		t.Fatalf("built delta = %+v", d)
+	}
+	m := in.mirrors["hr"]
+	if len(m.Users) != 3 || len(m.Groups) != 2 || !slices.Equal(m.Members["g"], []string{"1", "2"}) || m.Cursor != "c1" {
+		t.Errorf("mirror = %+v", m)
+	}
+}
+
+// A PersonChange reads in JSON as it did with its edit in line: the same
+// keys in the same order, the edit's only when set.
+func TestPersonChangeJSON(t *testing.T) {
+	p := Profile{Email: "a@x.io"}
+	changes := []PersonChange{
+		{Op: OpCreate, Person: PersonRef{Key: "a@x.io"}, Profile: p, Link: []IdentityRef{{Source: "hr", ExternalID: "1"}}},
+		{Op: OpUpdate, Person: PersonRef{ID: 2, Key: "a@x.io"}, Profile: p, Edit: &PersonEdit{OldKey: "old@x.io",
+			Fields: []FieldChange{{Field: "email", Old: "old@x.io", New: "a@x.io"}}, Unlink: []IdentityRef{{Source: "okta", ExternalID: "00u"}}}},
+	}
+	b, err := json.Marshal(changes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	profile := `"profile":{"user_name":"","email":"a@x.io","given_name":"","family_name":"","display_name":"","title":"","department":"","employee_number":"","manager":"","cost_center":""}`
+	want := `[{"op":"create","person":{"key":"a@x.io"},` + profile + `,"link":[{"source":"hr","external_id":"1"}]},` +
+		`{"op":"update","person":{"id":2,"key":"a@x.io"},"old_key":"old@x.io","fields":[{"field":"email","old":"old@x.io","new":"a@x.io"}],` +
+		profile + `,"unlink":[{"source":"okta","external_id":"00u"}]}]`
+	if string(b) != want {
+		t.Errorf("JSON:\n got %s\nwant %s", b, want)
+	}
+	var back []PersonChange
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(changes, back); diff != "" {
+		t.Errorf("round trip (-want +got):\n%s", diff)
+	}
+	if back[0].Edit != nil || back[0].OldKey() != "" || back[0].Fields() != nil || back[0].Unlink() != nil {
+		t.Errorf("a create read back with an edit: %+v", back[0].Edit)
+	}
+}
