@@ -39,8 +39,8 @@ func testBulkLoadKeepsSchema(t *testing.T) {
 		p.Email, p.UserName = key, key
 		plan.People = append(plan.People, reconcile.PersonChange{Op: reconcile.OpCreate, Person: newKey(key), Profile: p,
 			Link: []reconcile.IdentityRef{ident("hr", fmt.Sprintf("u%05d", i))}})
-		plan.Members = append(plan.Members, reconcile.MemberChange{Group: &reconcile.MemberGroup{Ref: g, Name: "Everyone", Op: reconcile.OpAdd}, Person: newKey(key)})
-		plan.Licenses = append(plan.Licenses, reconcile.LicenseChange{Op: reconcile.OpGrant, Pool: "basic", Person: newKey(key)})
+		plan.Members = append(plan.Members, reconcile.MemberChange{Group: &reconcile.MemberGroup{Ref: g, Name: "Everyone", Op: reconcile.OpAdd}, Person: new(newKey(key))})
+		plan.Licenses = append(plan.Licenses, reconcile.LicenseChange{Op: reconcile.OpGrant, Pool: "basic", Person: new(newKey(key))})
 	}
 	plan.Pools = []reconcile.PoolChange{{Op: reconcile.OpCreate, Pool: "basic", Assigned: n}}
 	commit(t, s, &reconcile.Commit{Now: t0, Plan: plan})

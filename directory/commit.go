@@ -401,7 +401,7 @@ func (w *writer) applyMembers(changes []reconcile.MemberChange) error {
 		if !ok {
 			return fmt.Errorf("plan refers to unknown group %s/%s", c.Group.Ref.Source, c.Group.Ref.ExternalID)
 		}
-		pid, err := w.personID(c.Person)
+		pid, err := w.personID(*c.Person)
 		if err != nil {
 			return err
 		}
@@ -439,7 +439,7 @@ func (w *writer) applyLicenses(changes []reconcile.LicenseChange) error {
 	pool := "" // of the grants in grant
 	w.licenseChanges = changes
 	for i, c := range changes {
-		pid, err := w.personID(c.Person)
+		pid, err := w.personID(*c.Person)
 		if err != nil {
 			return err
 		}

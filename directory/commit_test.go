@@ -64,17 +64,17 @@ func plan1() *reconcile.Plan {
 			{Op: reconcile.OpCreate, Group: gref("okta", "g9"), Name: "Everyone"},
 		},
 		Members: []reconcile.MemberChange{
-			{Group: &reconcile.MemberGroup{Ref: gref("hr", "g1"), Name: "Engineering", Op: reconcile.OpAdd}, Person: newKey("alice@example.com")},
-			{Group: &reconcile.MemberGroup{Ref: gref("hr", "g1"), Name: "Engineering", Op: reconcile.OpAdd}, Person: newKey("bob@example.com")},
-			{Group: &reconcile.MemberGroup{Ref: gref("hr", "g2"), Name: "Sales", Op: reconcile.OpAdd}, Person: newKey("carol@example.com")},
-			{Group: &reconcile.MemberGroup{Ref: gref("okta", "g9"), Name: "Everyone", Op: reconcile.OpAdd}, Person: newKey("alice@example.com")},
+			{Group: &reconcile.MemberGroup{Ref: gref("hr", "g1"), Name: "Engineering", Op: reconcile.OpAdd}, Person: new(newKey("alice@example.com"))},
+			{Group: &reconcile.MemberGroup{Ref: gref("hr", "g1"), Name: "Engineering", Op: reconcile.OpAdd}, Person: new(newKey("bob@example.com"))},
+			{Group: &reconcile.MemberGroup{Ref: gref("hr", "g2"), Name: "Sales", Op: reconcile.OpAdd}, Person: new(newKey("carol@example.com"))},
+			{Group: &reconcile.MemberGroup{Ref: gref("okta", "g9"), Name: "Everyone", Op: reconcile.OpAdd}, Person: new(newKey("alice@example.com"))},
 		},
 		Licenses: []reconcile.LicenseChange{
-			{Op: reconcile.OpGrant, Pool: "learning-basic", Person: newKey("alice@example.com")},
-			{Op: reconcile.OpGrant, Pool: "learning-basic", Person: newKey("bob@example.com")},
-			{Op: reconcile.OpGrant, Pool: "learning-basic", Person: newKey("carol@example.com")},
-			{Op: reconcile.OpGrant, Pool: "learning-pro", Person: newKey("alice@example.com")},
-			{Op: reconcile.OpGrant, Pool: "learning-pro", Person: newKey("bob@example.com")},
+			{Op: reconcile.OpGrant, Pool: "learning-basic", Person: new(newKey("alice@example.com"))},
+			{Op: reconcile.OpGrant, Pool: "learning-basic", Person: new(newKey("bob@example.com"))},
+			{Op: reconcile.OpGrant, Pool: "learning-basic", Person: new(newKey("carol@example.com"))},
+			{Op: reconcile.OpGrant, Pool: "learning-pro", Person: new(newKey("alice@example.com"))},
+			{Op: reconcile.OpGrant, Pool: "learning-pro", Person: new(newKey("bob@example.com"))},
 		},
 		Pools: []reconcile.PoolChange{
 			{Op: reconcile.OpCreate, Pool: "learning-basic", Seats: 0, Assigned: 3},
@@ -365,13 +365,13 @@ func plan2() *reconcile.Plan {
 			{Op: reconcile.OpDelete, Group: gref("hr", "g2"), ID: 2, Name: "Sales"},
 		},
 		Members: []reconcile.MemberChange{
-			{Group: &reconcile.MemberGroup{Ref: gref("hr", "g1"), Name: "Platform Engineering", Op: reconcile.OpRemove}, Person: known(2, "bob@example.com")},
-			{Group: &reconcile.MemberGroup{Ref: gref("okta", "g9"), Name: "Everyone", Op: reconcile.OpAdd}, Person: newKey("dave@example.com")},
+			{Group: &reconcile.MemberGroup{Ref: gref("hr", "g1"), Name: "Platform Engineering", Op: reconcile.OpRemove}, Person: new(known(2, "bob@example.com"))},
+			{Group: &reconcile.MemberGroup{Ref: gref("okta", "g9"), Name: "Everyone", Op: reconcile.OpAdd}, Person: new(newKey("dave@example.com"))},
 		},
 		Licenses: []reconcile.LicenseChange{
-			{Op: reconcile.OpRevoke, Pool: "learning-basic", Person: known(2, "bob@example.com"), Reason: "deactivated"},
-			{Op: reconcile.OpRevoke, Pool: "learning-pro", Person: known(2, "bob@example.com"), Reason: "deactivated"},
-			{Op: reconcile.OpGrant, Pool: "learning-pro", Person: newKey("dave@example.com")},
+			{Op: reconcile.OpRevoke, Pool: "learning-basic", Person: new(known(2, "bob@example.com")), Reason: "deactivated"},
+			{Op: reconcile.OpRevoke, Pool: "learning-pro", Person: new(known(2, "bob@example.com")), Reason: "deactivated"},
+			{Op: reconcile.OpGrant, Pool: "learning-pro", Person: new(newKey("dave@example.com"))},
 		},
 		Pools: []reconcile.PoolChange{
 			{Op: reconcile.OpUpdate, Pool: "learning-pro", Seats: 2, Assigned: 2, Waiting: 0, OldSeats: 2, OldWaiting: 1},
@@ -620,7 +620,7 @@ func testCommitFailureWritesNothing(t *testing.T) {
 			name: "unknown group",
 			plan: &reconcile.Plan{
 				People:  []reconcile.PersonChange{{Op: reconcile.OpCreate, Person: newKey("eve@example.com"), Profile: reconcile.Profile{Email: "eve@example.com"}}},
-				Members: []reconcile.MemberChange{{Group: &reconcile.MemberGroup{Ref: gref("hr", "nope"), Name: "Nope", Op: reconcile.OpAdd}, Person: newKey("eve@example.com")}},
+				Members: []reconcile.MemberChange{{Group: &reconcile.MemberGroup{Ref: gref("hr", "nope"), Name: "Nope", Op: reconcile.OpAdd}, Person: new(newKey("eve@example.com"))}},
 			},
 			want: "unknown group hr/nope",
 		},
@@ -644,8 +644,8 @@ func testCommitFailureWritesNothing(t *testing.T) {
 			name: "seat granted twice",
 			plan: &reconcile.Plan{
 				Licenses: []reconcile.LicenseChange{
-					{Op: reconcile.OpRevoke, Pool: "learning-basic", Person: known(3, "carol@example.com"), Reason: "test"},
-					{Op: reconcile.OpGrant, Pool: "learning-pro", Person: known(1, "alice@example.com")},
+					{Op: reconcile.OpRevoke, Pool: "learning-basic", Person: new(known(3, "carol@example.com")), Reason: "test"},
+					{Op: reconcile.OpGrant, Pool: "learning-pro", Person: new(known(1, "alice@example.com"))},
 				},
 			},
 			want: "write license learning-pro",
@@ -653,7 +653,7 @@ func testCommitFailureWritesNothing(t *testing.T) {
 		{
 			name: "membership added twice",
 			plan: &reconcile.Plan{
-				Members: []reconcile.MemberChange{{Group: &reconcile.MemberGroup{Ref: gref("hr", "g1"), Name: "Engineering", Op: reconcile.OpAdd}, Person: known(1, "alice@example.com")}},
+				Members: []reconcile.MemberChange{{Group: &reconcile.MemberGroup{Ref: gref("hr", "g1"), Name: "Engineering", Op: reconcile.OpAdd}, Person: new(known(1, "alice@example.com"))}},
 			},
 			want: "write membership",
 		},
@@ -661,14 +661,14 @@ func testCommitFailureWritesNothing(t *testing.T) {
 			name: "unknown new person",
 			plan: &reconcile.Plan{
 				People:   []reconcile.PersonChange{{Op: reconcile.OpDelete, Person: known(3, "carol@example.com")}},
-				Licenses: []reconcile.LicenseChange{{Op: reconcile.OpGrant, Pool: "learning-pro", Person: newKey("ghost@example.com")}},
+				Licenses: []reconcile.LicenseChange{{Op: reconcile.OpGrant, Pool: "learning-pro", Person: new(newKey("ghost@example.com"))}},
 			},
 			want: `unknown new person "ghost@example.com"`,
 		},
 		{
 			name: "membership of a person who does not exist",
 			plan: &reconcile.Plan{
-				Members: []reconcile.MemberChange{{Group: &reconcile.MemberGroup{Ref: gref("hr", "g1"), Name: "Engineering", Op: reconcile.OpAdd}, Person: known(99, "ghost@example.com")}},
+				Members: []reconcile.MemberChange{{Group: &reconcile.MemberGroup{Ref: gref("hr", "g1"), Name: "Engineering", Op: reconcile.OpAdd}, Person: new(known(99, "ghost@example.com"))}},
 			},
 			want: "FOREIGN KEY",
 		},

@@ -70,10 +70,10 @@ func testExportJSONContract(t *testing.T) {
 		People: []reconcile.PersonChange{{Op: reconcile.OpDeactivate, Person: known(2, "bob@example.com"), Profile: bobProfile,
 			Edit: &reconcile.PersonEdit{Unlink: []reconcile.IdentityRef{ident("hr", "u2")}}}},
 		Groups:  []reconcile.GroupChange{{Op: reconcile.OpCreate, Group: gref("hr", "g3"), Name: "Empty"}},
-		Members: []reconcile.MemberChange{{Group: &reconcile.MemberGroup{Ref: gref("hr", "g1"), Name: "Engineering", Op: reconcile.OpRemove}, Person: known(2, "bob@example.com")}},
+		Members: []reconcile.MemberChange{{Group: &reconcile.MemberGroup{Ref: gref("hr", "g1"), Name: "Engineering", Op: reconcile.OpRemove}, Person: new(known(2, "bob@example.com"))}},
 		Licenses: []reconcile.LicenseChange{
-			{Op: reconcile.OpRevoke, Pool: "learning-basic", Person: known(2, "bob@example.com"), Reason: "deactivated"},
-			{Op: reconcile.OpRevoke, Pool: "learning-pro", Person: known(2, "bob@example.com"), Reason: "deactivated"},
+			{Op: reconcile.OpRevoke, Pool: "learning-basic", Person: new(known(2, "bob@example.com")), Reason: "deactivated"},
+			{Op: reconcile.OpRevoke, Pool: "learning-pro", Person: new(known(2, "bob@example.com")), Reason: "deactivated"},
 		},
 	}, Now: t1})
 
@@ -184,14 +184,14 @@ func testExportSorting(t *testing.T) {
 			{Op: reconcile.OpCreate, Group: gref("hr", "g0"), Name: "Alpha"},
 		},
 		Members: []reconcile.MemberChange{
-			{Group: &reconcile.MemberGroup{Ref: gref("hr", "g1"), Op: reconcile.OpAdd}, Person: newKey("zed")},
-			{Group: &reconcile.MemberGroup{Ref: gref("hr", "g1"), Op: reconcile.OpAdd}, Person: newKey("amy")},
-			{Group: &reconcile.MemberGroup{Ref: gref("hr", "g2"), Op: reconcile.OpAdd}, Person: newKey("amy")},
-			{Group: &reconcile.MemberGroup{Ref: gref("okta", "g1"), Op: reconcile.OpAdd}, Person: newKey("amy")},
+			{Group: &reconcile.MemberGroup{Ref: gref("hr", "g1"), Op: reconcile.OpAdd}, Person: new(newKey("zed"))},
+			{Group: &reconcile.MemberGroup{Ref: gref("hr", "g1"), Op: reconcile.OpAdd}, Person: new(newKey("amy"))},
+			{Group: &reconcile.MemberGroup{Ref: gref("hr", "g2"), Op: reconcile.OpAdd}, Person: new(newKey("amy"))},
+			{Group: &reconcile.MemberGroup{Ref: gref("okta", "g1"), Op: reconcile.OpAdd}, Person: new(newKey("amy"))},
 		},
 		Licenses: []reconcile.LicenseChange{
-			{Op: reconcile.OpGrant, Pool: "zeta", Person: newKey("amy")},
-			{Op: reconcile.OpGrant, Pool: "alpha", Person: newKey("amy")},
+			{Op: reconcile.OpGrant, Pool: "zeta", Person: new(newKey("amy"))},
+			{Op: reconcile.OpGrant, Pool: "alpha", Person: new(newKey("amy"))},
 		},
 		Pools: []reconcile.PoolChange{{Op: reconcile.OpCreate, Pool: "zeta"}, {Op: reconcile.OpCreate, Pool: "alpha"}},
 	}

@@ -19,10 +19,10 @@ func daveCommit() *reconcile.Commit {
 		People: []reconcile.PersonChange{{Op: reconcile.OpCreate, Person: newKey("dave@example.com"), Profile: p,
 			Link: []reconcile.IdentityRef{ident("hr", "u5")}}},
 		Members: []reconcile.MemberChange{
-			{Group: &reconcile.MemberGroup{Ref: gref("hr", "g1"), Name: "Engineering", Op: reconcile.OpAdd}, Person: newKey("dave@example.com")},
-			{Group: &reconcile.MemberGroup{Ref: gref("hr", "g1"), Name: "Engineering", Op: reconcile.OpRemove}, Person: known(2, "bob@example.com")},
+			{Group: &reconcile.MemberGroup{Ref: gref("hr", "g1"), Name: "Engineering", Op: reconcile.OpAdd}, Person: new(newKey("dave@example.com"))},
+			{Group: &reconcile.MemberGroup{Ref: gref("hr", "g1"), Name: "Engineering", Op: reconcile.OpRemove}, Person: new(known(2, "bob@example.com"))},
 		},
-		Licenses: []reconcile.LicenseChange{{Op: reconcile.OpGrant, Pool: "learning-basic", Person: newKey("dave@example.com")}},
+		Licenses: []reconcile.LicenseChange{{Op: reconcile.OpGrant, Pool: "learning-basic", Person: new(newKey("dave@example.com"))}},
 	}, Mirrors: []*reconcile.MirrorDelta{{Source: "hr", Cursor: "c2", FetchedAt: t0.Add(time.Minute),
 		UpsertUsers: []*connectors.User{mirrorUser("u5", p, connectors.StatusActive)},
 		Members:     map[string][]string{"g1": {"u1", "u2", "u5"}}, MembersAdded: 1}}}

@@ -89,7 +89,7 @@ func testStatusMirrorsPeoplePoolsAndFetches(t *testing.T) {
 		Sources: []reconcile.SourceRun{{Name: "okta", Mode: "incremental", Result: "ok", Users: 1}}}
 	plan := &reconcile.Plan{
 		People:   []reconcile.PersonChange{{Op: reconcile.OpDeactivate, Person: known(2, "bob@example.com"), Profile: bobProfile}},
-		Licenses: []reconcile.LicenseChange{{Op: reconcile.OpRevoke, Pool: "learning-pro", Person: known(2, "bob@example.com"), Reason: "deactivated"}},
+		Licenses: []reconcile.LicenseChange{{Op: reconcile.OpRevoke, Pool: "learning-pro", Person: new(known(2, "bob@example.com")), Reason: "deactivated"}},
 	}
 	commit(t, s, &reconcile.Commit{Plan: plan, Run: ok, Now: ok.StartedAt})
 	st, err = s.Status(ctx)

@@ -53,9 +53,11 @@ type differ struct {
 	ident      map[int64]IdentityRef
 	moreIdents map[int64][]IdentityRef
 	protected  map[int64]bool
-	// target maps a desired key to the ID of the person it becomes (0 for
-	// a person the plan creates); see targetOf.
-	target map[string]int64
+	// target maps a desired key to the person it becomes (ID 0 for a
+	// person the plan creates); see targetOf. The references are those the
+	// plan's memberships and seats share, allocated from refs.
+	target map[string]*PersonRef
+	refs   []PersonRef
 	// flipped holds the existing people whose active state the plan
 	// changes, with the new one (activeAfter): a map of everyone would
 	// be 30 MB at 1M people for the few who change.
@@ -87,7 +89,8 @@ func (df *differ) index() {
 			df.protected[id] = true
 		}
 	}
-	df.target = make(map[string]int64, len(df.d.People))
+	df.target = make(map[string]*PersonRef, len(df.d.People))
+	df.refs = make([]PersonRef, 0, len(df.d.People))
 	df.flipped = make(map[int64]bool)
 	df.deleted = make(map[int64]bool)
 	df.renamed = make(map[int64]string)
@@ -103,14 +106,29 @@ func (df *differ) identsOf(id int64, buf []IdentityRef) []IdentityRef {
 	return append(append(buf, first), df.moreIdents[id]...)
 }
 
-// targetOf returns the person a desired key becomes.
-func (df *differ) targetOf(key string) (PersonRef, bool) {
-	id, ok := df.target[key]
-	if !ok {
-		return PersonRef{}, false
-	}
-	return PersonRef{ID: id, Key: key}, true
+// targetOf returns the person a desired key becomes, nil for none.
+func (df *differ) targetOf(key string) (*PersonRef, bool) {
+	ref, ok := df.target[key]
+	return ref, ok
 }
+
+// setTarget makes id (0 for a person the plan creates) the person key
+// becomes. The reference comes from a block of them: one allocation for a
+// large plan instead of one per person. A full block is left to the
+// references into it, never grown.
+func (df *differ) setTarget(key string, id int64) *PersonRef {
+	if len(df.refs) == cap(df.refs) {
+		df.refs = make([]PersonRef, 0, max(64, cap(df.refs)))
+	}
+	df.refs = append(df.refs, PersonRef{ID: id, Key: key})
+	ref := &df.refs[len(df.refs)-1]
+	df.target[key] = ref
+	return ref
+}
+
+// noTarget is the reference of a key without a target: as a zero
+// PersonRef, which a MemberChange held before it shared references.
+var noTarget = &PersonRef{}
 
 func sortedKeys[K cmp.Ordered, V any](m map[K]V) []K {
 	keys := make([]K, 0, len(m))
@@ -172,7 +190,7 @@ func (df *differ) people() {
 	claimed := make(map[int64]bool)
 	for _, key := range keys {
 		if per := df.byKey[key]; per != nil {
-			df.target[key] = per.ID
+			df.setTarget(key, per.ID)
 			claimed[per.ID] = true
 		}
 	}
@@ -189,7 +207,7 @@ func (df *differ) people() {
 			if _, taken := d.People[s.People[id].Key]; taken {
 				continue
 			}
-			df.target[key] = id
+			df.setTarget(key, id)
 			claimed[id] = true
 			break
 		}
@@ -201,12 +219,12 @@ func (df *differ) people() {
 	}
 	for _, key := range keys {
 		dp := d.People[key]
-		ref, exists := df.targetOf(key)
+		target, exists := df.targetOf(key)
 		if !exists {
 			if !dp.Active {
 				continue // never active, never created
 			}
-			df.target[key] = 0
+			df.setTarget(key, 0)
 			// A create carries the profile, not a field list: a first import
 			// of a large directory would otherwise hold ten strings more per
 			// person. CreatedFields gives the list when it is shown.
@@ -215,6 +233,7 @@ func (df *differ) people() {
 			})
 			continue
 		}
+		ref := *target
 		per := s.People[ref.ID]
 		c := PersonChange{Person: ref, Profile: dp.Profile}
 		var oldKey string
@@ -350,7 +369,10 @@ func (df *differ) members() {
 			want = make(map[int64]struct{}, len(dg.Members))
 		}
 		for _, key := range dg.Members {
-			t, _ := df.targetOf(key)
+			t, ok := df.targetOf(key)
+			if !ok {
+				t = noTarget
+			}
 			if t.ID == 0 {
 				df.p.Members = append(df.p.Members, MemberChange{Group: adds, Person: t})
 				continue
@@ -366,7 +388,7 @@ func (df *differ) members() {
 			if _, ok := want[id]; ok || df.protected[id] || df.deleted[id] {
 				continue
 			}
-			df.p.Members = append(df.p.Members, MemberChange{Group: removes, Person: PersonRef{ID: id, Key: df.keyOf(id)}})
+			df.p.Members = append(df.p.Members, MemberChange{Group: removes, Person: &PersonRef{ID: id, Key: df.keyOf(id)}})
 		}
 	}
 	// Groups that stay only because their source is frozen keep their
@@ -378,7 +400,7 @@ func (df *differ) members() {
 		removes := &MemberGroup{Ref: ref, Name: g.Name, Op: OpRemove}
 		for _, id := range s.Members[g.ID] {
 			if !df.activeAfter(id) && !df.protected[id] && !df.deleted[id] {
-				df.p.Members = append(df.p.Members, MemberChange{Group: removes, Person: PersonRef{ID: id, Key: df.keyOf(id)}})
+				df.p.Members = append(df.p.Members, MemberChange{Group: removes, Person: &PersonRef{ID: id, Key: df.keyOf(id)}})
 			}
 		}
 	}
@@ -410,7 +432,7 @@ func (df *differ) keyOf(id int64) string {
 
 // waiter is someone who qualifies for a pool and has no seat yet.
 type waiter struct {
-	ref       PersonRef
+	ref       *PersonRef
 	firstSeen time.Time
 	userName  string
 }
@@ -462,8 +484,11 @@ type seat struct {
 // keptSeats revokes the seats of holders who no longer qualify, and the most
 // recent grants when the pool shrank, and returns the seats that stay.
 func (df *differ) keptSeats(pool DesiredPool, qualifies map[int64]bool) []seat {
-	var kept []seat
-	for id, granted := range df.s.Assignments[pool.Name] {
+	held := df.s.Assignments[pool.Name]
+	// Most seats stay: sized for all of them rather than grown (a million
+	// seats of an all_active pool).
+	kept := make([]seat, 0, len(held))
+	for id, granted := range held {
 		if df.protected[id] || (!df.deleted[id] && df.activeAfter(id) && qualifies[id]) {
 			kept = append(kept, seat{id, granted})
 			continue
@@ -478,7 +503,7 @@ func (df *differ) keptSeats(pool DesiredPool, qualifies map[int64]bool) []seat {
 		if !df.activeAfter(id) {
 			reason = "deactivated"
 		}
-		df.p.Licenses = append(df.p.Licenses, LicenseChange{Op: OpRevoke, Pool: pool.Name, Person: PersonRef{ID: id, Key: df.keyOf(id)}, Reason: reason})
+		df.p.Licenses = append(df.p.Licenses, LicenseChange{Op: OpRevoke, Pool: pool.Name, Person: &PersonRef{ID: id, Key: df.keyOf(id)}, Reason: reason})
 	}
 	if pool.Seats > 0 && len(kept) > pool.Seats {
 		// The pool shrank: the most recent grants give their seats back.
@@ -486,7 +511,7 @@ func (df *differ) keptSeats(pool DesiredPool, qualifies map[int64]bool) []seat {
 			return cmp.Or(cmp.Compare(b.granted, a.granted), cmp.Compare(df.keyOf(b.id), df.keyOf(a.id)))
 		})
 		for _, st := range kept[:len(kept)-pool.Seats] {
-			df.p.Licenses = append(df.p.Licenses, LicenseChange{Op: OpRevoke, Pool: pool.Name, Person: PersonRef{ID: st.id, Key: df.keyOf(st.id)}, Reason: "pool has fewer seats"})
+			df.p.Licenses = append(df.p.Licenses, LicenseChange{Op: OpRevoke, Pool: pool.Name, Person: &PersonRef{ID: st.id, Key: df.keyOf(st.id)}, Reason: "pool has fewer seats"})
 		}
 		kept = kept[len(kept)-pool.Seats:]
 	}
@@ -499,7 +524,10 @@ func (df *differ) keptSeats(pool DesiredPool, qualifies map[int64]bool) []seat {
 func (df *differ) pool(pool DesiredPool) {
 	qualifies, candidates := df.candidates(pool)
 	kept := df.keptSeats(pool, qualifies)
-	seated := make(map[int64]bool, len(kept))
+	// qualifies is done with: its table (a million ids for an all_active
+	// pool) holds the seated instead of a second one.
+	seated := qualifies
+	clear(seated)
 	for _, st := range kept {
 		seated[st.id] = true
 	}
@@ -553,7 +581,7 @@ func (df *differ) removedPools(configured map[string]bool) {
 		}
 		for id := range s.Assignments[name] {
 			if !df.deleted[id] {
-				df.p.Licenses = append(df.p.Licenses, LicenseChange{Op: OpRevoke, Pool: name, Person: PersonRef{ID: id, Key: df.keyOf(id)}, Reason: "pool removed from the configuration"})
+				df.p.Licenses = append(df.p.Licenses, LicenseChange{Op: OpRevoke, Pool: name, Person: &PersonRef{ID: id, Key: df.keyOf(id)}, Reason: "pool removed from the configuration"})
 			}
 		}
 		old := s.Pools[name]

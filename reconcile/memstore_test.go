@@ -237,7 +237,7 @@ func applyPlan(st *State, p *Plan, now time.Time, nextID *int64) error {
 		if g == nil {
 			return fmt.Errorf("unknown group %v", c.Group.Ref)
 		}
-		id, err := pid(c.Person)
+		id, err := pid(*c.Person)
 		if err != nil {
 			return err
 		}
@@ -252,7 +252,7 @@ func applyPlan(st *State, p *Plan, now time.Time, nextID *int64) error {
 		}
 	}
 	for _, c := range p.Licenses {
-		id, err := pid(c.Person)
+		id, err := pid(*c.Person)
 		if err != nil {
 			return err
 		}

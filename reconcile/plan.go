@@ -173,9 +173,11 @@ type MemberGroup struct {
 }
 
 // MemberChange adds a person to a group or removes them (Group.Op).
+// Person is shared: a person's memberships and seats point at one
+// PersonRef (at 1M people, 5M memberships would otherwise hold 5M copies).
 type MemberChange struct {
 	Group  *MemberGroup
-	Person PersonRef
+	Person *PersonRef
 }
 
 // Op is what the change does: OpAdd or OpRemove.
@@ -196,7 +198,10 @@ type memberChangeJSON struct {
 
 // MarshalJSON writes the change with its group's reference and name.
 func (c MemberChange) MarshalJSON() ([]byte, error) {
-	j := memberChangeJSON{Op: c.Op(), Person: c.Person}
+	j := memberChangeJSON{Op: c.Op()}
+	if c.Person != nil {
+		j.Person = *c.Person
+	}
 	if c.Group != nil {
 		j.Group, j.GroupName = c.Group.Ref, c.Group.Name
 	}
@@ -209,16 +214,17 @@ func (c *MemberChange) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &j); err != nil {
 		return err
 	}
-	*c = MemberChange{Group: &MemberGroup{Ref: j.Group, Name: j.GroupName, Op: j.Op}, Person: j.Person}
+	*c = MemberChange{Group: &MemberGroup{Ref: j.Group, Name: j.GroupName, Op: j.Op}, Person: &j.Person}
 	return nil
 }
 
-// LicenseChange grants or revokes a seat of a pool.
+// LicenseChange grants or revokes a seat of a pool. Person is shared, as a
+// MemberChange's is.
 type LicenseChange struct {
-	Op     Op        `json:"op"`
-	Pool   string    `json:"pool"`
-	Person PersonRef `json:"person"`
-	Reason string    `json:"reason,omitempty"`
+	Op     Op         `json:"op"`
+	Pool   string     `json:"pool"`
+	Person *PersonRef `json:"person"`
+	Reason string     `json:"reason,omitempty"`
 }
 
 // PoolChange creates, updates or deletes a pool record (seats and the

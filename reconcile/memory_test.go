@@ -154,3 +154,36 @@ func TestPersonChangeJSON(t *testing.T) {
 		t.Errorf("a create read back with an edit: %+v", back[0].Edit)
 	}
 }
+
+// A person's memberships and seats share one reference: a first import at
+// 1M people plans five million memberships, which would otherwise hold a
+// copy each.
+func TestPlanSharesPersonRefs(t *testing.T) {
+	s := (&snapshot{users: []connectors.User{user("1", "a@x.io"), user("2", "b@x.io")}}).group("g", "G", "1", "2").group("h", "H", "2")
+	rules := Rules{MatchOn: "email", Sources: []SourceRules{{Name: "hr", SyncGroups: []string{"*"}}},
+		Licenses: []LicenseRule{{Name: "basic", AllActive: true}, {Name: "pro", Seats: 5, Groups: []string{"G"}}}}
+	state := newStateBuilder().person(9, "b@x.io", true, t0, ref("hr", "2")).s
+	p := Diff(Desire(rules, map[string]*Mirror{"hr": mirrorOf("hr", s)}, KnownIdentities(state.Identities), nil, t0), state)
+	refs := map[string]*PersonRef{}
+	share := func(what string, r *PersonRef) {
+		if r == nil {
+			t.Fatalf("%s: no person", what)
+		}
+		if first, ok := refs[r.Key]; ok && first != r {
+			t.Errorf("%s: %s has a reference of its own", what, r.Key)
+		}
+		refs[r.Key] = r
+	}
+	for _, c := range p.Members {
+		share("membership "+c.Group.Name, c.Person)
+	}
+	for _, c := range p.Licenses {
+		share("seat "+c.Pool, c.Person)
+	}
+	if a, b := refs["a@x.io"], refs["b@x.io"]; a == nil || a.ID != 0 || b == nil || b.ID != 9 {
+		t.Errorf("references: a %+v, b %+v; want a new (ID 0) and b 9", a, b)
+	}
+	if len(p.Members) != 3 || len(p.Licenses) != 4 {
+		t.Errorf("%d memberships and %d seats, want 3 and 4", len(p.Members), len(p.Licenses))
+	}
+}
