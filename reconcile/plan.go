@@ -251,6 +251,8 @@ type Shortfall struct {
 }
 
 // Plan is what a run changes, sorted so that it reads and compares well.
+// Its changes share records (a group's MemberGroup, a person's PersonRef):
+// a plan is read, never edited in place.
 type Plan struct {
 	People     []PersonChange  `json:"people"`
 	Groups     []GroupChange   `json:"groups"`
