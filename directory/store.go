@@ -20,6 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mattn/go-sqlite3"
 	"gorm.io/driver/sqlite"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
@@ -155,6 +156,40 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		// query-only connection refuses every write instead.
 		dsn += "&_query_only=true"
 	}
+	// Two processes opening a new file at once both make it WAL, and the
+	// one that loses may get SQLITE_BUSY at once: SQLite returns it rather
+	// than call the busy handler when waiting could deadlock. It opens
+	// again, within the busy timeout.
+	deadline := time.Now().Add(busy)
+	var (
+		s   *Store
+		err error
+	)
+	for {
+		s, err = openSQLite(ctx, path, dsn, opts)
+		if err == nil || !isBusy(err) || time.Now().After(deadline) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !opts.ReadOnly {
+		if err := s.migrate(ctx); err != nil {
+			s.db.Close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// openSQLite opens the SQLite database at path and checks it.
+func openSQLite(ctx context.Context, path, dsn string, opts Options) (*Store, error) {
 	gdb, err := gorm.Open(sqlite.Open(dsn), &gorm.Config{
 		Logger:                 logger.Discard,
 		SkipDefaultTransaction: true,
@@ -179,13 +214,17 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
-	if !opts.ReadOnly {
-		if err := s.migrate(ctx); err != nil {
-			db.Close()
-			return nil, err
-		}
-	}
 	return s, nil
+}
+
+// isBusy reports whether SQLite refused for a lock another connection
+// holds (SQLITE_BUSY).
+func isBusy(err error) bool {
+	var se sqlite3.Error
+	if errors.As(err, &se) {
+		return se.Code == sqlite3.ErrBusy
+	}
+	return strings.Contains(err.Error(), "database is locked")
 }
 
 // check makes sure the file really is a usable SQLite database with foreign

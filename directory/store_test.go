@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -621,5 +622,31 @@ func TestTwoStoresOnOneFile(t *testing.T) {
 func TestMigrationListsInStep(t *testing.T) {
 	if len(migrations) != len(pgMigrations) {
 		t.Fatalf("%d SQLite migrations, %d PostgreSQL migrations: add the missing step", len(migrations), len(pgMigrations))
+	}
+}
+
+// Stores opening one new file at once all open it: the one that loses the
+// race to make it WAL may get SQLITE_BUSY without the busy handler, and
+// opens again (cmd/learnsync's TestTwoProcesses does it with processes).
+func TestOpenNewFileAtOnce(t *testing.T) {
+	ctx := t.Context()
+	for i := range 30 {
+		path := filepath.Join(t.TempDir(), fmt.Sprintf("race%d.db", i))
+		errs := make(chan error, 3)
+		for range 3 {
+			go func() {
+				s, err := Open(ctx, path, Options{})
+				if err == nil {
+					_, err = s.SchemaVersion(ctx)
+					s.Close()
+				}
+				errs <- err
+			}()
+		}
+		for range 3 {
+			if err := <-errs; err != nil {
+				t.Fatalf("round %d: %v", i, err)
+			}
+		}
 	}
 }
