@@ -49,8 +49,12 @@ type differ struct {
 	byKey map[string]*Person
 	// ident holds each person's first identity, moreIdents the others of
 	// the few people with several: a slice a person would cost twice the
-	// memory of a large directory's identities.
-	ident      map[int64]IdentityRef
+	// memory of a large directory's identities. ident is indexed by person
+	// id when the ids are dense, as the directory's are (a table of a
+	// million entries costs twice its slots in a map); identMap holds them
+	// otherwise. See firstIdent.
+	ident      []IdentityRef
+	identMap   map[int64]IdentityRef
 	moreIdents map[int64][]IdentityRef
 	protected  map[int64]bool
 	// target maps a desired key to the person it becomes (ID 0 for a
@@ -76,12 +80,22 @@ func (df *differ) index() {
 			df.p.ActiveBefore++
 		}
 	}
-	df.ident = make(map[int64]IdentityRef, len(s.People))
+	var maxID int64
+	for _, id := range s.Identities {
+		maxID = max(maxID, id)
+	}
+	if maxID <= 2*int64(len(s.Identities))+1024 {
+		df.ident = make([]IdentityRef, maxID+1)
+	} else {
+		df.identMap = make(map[int64]IdentityRef, len(s.Identities))
+	}
 	df.moreIdents = make(map[int64][]IdentityRef)
 	df.protected = make(map[int64]bool)
 	for ref, id := range s.Identities {
-		if _, ok := df.ident[id]; ok {
+		if _, ok := df.firstIdent(id); ok {
 			df.moreIdents[id] = append(df.moreIdents[id], ref)
+		} else if df.identMap != nil {
+			df.identMap[id] = ref
 		} else {
 			df.ident[id] = ref
 		}
@@ -99,11 +113,26 @@ func (df *differ) index() {
 // identsOf returns the identities the directory links to a person (nil for
 // none), in no particular order, appended to buf.
 func (df *differ) identsOf(id int64, buf []IdentityRef) []IdentityRef {
-	first, ok := df.ident[id]
+	first, ok := df.firstIdent(id)
 	if !ok {
 		return nil
 	}
 	return append(append(buf, first), df.moreIdents[id]...)
+}
+
+// firstIdent returns the first identity of a person, false for none. In
+// the dense table a zero IdentityRef is none: every identity has a source
+// and an id.
+func (df *differ) firstIdent(id int64) (IdentityRef, bool) {
+	if df.identMap != nil {
+		ref, ok := df.identMap[id]
+		return ref, ok
+	}
+	if id < 0 || id >= int64(len(df.ident)) {
+		return IdentityRef{}, false
+	}
+	ref := df.ident[id]
+	return ref, ref != IdentityRef{}
 }
 
 // targetOf returns the person a desired key becomes, nil for none.

@@ -3,6 +3,7 @@ package reconcile
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"testing"
 
@@ -185,5 +186,42 @@ func TestPlanSharesPersonRefs(t *testing.T) {
 	}
 	if len(p.Members) != 3 || len(p.Licenses) != 4 {
 		t.Errorf("%d memberships and %d seats, want 3 and 4", len(p.Members), len(p.Licenses))
+	}
+}
+
+// Diff indexes first identities by person id in a table when the ids are
+// dense, in a map when they are not: both plan the same.
+func TestDiffIdentitiesDenseAndSparse(t *testing.T) {
+	s := &snapshot{users: []connectors.User{user("1", "alice.new@x.io"), user("2", "bob@x.io")}}
+	plan := func(alice, bob int64) *Plan {
+		state := newStateBuilder().
+			person(alice, "alice@x.io", true, t0, ref("hr", "1"), ref("okta", "00u1")).
+			person(bob, "bob@x.io", true, t0, ref("hr", "2"), ref("hr", "old-2")).s
+		return Diff(Desire(hrRules(), map[string]*Mirror{"hr": mirrorOf("hr", s)}, KnownIdentities(state.Identities), nil, t0), state)
+	}
+	const far = 5_000_000_000
+	dense, sparse := plan(7, 8), plan(far+7, far+8)
+	for _, p := range []*Plan{dense, sparse} {
+		for i := range p.People {
+			p.People[i].Person.ID %= far
+		}
+		for _, c := range p.Licenses {
+			c.Person.ID %= far
+		}
+	}
+	if diff := cmp.Diff(dense, sparse); diff != "" {
+		t.Errorf("sparse ids plan differently (-dense +sparse):\n%s", diff)
+	}
+	// Alice is renamed and loses her okta identity; bob loses old-2.
+	var got []string
+	for _, c := range dense.People {
+		got = append(got, fmt.Sprintf("%s %s %d old=%q unlink=%v", c.Op, c.Person.Key, c.Person.ID, c.OldKey(), c.Unlink()))
+	}
+	want := []string{
+		`update alice.new@x.io 7 old="alice@x.io" unlink=[{okta 00u1}]`,
+		`update bob@x.io 8 old="" unlink=[{hr old-2}]`,
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("people:\n got %q\nwant %q", got, want)
 	}
 }
