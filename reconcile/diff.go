@@ -56,7 +56,11 @@ type differ struct {
 	ident      []IdentityRef
 	identMap   map[int64]IdentityRef
 	moreIdents map[int64][]IdentityRef
-	protected  map[int64]bool
+	// maxID is the largest person id of the state, denseIDs whether the
+	// ids are dense enough for tables indexed by id (see idFlags).
+	maxID     int64
+	denseIDs  bool
+	protected map[int64]bool
 	// target maps a desired key to the person it becomes (ID 0 for a
 	// person the plan creates); see targetOf. The references are those the
 	// plan's memberships and seats share, allocated from refs.
@@ -74,18 +78,19 @@ type differ struct {
 func (df *differ) index() {
 	s := df.s
 	df.byKey = make(map[string]*Person, len(s.People))
-	for _, per := range s.People {
+	for id, per := range s.People {
 		df.byKey[per.Key] = per
 		if per.Active {
 			df.p.ActiveBefore++
 		}
+		df.maxID = max(df.maxID, id)
 	}
-	var maxID int64
 	for _, id := range s.Identities {
-		maxID = max(maxID, id)
+		df.maxID = max(df.maxID, id)
 	}
-	if maxID <= 2*int64(len(s.Identities))+1024 {
-		df.ident = make([]IdentityRef, maxID+1)
+	df.denseIDs = df.maxID <= 2*int64(max(len(s.People), len(s.Identities)))+1024
+	if df.denseIDs {
+		df.ident = make([]IdentityRef, df.maxID+1)
 	} else {
 		df.identMap = make(map[int64]IdentityRef, len(s.Identities))
 	}
@@ -118,6 +123,51 @@ func (df *differ) identsOf(id int64, buf []IdentityRef) []IdentityRef {
 		return nil
 	}
 	return append(append(buf, first), df.moreIdents[id]...)
+}
+
+// idFlags is a set of person ids: a table indexed by id when the state's
+// ids are dense, as the directory's are, a map otherwise. A map of a
+// million ids costs 20 MB and twice that while it grows; the table 1 MB.
+type idFlags struct {
+	dense  []bool
+	sparse map[int64]bool
+}
+
+func (df *differ) newFlags() *idFlags {
+	if df.denseIDs {
+		return &idFlags{dense: make([]bool, df.maxID+1)}
+	}
+	return &idFlags{sparse: map[int64]bool{}}
+}
+
+func (f *idFlags) has(id int64) bool {
+	if f.sparse != nil {
+		return f.sparse[id]
+	}
+	return id >= 0 && id < int64(len(f.dense)) && f.dense[id]
+}
+
+func (f *idFlags) add(id int64) {
+	if f.sparse == nil && (id < 0 || id >= int64(len(f.dense))) {
+		// Beyond the state's ids: the set becomes a map.
+		f.sparse = make(map[int64]bool)
+		for i, ok := range f.dense {
+			if ok {
+				f.sparse[int64(i)] = true
+			}
+		}
+		f.dense = nil
+	}
+	if f.sparse != nil {
+		f.sparse[id] = true
+		return
+	}
+	f.dense[id] = true
+}
+
+func (f *idFlags) clear() {
+	clear(f.dense)
+	clear(f.sparse)
 }
 
 // firstIdent returns the first identity of a person, false for none. In
@@ -216,11 +266,11 @@ func profileDiff(old, new *Profile) []FieldChange {
 func (df *differ) people() {
 	d, s := df.d, df.s
 	keys := sortedKeys(d.People)
-	claimed := make(map[int64]bool)
+	claimed := df.newFlags()
 	for _, key := range keys {
 		if per := df.byKey[key]; per != nil {
 			df.setTarget(key, per.ID)
-			claimed[per.ID] = true
+			claimed.add(per.ID)
 		}
 	}
 	// The match key of a known identity changed (a new email): same person.
@@ -230,14 +280,14 @@ func (df *differ) people() {
 		}
 		for _, ref := range d.People[key].Identities {
 			id, ok := s.Identities[ref]
-			if !ok || claimed[id] {
+			if !ok || claimed.has(id) {
 				continue
 			}
 			if _, taken := d.People[s.People[id].Key]; taken {
 				continue
 			}
 			df.setTarget(key, id)
-			claimed[id] = true
+			claimed.add(id)
 			break
 		}
 	}
@@ -298,10 +348,10 @@ func (df *differ) people() {
 }
 
 // undescribed plans the people no source describes any more.
-func (df *differ) undescribed(claimed map[int64]bool) {
+func (df *differ) undescribed(claimed *idFlags) {
 	for _, key := range sortedKeys(df.byKey) {
 		per := df.byKey[key]
-		if claimed[per.ID] {
+		if claimed.has(per.ID) {
 			continue
 		}
 		ref := PersonRef{ID: per.ID, Key: per.Key}
@@ -384,6 +434,11 @@ func (df *differ) members() {
 			df.p.Members = make([]MemberChange, 0, n)
 		}
 	}
+	// want holds the ids of a group's desired members, sorted, to find
+	// the members to remove; one buffer serves every group (a table a
+	// group would be 100 MB of garbage at 1M people). A group with no
+	// members yet (every group of a first import) needs none.
+	var want []int64
 	for _, ref := range sortedGroupRefs(d.Groups) {
 		dg := d.Groups[ref]
 		adds, removes := &MemberGroup{Ref: ref, Name: dg.Name, Op: OpAdd}, &MemberGroup{Ref: ref, Name: dg.Name, Op: OpRemove}
@@ -391,12 +446,7 @@ func (df *differ) members() {
 		if g := s.Groups[ref]; g != nil {
 			have = s.Members[g.ID]
 		}
-		// want is needed only to find the members to remove: a group with
-		// no members yet (every group of a first import) needs none.
-		var want map[int64]struct{}
-		if len(have) > 0 {
-			want = make(map[int64]struct{}, len(dg.Members))
-		}
+		want = want[:0]
 		for _, key := range dg.Members {
 			t, ok := df.targetOf(key)
 			if !ok {
@@ -406,15 +456,16 @@ func (df *differ) members() {
 				df.p.Members = append(df.p.Members, MemberChange{Group: adds, Person: t})
 				continue
 			}
-			if want != nil {
-				want[t.ID] = struct{}{}
+			if len(have) > 0 {
+				want = append(want, t.ID)
 			}
 			if _, ok := slices.BinarySearch(have, t.ID); !ok {
 				df.p.Members = append(df.p.Members, MemberChange{Group: adds, Person: t})
 			}
 		}
+		slices.Sort(want)
 		for _, id := range have {
-			if _, ok := want[id]; ok || df.protected[id] || df.deleted[id] {
+			if _, ok := slices.BinarySearch(want, id); ok || df.protected[id] || df.deleted[id] {
 				continue
 			}
 			df.p.Members = append(df.p.Members, MemberChange{Group: removes, Person: &PersonRef{ID: id, Key: df.keyOf(id)}})
@@ -478,12 +529,12 @@ func (df *differ) licenses() {
 // candidates returns the ids of the existing people who qualify for a pool
 // and everyone who does, as waiters. Keys are renamed by the plan; seat
 // holders are found by ID.
-func (df *differ) candidates(pool DesiredPool) (map[int64]bool, []waiter) {
+func (df *differ) candidates(pool DesiredPool) (*idFlags, []waiter) {
 	n := len(pool.Eligible)
 	if pool.AllActive {
 		n = len(df.d.People)
 	}
-	ids := make(map[int64]bool, min(n, len(df.s.People)))
+	ids := df.newFlags()
 	all := make([]waiter, 0, n)
 	pool.eligible(df.d, func(key string) {
 		t, ok := df.targetOf(key)
@@ -492,7 +543,7 @@ func (df *differ) candidates(pool DesiredPool) (map[int64]bool, []waiter) {
 		}
 		w := waiter{ref: t, userName: df.d.People[key].UserName}
 		if t.ID != 0 {
-			ids[t.ID] = true
+			ids.add(t.ID)
 			w.firstSeen = df.s.People[t.ID].FirstSeen.Time()
 		} else {
 			// New people are seen after everyone already known.
@@ -512,13 +563,13 @@ type seat struct {
 
 // keptSeats revokes the seats of holders who no longer qualify, and the most
 // recent grants when the pool shrank, and returns the seats that stay.
-func (df *differ) keptSeats(pool DesiredPool, qualifies map[int64]bool) []seat {
+func (df *differ) keptSeats(pool DesiredPool, qualifies *idFlags) []seat {
 	held := df.s.Assignments[pool.Name]
 	// Most seats stay: sized for all of them rather than grown (a million
 	// seats of an all_active pool).
 	kept := make([]seat, 0, len(held))
 	for id, granted := range held {
-		if df.protected[id] || (!df.deleted[id] && df.activeAfter(id) && qualifies[id]) {
+		if df.protected[id] || (!df.deleted[id] && df.activeAfter(id) && qualifies.has(id)) {
 			kept = append(kept, seat{id, granted})
 			continue
 		}
@@ -553,18 +604,18 @@ func (df *differ) keptSeats(pool DesiredPool, qualifies map[int64]bool) []seat {
 func (df *differ) pool(pool DesiredPool) {
 	qualifies, candidates := df.candidates(pool)
 	kept := df.keptSeats(pool, qualifies)
-	// qualifies is done with: its table (a million ids for an all_active
-	// pool) holds the seated instead of a second one.
+	// qualifies is done with: its table holds the seated instead of a
+	// second one.
 	seated := qualifies
-	clear(seated)
+	seated.clear()
 	for _, st := range kept {
-		seated[st.id] = true
+		seated.add(st.id)
 	}
 	// The waiting are filtered in place: an all_active pool of a large
 	// directory has a candidate a person.
 	waiting := candidates[:0]
 	for _, c := range candidates {
-		if c.ref.ID == 0 || !seated[c.ref.ID] {
+		if c.ref.ID == 0 || !seated.has(c.ref.ID) {
 			waiting = append(waiting, c)
 		}
 	}

@@ -225,3 +225,23 @@ func TestDiffIdentitiesDenseAndSparse(t *testing.T) {
 		t.Errorf("people:\n got %q\nwant %q", got, want)
 	}
 }
+
+func TestIDFlags(t *testing.T) {
+	for _, dense := range []bool{true, false} {
+		df := &differ{maxID: 10, denseIDs: dense}
+		f := df.newFlags()
+		f.add(3)
+		f.add(10)
+		if !f.has(3) || !f.has(10) || f.has(4) || f.has(-1) || f.has(11) {
+			t.Errorf("dense %v: has(3, 10, 4, -1, 11) wrong", dense)
+		}
+		f.add(1 << 40) // beyond the state's ids: still kept
+		if !f.has(1<<40) || !f.has(3) || !f.has(10) || f.has(4) {
+			t.Errorf("dense %v: after an id beyond the table: lost or invented ids", dense)
+		}
+		f.clear()
+		if f.has(3) || f.has(1<<40) {
+			t.Errorf("dense %v: clear kept ids", dense)
+		}
+	}
+}

@@ -217,10 +217,10 @@ func mapsMatchAttribute(r Rules) string {
 // held counts the people a pool's rule could not decide for among those
 // who qualify: a seat they hold stays (keptSeats), and, not being
 // candidates, they are granted none.
-func (df *differ) held(pool DesiredPool, ids map[int64]bool) {
+func (df *differ) held(pool DesiredPool, ids *idFlags) {
 	for key := range pool.Held {
 		if t, ok := df.targetOf(key); ok && t.ID != 0 {
-			ids[t.ID] = true
+			ids.add(t.ID)
 		}
 	}
 }
